@@ -1,0 +1,262 @@
+"""Write paths: `access_*` fetch and authorize, `check_*` validate, `do_*` write and emit events.
+
+Every `do_*` runs on the database thread inside one transaction and queues its events with
+`send_event_on_commit`; callers on the event loop use `linkup.edges.perform`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from linkup import queries
+from linkup.conf import setting
+from linkup.errors import Forbidden, InvalidInput, NotFound
+from linkup.events import room_group, send_event_on_commit, user_group
+from linkup.models import Membership, Message, Room
+from linkup.serialization import format_time
+
+User = get_user_model()
+
+
+def access_membership(user: Any, room_id: int, *, lock_room: bool = False) -> Membership:
+    """Return the caller's membership of the room; NotFound alike for missing and foreign rooms."""
+    room = None
+    if lock_room:
+        # Lock the room row first: sends, joins and leaves of one room queue behind it, so
+        # neither the membership read below nor last_seq can change until this commits.
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("room not found")
+    membership = (
+        Membership.objects.filter(room_id=room_id, user=user).first()
+        if lock_room
+        else Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
+    )
+    if membership is None:
+        raise NotFound("room not found")
+    if room is not None:
+        membership.room = room
+    return membership
+
+
+def check_room_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("a group needs a name")
+    name = value.strip()
+    if len(name) > 200 or not name.isprintable():
+        raise InvalidInput("a room name is 1-200 printable characters")
+    return name
+
+
+def check_user_ids(user_ids: Iterable[Any]) -> list[Any]:
+    """Return the active users with these ids, or raise InvalidInput naming the unknown ones."""
+    ids = list(dict.fromkeys(user_ids))
+    if len(ids) > 1000:
+        raise InvalidInput("at most 1000 members at a time")
+    for value in ids:
+        if type(value) is not int or value <= 0:
+            raise InvalidInput("member ids must be positive integers")
+    users = list(User.objects.filter(pk__in=ids, is_active=True))
+    missing = set(ids) - {u.pk for u in users}
+    if missing:
+        raise InvalidInput(f"unknown users: {sorted(missing)}")
+    return users
+
+
+def _notify_room_updated(room_id: int, user_ids: Iterable[int]) -> None:
+    """Send each member their own view of the room (markers and unread count are per user)."""
+    for view in queries.room_views_for_users(room_id, list(user_ids)):
+        send_event_on_commit(
+            user_group(view["viewer"]), {"type": "room.updated", "room": view["room"]}
+        )
+
+
+def do_create_room(
+    creator: Any, kind: str, member_ids: list[Any], name: Any = None, *, now: dt.datetime | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Create a room (or return the existing direct room); return (room view, created)."""
+    now = now or timezone.now()
+    if kind == Room.Kind.DIRECT:
+        if len(member_ids) != 1:
+            raise InvalidInput("a direct room has exactly one other member")
+        (other,) = check_user_ids(member_ids)
+        if other.pk == creator.pk:
+            raise InvalidInput("a direct room needs another user")
+        low, high = sorted((creator.pk, other.pk))
+        key = f"{low}:{high}"
+        existing = Room.objects.filter(direct_key=key).first()
+        if existing is not None:
+            return queries.room_view(creator, existing.pk), False
+        try:
+            with transaction.atomic():
+                room = Room.objects.create(
+                    kind=kind, created_by=creator, created_at=now, last_activity_at=now,
+                    direct_key=key,
+                )
+                for member in (creator, other):
+                    Membership.objects.create(
+                        room=room, user=member, role=Membership.Role.MEMBER, joined_at=now
+                    )
+                _notify_room_updated(room.pk, [creator.pk, other.pk])
+        except IntegrityError:
+            # Created concurrently by the other user: theirs stands.
+            room = Room.objects.get(direct_key=key)
+            return queries.room_view(creator, room.pk), False
+        return queries.room_view(creator, room.pk), True
+    if kind == Room.Kind.GROUP:
+        checked_name = check_room_name(name)
+        members = [u for u in check_user_ids(member_ids) if u.pk != creator.pk]
+        with transaction.atomic():
+            room = Room.objects.create(
+                kind=kind, name=checked_name, created_by=creator, created_at=now,
+                last_activity_at=now,
+            )
+            Membership.objects.bulk_create(
+                [Membership(room=room, user=creator, role=Membership.Role.OWNER, joined_at=now)]
+                + [Membership(room=room, user=u, role=Membership.Role.MEMBER, joined_at=now)
+                   for u in members]
+            )
+            _notify_room_updated(room.pk, [creator.pk] + [u.pk for u in members])
+        return queries.room_view(creator, room.pk), True
+    raise InvalidInput('kind must be "direct" or "group"')
+
+
+def do_add_members(
+    actor: Any, room_id: int, user_ids: list[Any], *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Add users to a group (owner or admins only); new members' markers start at last_seq."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        membership = access_membership(actor, room_id, lock_room=True)
+        room = membership.room
+        if room.kind != Room.Kind.GROUP:
+            raise Forbidden("members of a direct room cannot change")
+        if membership.role not in (Membership.Role.OWNER, Membership.Role.ADMIN):
+            raise Forbidden("only the owner or an admin adds members")
+        users = check_user_ids(user_ids)
+        present = set(
+            Membership.objects.filter(room=room, user__in=users).values_list("user_id", flat=True)
+        )
+        new = [u for u in users if u.pk not in present]
+        Membership.objects.bulk_create(
+            [
+                Membership(
+                    room=room, user=u, joined_at=now,
+                    delivered_seq=room.last_seq, read_seq=room.last_seq,
+                )
+                for u in new
+            ]
+        )
+        if new:
+            everyone = Membership.objects.filter(room=room).values_list("user_id", flat=True)
+            _notify_room_updated(room.pk, list(everyone))
+    return queries.room_view(actor, room_id)
+
+
+def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:
+    """Remove a member from a group: the owner or admins remove anyone, anyone leaves."""
+    with transaction.atomic():
+        membership = access_membership(actor, room_id, lock_room=True)
+        room = membership.room
+        if room.kind != Room.Kind.GROUP:
+            raise Forbidden("members of a direct room cannot change")
+        if user_id != actor.pk and membership.role not in (
+            Membership.Role.OWNER, Membership.Role.ADMIN,
+        ):
+            raise Forbidden("only the owner or an admin removes other members")
+        target = Membership.objects.filter(room=room, user_id=user_id).first()
+        if target is None:
+            raise NotFound("no such member")
+        if target.role == Membership.Role.OWNER and user_id != actor.pk:
+            raise Forbidden("the owner can only leave, not be removed")
+        target.delete()
+        if target.role == Membership.Role.OWNER:
+            # The group keeps an owner: the longest-standing remaining member.
+            heir = Membership.objects.filter(room=room).order_by("joined_at", "pk").first()
+            if heir is not None:
+                heir.role = Membership.Role.OWNER
+                heir.save(update_fields=["role"])
+        send_event_on_commit(user_group(user_id), {"type": "room.removed", "room": room.pk})
+        remaining = Membership.objects.filter(room=room).values_list("user_id", flat=True)
+        _notify_room_updated(room.pk, list(remaining))
+
+
+def do_send_message(
+    sender: Any, room_id: int, client_id: str, body: str, *, now: dt.datetime | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Commit a message with the room's next seq; return (message, created).
+
+    Under the room lock: a duplicate (sender, client_id) returns the original and notifies
+    nobody; otherwise seq = last_seq + 1. The doorbell rings only after the commit.
+    """
+    with transaction.atomic():
+        membership = access_membership(sender, room_id, lock_room=True)
+        room = membership.room
+        existing = (
+            Message.objects.select_related("sender")
+            .filter(room_id=room_id, sender=sender, client_id=client_id)
+            .first()
+        )
+        if existing is not None:
+            return queries.message_dict(existing), False
+        created_at = now or timezone.now()
+        seq = room.last_seq + 1
+        message = Message.objects.create(
+            room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id,
+            created_at=created_at,
+        )
+        Room.objects.filter(pk=room_id).update(last_seq=seq, last_activity_at=created_at)
+        # Sending moves the sender's own markers to the new message.
+        Membership.objects.filter(pk=membership.pk).update(delivered_seq=seq, read_seq=seq)
+        message.sender = sender
+        data = queries.message_dict(message)
+        send_event_on_commit(room_group(room_id), {"type": "chat.message", "message": data})
+    return data, True
+
+
+def do_move_marker(
+    user: Any, room_id: int, kind: str, seq: int, *, now: dt.datetime | None = None
+) -> dict[str, Any] | None:
+    """Move a receipt marker up (clamped to last_seq; read implies delivered).
+
+    Return the accepted receipt, or None when it moved nothing (a lower or equal marker)."""
+    if kind not in ("delivered", "read"):
+        raise InvalidInput('kind must be "delivered" or "read"')
+    at = now or timezone.now()
+    with transaction.atomic():
+        membership = access_membership(user, room_id)
+        seq = min(seq, membership.room.last_seq)
+        mine = Membership.objects.filter(pk=membership.pk)
+        if kind == "read":
+            moved = mine.filter(read_seq__lt=seq).update(
+                read_seq=seq, delivered_seq=Greatest(F("delivered_seq"), seq)
+            )
+        else:
+            moved = mine.filter(delivered_seq__lt=seq).update(delivered_seq=seq)
+        if not moved:
+            return None
+        receipt = {
+            "type": "receipt", "room": room_id, "user": user.pk, "kind": kind, "seq": seq,
+            "at": format_time(at),
+        }
+        members = Membership.objects.filter(room_id=room_id).count()
+        # Small rooms: every member sees everyone's receipts. Large rooms: only the owner's
+        # own sockets (other tabs); ticks there are driven by watermarks.
+        if members <= setting("RECEIPT_FANOUT_MAX_MEMBERS"):
+            send_event_on_commit(room_group(room_id), {"type": "chat.receipt", "receipt": receipt})
+        else:
+            send_event_on_commit(user_group(user.pk), {"type": "chat.receipt", "receipt": receipt})
+    return receipt
+
+
+def is_member(user: AbstractBaseUser | Any, room_id: int) -> bool:
+    return Membership.objects.filter(room_id=room_id, user=user).exists()

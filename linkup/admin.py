@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from linkup.models import ApiToken, Membership, Message, MessagingError, Room
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+    readonly_fields = ("delivered_seq", "read_seq", "joined_at")
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "name", "last_seq", "last_activity_at")
+    list_filter = ("kind",)
+    search_fields = ("name",)
+    readonly_fields = ("last_seq", "direct_key", "created_at", "last_activity_at")
+    inlines = [MembershipInline]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "room", "seq", "sender", "created_at")
+    raw_id_fields = ("room", "sender")
+    readonly_fields = ("room", "seq", "sender", "client_id", "created_at")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "created_at", "last_used_at")
+    raw_id_fields = ("user",)
+    exclude = ("digest",)
+
+
+@admin.action(description="Mark as resolved")
+def mark_resolved(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    queryset.update(resolved=True)
+
+
+@admin.register(MessagingError)
+class MessagingErrorAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "category", "message", "resolved")
+    list_filter = ("category", "resolved")
+    search_fields = ("message",)
+    readonly_fields = ("category", "message", "context", "occurred_at")
+    actions = [mark_resolved]

@@ -1,0 +1,328 @@
+"""REST API under /api/v1 (django-ninja: typed input, OpenAPI 3 at /api/v1/openapi.json).
+
+Views are async and thin: they authenticate, validate, call one action or query on the
+database thread through `linkup.edges`, and render. Every error leaves as the contract's
+`{"error": {"code", "detail"}}` body.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import alogout
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.renderers import BaseRenderer
+from ninja.security.base import AuthBase
+from ninja.utils import check_csrf
+
+from linkup import actions, credentials, queries
+from linkup.conf import setting
+from linkup.edges import perform_and_publish, read
+from linkup.errors import (
+    Forbidden,
+    InvalidInput,
+    LinkupError,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    body_for_status,
+)
+from linkup.log import log_event
+from linkup.protocol import check_client_id, check_cursors, check_id, check_message_body
+from linkup.ratelimit import send_limiter
+from linkup.schemas import (
+    CredentialsIn,
+    ErrorOut,
+    HistoryOut,
+    MembersIn,
+    MessageOut,
+    OkOut,
+    ReceiptIn,
+    ReceiptOut,
+    RegisteredOut,
+    RegisterIn,
+    RoomIn,
+    RoomOut,
+    RoomsOut,
+    SendIn,
+    SyncOut,
+    TicketOut,
+    TokenOut,
+    UserOut,
+    UsersOut,
+)
+from linkup.serialization import dumps, format_time
+
+
+class OrjsonRenderer(BaseRenderer):
+    media_type = "application/json"
+
+    def render(self, request: HttpRequest, data: Any, *, response_status: int) -> Any:
+        return dumps(data)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and how (a bearer token id, or the session cookie)."""
+
+    user: Any
+    token_id: int | None
+
+
+class BearerOrSession(AuthBase):
+    """A bearer token, else the Django session; CSRF applies to cookie-authenticated writes."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    async def __call__(self, request: HttpRequest) -> Principal | None:
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, raw = header.partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            found = await read(credentials.authenticate_token, raw.strip())
+            return Principal(found[0], found[1]) if found else None
+        user = await request.auser()
+        if not user.is_authenticated:
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and check_csrf(request):
+            raise Forbidden("CSRF check failed: send the X-CSRFToken header")
+        return Principal(user, None)
+
+    authenticate = __call__
+
+
+api = NinjaAPI(
+    title="Linkup",
+    version="1",
+    description="Real-time chat: REST half of the Linkup wire contract (protocol version 1).",
+    urls_namespace="linkup-api",
+    renderer=OrjsonRenderer(),
+    auth=BearerOrSession(),
+    docs_url="/docs",
+)
+
+E = ErrorOut
+
+
+def _error_response(request: HttpRequest, exc: LinkupError) -> HttpResponse:
+    response = HttpResponse(dumps(exc.as_body()), status=exc.status, content_type="application/json")
+    if exc.retry_after_s is not None:
+        response["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.499)))
+    return response
+
+
+@api.exception_handler(LinkupError)
+def on_linkup_error(request: HttpRequest, exc: LinkupError) -> HttpResponse:
+    return _error_response(request, exc)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    parts = []
+    for error in exc.errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "payload"))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg")))
+    return _error_response(request, InvalidInput("; ".join(parts) or "invalid request"))
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _error_response(request, Unauthorized())
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return HttpResponse(
+        dumps({"error": {"code": "not_found", "detail": "Not found."}}),
+        status=404, content_type="application/json",
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return HttpResponse(
+        dumps(body_for_status(exc.status_code, str(exc))),
+        status=exc.status_code, content_type="application/json",
+    )
+
+
+@api.exception_handler(Exception)
+def on_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log_event(logging.ERROR, "delivery", f"unhandled error in {request.path}", exc)
+    return _error_response(request, ServerError())
+
+
+def _me(request: HttpRequest) -> Any:
+    return request.auth.user  # type: ignore[attr-defined]
+
+
+# -- authentication ------------------------------------------------------------------------
+
+
+@api.post("/auth/token", auth=None, response={200: TokenOut, 400: E, 401: E}, tags=["auth"])
+async def issue_token(request: HttpRequest, payload: CredentialsIn) -> Any:
+    """Log in with a username and password; get a bearer token."""
+    # The password hasher is slow by design: keep it off the shared database thread.
+    user = await sync_to_async(credentials.check_credentials, thread_sensitive=False)(
+        payload.username, payload.password
+    )
+    if user is None:
+        raise Unauthorized("wrong username or password")
+    token = await read(credentials.do_issue_token, user)
+    return {"token": token, "user": queries.user_dict(user)}
+
+
+@api.post("/auth/logout", response={200: OkOut, 401: E, 403: E}, tags=["auth"])
+async def logout(request: HttpRequest) -> Any:
+    """Revoke the token in use (its sockets close with 4401), or end the session."""
+    principal: Principal = request.auth  # type: ignore[attr-defined]
+    if principal.token_id is not None:
+        await perform_and_publish(credentials.do_revoke_token, principal.token_id)
+    else:
+        await alogout(request)
+    return {"ok": True}
+
+
+@api.post("/auth/ws-ticket", response={200: TicketOut, 401: E, 403: E}, tags=["auth"])
+async def ws_ticket(request: HttpRequest) -> Any:
+    """A one-use ticket for `/ws/chat/?ticket=…`, valid for 30 seconds."""
+    ticket, expires = await read(credentials.do_issue_ticket, _me(request))
+    return {"ticket": ticket, "expires_at": format_time(expires)}
+
+
+@api.post("/auth/register", auth=None, response={201: RegisteredOut, 400: E, 403: E, 409: E},
+          tags=["auth"])
+async def register(request: HttpRequest, payload: RegisterIn) -> Any:
+    """Create an account (a setting can close registration)."""
+    user = await sync_to_async(credentials.do_register, thread_sensitive=False)(
+        payload.username, payload.password, payload.email
+    )
+    return 201, {"user": queries.user_dict(user)}
+
+
+# -- people ----------------------------------------------------------------------------------
+
+
+@api.get("/me", response={200: UserOut, 401: E}, tags=["users"])
+async def me(request: HttpRequest) -> Any:
+    return queries.user_dict(_me(request))
+
+
+@api.get("/users", response={200: UsersOut, 401: E}, tags=["users"])
+async def users(request: HttpRequest, q: str = "") -> Any:
+    """Find people to talk to by username."""
+    return {"users": await read(queries.search_users, q[:150], exclude=_me(request))}
+
+
+# -- rooms -----------------------------------------------------------------------------------
+
+
+@api.get("/rooms", response={200: RoomsOut, 401: E}, tags=["rooms"])
+async def list_rooms(request: HttpRequest) -> Any:
+    """The caller's rooms, most recent activity first."""
+    return {"rooms": await read(queries.list_rooms, _me(request))}
+
+
+@api.post("/rooms", response={200: RoomOut, 201: RoomOut, 400: E, 401: E, 403: E}, tags=["rooms"])
+async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
+    """Create a group, or open the direct room with one user (the existing one if any)."""
+    room, created = await perform_and_publish(
+        actions.do_create_room, _me(request), payload.kind, payload.members, payload.name
+    )
+    return (201 if created else 200), room
+
+
+@api.get("/rooms/{room_id}", response={200: RoomOut, 401: E, 404: E}, tags=["rooms"])
+async def get_room(request: HttpRequest, room_id: int) -> Any:
+    return await read(queries.room_view, _me(request), check_id(room_id, "room"))
+
+
+@api.post("/rooms/{room_id}/members", response={200: RoomOut, 400: E, 401: E, 403: E, 404: E},
+          tags=["rooms"])
+async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) -> Any:
+    """Add members to a group (owner or admins)."""
+    return await perform_and_publish(
+        actions.do_add_members, _me(request), check_id(room_id, "room"), payload.user_ids
+    )
+
+
+@api.delete("/rooms/{room_id}/members/{user_id}", response={200: OkOut, 401: E, 403: E, 404: E},
+            tags=["rooms"])
+async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any:
+    """Remove a member (owner or admins), or leave (anyone, with their own id)."""
+    await perform_and_publish(
+        actions.do_remove_member, _me(request), check_id(room_id, "room"), check_id(user_id, "user")
+    )
+    return {"ok": True}
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+@api.get("/rooms/{room_id}/messages", response={200: HistoryOut, 400: E, 401: E, 404: E},
+         tags=["messages"])
+async def history(
+    request: HttpRequest,
+    room_id: int,
+    after_seq: int | None = Query(None, ge=0, le=2**63 - 1),  # type: ignore[type-arg]
+    before_seq: int | None = Query(None, ge=0, le=2**63 - 1),  # type: ignore[type-arg]
+    limit: int | None = Query(None, ge=1, le=1000),  # type: ignore[type-arg]
+) -> Any:
+    """A page of history, ascending by seq (see Paging in the protocol)."""
+    if after_seq is not None and before_seq is not None:
+        raise InvalidInput("use after_seq or before_seq, not both")
+    return await read(
+        queries.history, _me(request), check_id(room_id, "room"),
+        after_seq=after_seq, before_seq=before_seq, limit=limit,
+    )
+
+
+@api.post("/rooms/{room_id}/messages",
+          response={200: MessageOut, 201: MessageOut, 400: E, 401: E, 403: E, 404: E, 429: E,
+                    503: E},
+          tags=["messages"])
+async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> Any:
+    """Send over HTTP: 201 for a new message, 200 with the original for a repeated client_id."""
+    user = _me(request)
+    client_id = check_client_id(payload.client_id, int(setting("MAX_CLIENT_ID_CHARS")))
+    body = check_message_body(payload.body, int(setting("MAX_BODY_CHARS")))
+    wait = send_limiter.hit(user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST")))
+    if wait:
+        raise RateLimited(retry_after_s=wait)
+    message, created = await perform_and_publish(
+        actions.do_send_message, user, check_id(room_id, "room"), client_id, body
+    )
+    return (201 if created else 200), message
+
+
+@api.post("/rooms/{room_id}/receipts", response={200: ReceiptOut, 400: E, 401: E, 403: E, 404: E},
+          tags=["messages"])
+async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) -> Any:
+    """Move the caller's delivered or read marker (monotonic, clamped to last_seq)."""
+    receipt = await perform_and_publish(
+        actions.do_move_marker, _me(request), check_id(room_id, "room"), payload.kind, payload.seq
+    )
+    return {"accepted": receipt is not None, "receipt": receipt}
+
+
+@api.get("/sync", response={200: SyncOut, 400: E, 401: E}, tags=["messages"])
+async def sync(request: HttpRequest, cursors: str = "") -> Any:
+    """Catch up: `cursors=<room>:<seq>,…` (the HTTP form of the `sync` frame)."""
+    parsed: dict[str, Any] = {}
+    for part in filter(None, cursors.split(",")):
+        room, sep, seq = part.partition(":")
+        if not sep or not seq.isdigit():
+            raise InvalidInput("cursors are <room>:<seq> pairs separated by commas")
+        parsed[room] = int(seq)
+    return await read(queries.build_sync, _me(request), check_cursors(parsed))
+

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class LinkupConfig(AppConfig):
+    name = "linkup"
+    verbose_name = "Linkup messaging"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from linkup import checks  # noqa: F401  (registers the system checks)

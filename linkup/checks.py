@@ -1,0 +1,58 @@
+"""System checks, also run from the ASGI entry point (ASGI servers skip Django's checks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+TAG = "linkup"
+
+
+@checks.register(TAG)
+def check_routing(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from linkup.routing import ROUTE_EXAMPLES, validate_routes, websocket_urlpatterns
+
+    return [
+        checks.Error(problem, id="linkup.E001", hint="Fix the pattern in linkup/routing.py.")
+        for problem in validate_routes(websocket_urlpatterns, ROUTE_EXAMPLES)
+    ]
+
+
+@checks.register(TAG)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from linkup.conf import DEFAULTS
+
+    errors: list[checks.CheckMessage] = []
+    overrides = getattr(settings, "LINKUP", {}) or {}
+    for name in overrides:
+        if name not in DEFAULTS:
+            errors.append(
+                checks.Error(f"Unknown Linkup setting {name!r}", id="linkup.E002",
+                             hint=f"Known settings: {', '.join(sorted(DEFAULTS))}")
+            )
+    origins = overrides.get("ALLOWED_ORIGINS")
+    if origins is not None and "*" in origins:
+        errors.append(
+            checks.Error("LINKUP['ALLOWED_ORIGINS'] may not contain '*'", id="linkup.E003",
+                         hint="List the exact origins of the pages that open cookie sockets.")
+        )
+    if not getattr(settings, "CHANNEL_LAYERS", None):
+        errors.append(
+            checks.Error("CHANNEL_LAYERS is not configured", id="linkup.E004",
+                         hint="Use channels.layers.InMemoryChannelLayer for one process, "
+                              "channels_redis for several.")
+        )
+    return errors
+
+
+def validate_startup() -> None:
+    """Run Linkup's checks; raise ImproperlyConfigured naming every problem."""
+    problems = checks.run_checks(tags=[TAG])
+    serious = [p for p in problems if p.is_serious()]
+    if serious:
+        raise ImproperlyConfigured(
+            "Linkup cannot start:\n" + "\n".join(f"  {p.id}: {p.msg} ({p.hint})" for p in serious)
+        )

@@ -1,0 +1,78 @@
+"""Linkup settings, read lazily from ``settings.LINKUP`` (a dict) with these defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS: dict[str, Any] = {
+    # Message body: 1..N Unicode code points after trimming.
+    "MAX_BODY_CHARS": 4000,
+    # Largest WebSocket text frame accepted; larger ones earn `too_large`.
+    "MAX_FRAME_BYTES": 64 * 1024,
+    # Longest client_id accepted (clients send UUID strings: 36 characters).
+    "MAX_CLIENT_ID_CHARS": 64,
+    # Sends per user: a token bucket refilled at RATE per second holding up to BURST.
+    "SEND_RATE_PER_S": 10.0,
+    "SEND_BURST": 20,
+    # Open chat sockets per user in this process.
+    "MAX_CONNECTIONS_PER_USER": 20,
+    # A socket earning this many invalid_frame/unknown_type/too_large errors within the
+    # window is closed with 1008.
+    "ABUSE_MAX_BAD_FRAMES": 50,
+    "ABUSE_WINDOW_S": 60.0,
+    # Heartbeat the client is told to keep, and the silence after which a socket may be closed.
+    "HEARTBEAT_S": 30,
+    "IDLE_TIMEOUT_S": 75,
+    # Rooms up to this many members get every member's `receipt` frames.
+    "RECEIPT_FANOUT_MAX_MEMBERS": 20,
+    # Catch-up pages (sync): at most this many messages and this many bytes per room.
+    "SYNC_MAX_MESSAGES": 100,
+    "SYNC_MAX_BYTES": 256 * 1024,
+    # REST history paging.
+    "HISTORY_DEFAULT_LIMIT": 50,
+    "HISTORY_MAX_LIMIT": 100,
+    # Messages fetched per query when a socket fills a gap from the database.
+    "GAP_FILL_BATCH": 500,
+    # Open registration over `POST /api/v1/auth/register`.
+    "REGISTRATION_OPEN": True,
+    # Lifetime of a one-use WebSocket ticket.
+    "TICKET_TTL_S": 30,
+    # Origins allowed to open a socket authenticated by the session cookie. None: the
+    # http(s) origins of ALLOWED_HOSTS (never "*").
+    "ALLOWED_ORIGINS": None,
+    # Seconds a client is told to wait before retrying when storage is unavailable.
+    "UNAVAILABLE_RETRY_S": 2,
+    # Re-join channel-layer groups this often, so group expiry or a Redis restart that
+    # forgot every group never leaves a live socket deaf.
+    "GROUP_REFRESH_S": 300,
+    # Store a MessagingError row for errors an operator must see.
+    "RECORD_ERRORS": True,
+}
+
+
+def setting(name: str) -> Any:
+    """Return the Linkup setting `name`, falling back to its default."""
+    if name not in DEFAULTS:
+        raise ImproperlyConfigured(f"Unknown Linkup setting {name!r}; known: {sorted(DEFAULTS)}")
+    overrides = getattr(settings, "LINKUP", {}) or {}
+    if not isinstance(overrides, dict):
+        raise ImproperlyConfigured("settings.LINKUP must be a dict of Linkup settings.")
+    return overrides.get(name, DEFAULTS[name])
+
+
+def allowed_origins() -> set[str]:
+    """Return the Origins allowed for cookie-authenticated sockets."""
+    configured = setting("ALLOWED_ORIGINS")
+    if configured is not None:
+        return {o.rstrip("/").lower() for o in configured}
+    origins: set[str] = set()
+    for host in settings.ALLOWED_HOSTS:
+        # A wildcard host would switch the Origin check off: never derive from it.
+        if host == "*" or host.startswith("."):
+            continue
+        for scheme in ("http", "https"):
+            origins.add(f"{scheme}://{host}".lower())
+    return origins

@@ -1,0 +1,316 @@
+"""The chat socket: one per client tab, carrying all of the user's rooms.
+
+Live delivery is gap-free and ordered per socket: the consumer remembers the last seq it sent
+in each room. A doorbell (channel-layer event) for the next seq is sent on; one further ahead
+first fills the gap from the database; one already sent is dropped. `ping` re-reads every
+room's last_seq, so a message whose doorbells were all lost arrives before the `pong`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict, deque
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from linkup import PROTOCOL_VERSION, actions, queries
+from linkup.conf import setting
+from linkup.edges import perform, read
+from linkup.errors import ABUSIVE, LinkupError, NotFound, RateLimited, ServerError
+from linkup.events import publish, publish_now, room_group, user_group
+from linkup.log import arecord_error, log_event
+from linkup.middleware import UNAUTHORIZED
+from linkup.protocol import (
+    FocusFrame,
+    Frame,
+    PingFrame,
+    ReceiptFrame,
+    SendFrame,
+    SyncFrame,
+    TypingFrame,
+    parse_frame,
+)
+from linkup.ratelimit import send_limiter
+from linkup.serialization import SerializationError, dumps_text, format_time
+
+# Open chat sockets per user id in this process.
+_open_sockets: dict[int, int] = defaultdict(int)
+TOO_MANY_CONNECTIONS = 4429
+ABUSE = 1008
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    user: Any
+    rooms: dict[int, int]  # room id -> last seq sent to this socket
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels >= 4.2 runs aclose_old_connections() before every handler, doorbells
+        # included (27 % of CPU in a profile). Every ORM call here goes through
+        # database_sync_to_async, which already closes stale connections around itself.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None or message["type"].startswith("_"):
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.rooms = {}
+        self.counted = False
+        self.focus: int | None = None
+        self.typing: set[int] = set()
+        self.bad_frames: deque[float] = deque()
+        self.conn_id = uuid.uuid4().hex[:12]
+        self.token_id = self.scope.get("linkup_token_id")
+        refusal = self.scope.get("linkup_refusal")
+        if refusal is not None or self.user is None or not self.user.is_authenticated:
+            await self.close(code=refusal or UNAUTHORIZED)
+            return
+        if _open_sockets[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
+            await self.close(code=TOO_MANY_CONNECTIONS)
+            return
+        _open_sockets[self.user.pk] += 1
+        self.counted = True
+        try:
+            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+            seqs = await read(queries.room_ids_and_seqs, self.user)
+            await self._subscribe(list(seqs))
+            # Read the cursors again after subscribing: whatever commits after this read rings
+            # a doorbell we will hear; whatever committed before it precedes `hello`.
+            self.rooms = await read(queries.room_ids_and_seqs, self.user)
+        except Exception as exc:
+            await self._log_failure("connection", "socket set-up failed", exc)
+            await self.close(code=1011)
+            return
+        self.groups_joined_at = time.monotonic()
+        await self.accept()
+        await self.send_frame(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "user": self.user.pk,
+                "username": self.user.get_username(),
+                "server_time": format_time(timezone.now()),
+                "heartbeat_s": setting("HEARTBEAT_S"),
+                "connection_id": self.conn_id,
+            }
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if not self.counted:
+            return
+        self.counted = False
+        _open_sockets[self.user.pk] -= 1
+        if _open_sockets[self.user.pk] <= 0:
+            del _open_sockets[self.user.pk]
+        for room_id in list(self.typing):
+            await self._typing(room_id, "stop")
+        layer = self.channel_layer
+        try:
+            await asyncio.gather(
+                layer.group_discard(user_group(self.user.pk), self.channel_name),
+                *(layer.group_discard(room_group(r), self.channel_name) for r in self.rooms),
+            )
+        except Exception as exc:
+            log_event(logging.WARNING, "connection", "group discard failed", exc, **self._ctx())
+
+    # -- frames from the client ------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = parse_frame(
+                text_data if text_data is not None else bytes_data,
+                max_bytes=int(setting("MAX_FRAME_BYTES")),
+                max_body=int(setting("MAX_BODY_CHARS")),
+                max_client_id=int(setting("MAX_CLIENT_ID_CHARS")),
+            )
+            await self.handle(frame)
+        except LinkupError as exc:
+            await self.send_frame(exc.as_frame())
+            if isinstance(exc, ABUSIVE):
+                await self._count_bad_frame()
+        except Exception as exc:
+            await self._log_failure("delivery", "frame handling failed", exc)
+            await self.send_frame(ServerError().as_frame())
+
+    async def handle(self, frame: Frame) -> None:
+        if isinstance(frame, SendFrame):
+            await self.on_send(frame)
+        elif isinstance(frame, ReceiptFrame):
+            await self.on_receipt(frame)
+        elif isinstance(frame, TypingFrame):
+            if frame.room not in self.rooms:
+                raise NotFound("room not found")
+            await self._typing(frame.room, frame.state)
+        elif isinstance(frame, FocusFrame):
+            if frame.room is not None and frame.room not in self.rooms:
+                raise NotFound("room not found")
+            self.focus = frame.room
+        elif isinstance(frame, SyncFrame):
+            result = await read(queries.build_sync, self.user, frame.cursors)
+            await self._reconcile(dict.fromkeys(result["room_ids"], None))
+            await self.send_frame({"type": "sync.result", **result})
+        elif isinstance(frame, PingFrame):
+            await self.catch_up()
+            await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
+
+    async def on_send(self, frame: SendFrame) -> None:
+        wait = send_limiter.hit(
+            self.user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
+        )
+        if wait:
+            raise RateLimited(ref=frame.client_id, retry_after_s=round(wait, 3))
+        try:
+            (message, _created), events = await perform(
+                actions.do_send_message, self.user, frame.room, frame.client_id, frame.body
+            )
+        except LinkupError as exc:
+            exc.ref = frame.client_id
+            raise
+        await self.send_frame({"type": "message.ack", "client_id": frame.client_id, "message": message})
+        await publish(events)
+
+    async def on_receipt(self, frame: ReceiptFrame) -> None:
+        _, events = await perform(actions.do_move_marker, self.user, frame.room, frame.kind, frame.seq)
+        await publish(events)
+
+    async def _typing(self, room_id: int, state: str) -> None:
+        if state == "start":
+            self.typing.add(room_id)
+        else:
+            self.typing.discard(room_id)
+        await publish_now(
+            room_group(room_id),
+            {"type": "chat.typing", "room": room_id, "user": self.user.pk, "state": state},
+        )
+
+    # -- catching up ---------------------------------------------------------------------------
+
+    async def catch_up(self) -> None:
+        """Deliver everything committed that this socket has not been sent (lost doorbells)."""
+        seqs = await read(queries.room_ids_and_seqs, self.user)
+        await self._reconcile(seqs)
+        for room_id, last_seq in seqs.items():
+            if last_seq > self.rooms.get(room_id, last_seq):
+                await self.fill_gap(room_id, last_seq)
+        if time.monotonic() - self.groups_joined_at > float(setting("GROUP_REFRESH_S")):
+            # Group memberships expire, and a restarted Redis forgets them: join again.
+            await self._subscribe(list(self.rooms), with_user_group=True)
+
+    async def fill_gap(self, room_id: int, up_to: int) -> None:
+        """Send this room's messages after the last one sent, up to seq `up_to`, from storage."""
+        batch = int(setting("GAP_FILL_BATCH"))
+        while room_id in self.rooms and self.rooms[room_id] < up_to:
+            after = self.rooms[room_id]
+            messages = await read(queries.messages_after, room_id, after, min(batch, up_to - after))
+            if not messages:
+                return
+            for message in messages:
+                await self._send_message(message)
+
+    async def _send_message(self, message: dict[str, Any]) -> None:
+        await self.send_frame({"type": "message.new", "message": message})
+        self.rooms[message["room"]] = message["seq"]
+
+    async def _subscribe(self, room_ids: list[int], with_user_group: bool = False) -> None:
+        layer = self.channel_layer
+        joins = [layer.group_add(room_group(r), self.channel_name) for r in room_ids]
+        if with_user_group:
+            joins.append(layer.group_add(user_group(self.user.pk), self.channel_name))
+        await asyncio.gather(*joins)
+        self.groups_joined_at = time.monotonic()
+
+    async def _reconcile(self, current: dict[int, Any]) -> None:
+        """Follow membership changes whose room.updated / room.removed doorbells were lost."""
+        joined = [r for r in current if r not in self.rooms]
+        if joined:
+            await self._subscribe(joined)
+            fresh = await read(queries.last_seqs, joined)
+            for room_id in joined:
+                self.rooms[room_id] = fresh.get(room_id, 0)
+        for room_id in [r for r in self.rooms if r not in current]:
+            await self._leave(room_id)
+            await self.send_frame({"type": "room.removed", "room": room_id})
+
+    async def _leave(self, room_id: int) -> None:
+        self.rooms.pop(room_id, None)
+        self.typing.discard(room_id)
+        if self.focus == room_id:
+            self.focus = None
+        await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
+
+    # -- doorbells (channel-layer events) -------------------------------------------------------
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        message = event["message"]
+        room_id, seq = message["room"], message["seq"]
+        last = self.rooms.get(room_id)
+        if last is None or seq <= last:
+            return  # not (or no longer) subscribed, or already sent
+        if seq > last + 1:
+            await self.fill_gap(room_id, seq - 1)
+            if self.rooms.get(room_id, seq) >= seq:
+                return
+        await self._send_message(message)
+
+    async def chat_receipt(self, event: dict[str, Any]) -> None:
+        receipt = event["receipt"]
+        if receipt["room"] in self.rooms:
+            await self.send_frame(receipt)
+
+    async def chat_typing(self, event: dict[str, Any]) -> None:
+        if event["user"] != self.user.pk and event["room"] in self.rooms:
+            await self.send_frame(
+                {"type": "typing", "room": event["room"], "user": event["user"], "state": event["state"]}
+            )
+
+    async def room_updated(self, event: dict[str, Any]) -> None:
+        room = event["room"]
+        if room["id"] not in self.rooms:
+            await self._subscribe([room["id"]])
+            # Messages committed after this view was built arrive as doorbells or gap fills.
+            self.rooms[room["id"]] = room["last_seq"]
+        await self.send_frame({"type": "room.updated", "room": room})
+
+    async def room_removed(self, event: dict[str, Any]) -> None:
+        if event["room"] in self.rooms:
+            await self._leave(event["room"])
+        await self.send_frame({"type": "room.removed", "room": event["room"]})
+
+    async def auth_revoked(self, event: dict[str, Any]) -> None:
+        if self.token_id is not None and event["token_id"] == self.token_id:
+            await self.close(code=UNAUTHORIZED)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Send one frame; a frame that cannot be serialized becomes a server_error frame."""
+        try:
+            text = dumps_text(frame)
+        except SerializationError as exc:
+            await self._log_failure("serialization", f"unserializable {frame.get('type')} frame", exc)
+            text = dumps_text(ServerError().as_frame())
+        await self.send(text_data=text)
+
+    async def _count_bad_frame(self) -> None:
+        now = time.monotonic()
+        window = float(setting("ABUSE_WINDOW_S"))
+        self.bad_frames.append(now)
+        while self.bad_frames and self.bad_frames[0] < now - window:
+            self.bad_frames.popleft()
+        if len(self.bad_frames) >= int(setting("ABUSE_MAX_BAD_FRAMES")):
+            log_event(logging.WARNING, "connection", "closing an abusive socket", **self._ctx())
+            await self.close(code=ABUSE)
+
+    def _ctx(self) -> dict[str, Any]:
+        user = getattr(self, "user", None)
+        return {"user": getattr(user, "pk", None), "connection": getattr(self, "conn_id", None)}
+
+    async def _log_failure(self, category: str, message: str, exc: BaseException) -> None:
+        await arecord_error(category, message, exc, **self._ctx())

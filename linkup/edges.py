@@ -1,0 +1,66 @@
+"""Shared by the socket and REST edges: run an action, translate failures to LinkupErrors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import DatabaseError, IntegrityError
+
+from linkup.conf import setting
+from linkup.errors import LinkupError, ServerError, Unavailable
+from linkup.events import Event, collecting_events, publish
+from linkup.log import arecord_error, log_event
+from linkup.serialization import SerializationError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _collect(func: Callable[..., R], args: Any, kwargs: Any) -> tuple[R, list[Event]]:
+    with collecting_events() as events:
+        result = func(*args, **kwargs)
+    return result, events
+
+
+async def perform(
+    func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+) -> tuple[R, list[Event]]:
+    """Run `func` on the database thread; return its result and the events it committed.
+
+    Errors come back as LinkupErrors: storage failures as Unavailable (retry the same
+    request), bugs as ServerError after logging and recording them."""
+    context = {k: v for k, v in kwargs.items() if k in ("user_id", "room_id", "client_id")}
+    try:
+        return await database_sync_to_async(_collect)(func, args, kwargs)
+    except LinkupError:
+        raise
+    except SynchronousOnlyOperation as exc:
+        await arecord_error("async_context", f"{func.__name__}: ORM call on the event loop", exc)
+        raise ServerError() from exc
+    except SerializationError as exc:
+        await arecord_error("serialization", f"{func.__name__}: {exc}", exc, **context)
+        raise ServerError() from exc
+    except IntegrityError as exc:
+        await arecord_error("database", f"{func.__name__}: integrity error", exc, **context)
+        raise ServerError() from exc
+    except DatabaseError as exc:
+        # The database is down or refusing: nothing was committed, the client may retry.
+        log_event(logging.WARNING, "database", f"{func.__name__}: storage unavailable", exc, **context)
+        raise Unavailable(retry_after_s=setting("UNAVAILABLE_RETRY_S")) from exc
+
+
+async def perform_and_publish(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """perform(), then ring the doorbells for what it committed."""
+    result, events = await perform(func, *args, **kwargs)
+    await publish(events)
+    return result
+
+
+async def read(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a read-only query function on the database thread, with perform()'s error mapping."""
+    result, _ = await perform(func, *args, **kwargs)
+    return result

@@ -1,0 +1,95 @@
+"""Events after commit, from one place: the only caller of the channel layer's group_send.
+
+Actions run on the database thread inside `transaction.atomic()` and call
+`send_event_on_commit`. The event is round-tripped to plain JSON at once (so a payload the
+Redis layer would refuse fails inside the transaction, where it rolls back), and queued when
+the transaction commits. `linkup.edges.perform` runs an action on the database thread, collects the
+events its commits queued, and sends them from the async side (see `linkup.edges`): a slow or dead channel layer
+never holds the one database thread, and never fails a committed write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from linkup.log import log_event
+from linkup.serialization import to_json_native
+
+Event = tuple[str, dict[str, Any]]
+
+_local = threading.local()
+
+
+def room_group(room_id: int) -> str:
+    """Group of every chat socket whose user is in the room."""
+    return f"linkup.room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Group of every chat socket of one user."""
+    return f"linkup.user.{user_id}"
+
+
+@contextmanager
+def collecting_events() -> Iterator[list[Event]]:
+    """Collect the events committed inside the block instead of sending them."""
+    stack: list[list[Event]] = getattr(_local, "stack", None) or []
+    _local.stack = stack
+    events: list[Event] = []
+    stack.append(events)
+    try:
+        yield events
+    finally:
+        stack.pop()
+
+
+def send_event_on_commit(group: str, event: dict[str, Any]) -> None:
+    """Queue `event` for `group` when the current transaction commits (never if it rolls back)."""
+    payload = to_json_native(event)
+    stack: list[list[Event]] = getattr(_local, "stack", None) or []
+    target = stack[-1] if stack else None
+
+    def queue() -> None:
+        if target is not None:
+            target.append((group, payload))
+        else:
+            # Called outside edges.perform (admin, management commands): no event loop of
+            # ours is waiting, so send from this thread.
+            async_to_sync(publish)([(group, payload)])
+
+    transaction.on_commit(queue)
+
+
+async def publish(events: list[Event]) -> None:
+    """Ring the doorbells; a channel-layer failure is logged, never raised (clients catch up)."""
+    if not events:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group, payload in events:
+        try:
+            await layer.group_send(group, payload)
+        except Exception as exc:
+            log_event(
+                logging.WARNING, "delivery", "channel layer send failed", exc,
+                group=group, event=payload.get("type"),
+            )
+
+
+async def publish_now(group: str, event: dict[str, Any]) -> None:
+    """Send an ephemeral event that has no database write behind it (typing)."""
+    await publish([(group, to_json_native(event))])
+
+
+def publish_sync(events: list[Event]) -> None:
+    """Publish collected events from sync code (tests, management commands)."""
+    async_to_sync(publish)(events)

@@ -1,0 +1,125 @@
+"""Socket authentication (bearer header, one-use ticket, or session cookie with Origin check),
+and the REST error-body safety net."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponse
+from django.http.cookie import parse_cookie
+from django.utils.module_loading import import_string
+
+from linkup import credentials
+from linkup.conf import allowed_origins
+from linkup.errors import body_for_status
+from linkup.serialization import dumps
+
+# Close codes sent when a handshake is refused (before accept they become HTTP 403).
+UNAUTHORIZED = 4401
+BAD_ORIGIN = 4403
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _session_user(session_key: str) -> Any:
+    engine = import_string(settings.SESSION_ENGINE)
+    request = SimpleNamespace(session=engine.SessionStore(session_key))
+    return get_user(request)  # type: ignore[arg-type]
+
+
+async def authenticate_socket(scope: dict[str, Any]) -> tuple[Any, int | None, int | None]:
+    """Return (user, token id, refusal close code) for a WebSocket handshake."""
+    headers = _headers(scope)
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        # A bearer header decides alone: it never falls back to the cookie.
+        scheme, _, raw = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return AnonymousUser(), None, UNAUTHORIZED
+        found = await database_sync_to_async(credentials.authenticate_token)(raw.strip())
+        if found is None:
+            return AnonymousUser(), None, UNAUTHORIZED
+        return found[0], found[1], None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "ticket" in query:
+        user = await database_sync_to_async(credentials.redeem_ticket)(query["ticket"][0])
+        if user is None:
+            return AnonymousUser(), None, UNAUTHORIZED
+        return user, None, None
+    session_key = parse_cookie(headers.get("cookie", "")).get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return AnonymousUser(), None, UNAUTHORIZED
+    # The cookie rides along on any page's request: only our own origins may use it.
+    origin = headers.get("origin", "").rstrip("/").lower()
+    if not origin or origin not in allowed_origins():
+        return AnonymousUser(), None, BAD_ORIGIN
+    user = await database_sync_to_async(_session_user)(session_key)
+    if not user.is_authenticated:
+        return AnonymousUser(), None, UNAUTHORIZED
+    return user, None, None
+
+
+class SocketAuthMiddleware:
+    """Put `user`, `linkup_token_id` and `linkup_refusal` in a WebSocket scope."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket":
+            user, token_id, refusal = await authenticate_socket(scope)
+            scope = {**scope, "user": user, "linkup_token_id": token_id, "linkup_refusal": refusal}
+        return await self.inner(scope, receive, send)
+
+
+class ApiErrorMiddleware:
+    """Give every non-2xx answer under the API prefix the contract's JSON error body.
+
+    Catches what our handlers never see: Django's 404 for unknown URLs, 405s, CSRF failures."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return self._fix(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        return self._fix(request, response)
+
+    @staticmethod
+    def _fix(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            fixed = HttpResponse(
+                dumps(body_for_status(response.status_code)),
+                status=response.status_code,
+                content_type="application/json",
+            )
+            for header in ("Retry-After", "Allow"):
+                if header in response:
+                    fixed[header] = response[header]
+            return fixed
+        return response
+

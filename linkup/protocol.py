@@ -1,0 +1,188 @@
+"""Parse and validate client frames: pure functions, no I/O, safe for any input."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from linkup import serialization
+from linkup.errors import InvalidInput, TooLarge, UnknownType
+
+MAX_ID = 2**63 - 1
+ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+@dataclass(frozen=True)
+class SendFrame:
+    room: int
+    client_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ReceiptFrame:
+    room: int
+    kind: Literal["delivered", "read"]
+    seq: int
+
+
+@dataclass(frozen=True)
+class TypingFrame:
+    room: int
+    state: Literal["start", "stop"]
+
+
+@dataclass(frozen=True)
+class FocusFrame:
+    room: int | None
+
+
+@dataclass(frozen=True)
+class SyncFrame:
+    cursors: dict[int, int]
+
+
+@dataclass(frozen=True)
+class PingFrame:
+    pass
+
+
+Frame = SendFrame | ReceiptFrame | TypingFrame | FocusFrame | SyncFrame | PingFrame
+
+
+def check_message_body(value: Any, max_chars: int) -> str:
+    """Return the trimmed body, or raise InvalidInput saying what is wrong with it."""
+    if not isinstance(value, str):
+        raise InvalidInput("body must be a string")
+    body = value.strip()
+    if not body:
+        raise InvalidInput("body is blank")
+    if len(body) > max_chars:
+        raise InvalidInput(f"body is longer than {max_chars} characters")
+    for char in body:
+        category = unicodedata.category(char)
+        # Cc: control characters (PostgreSQL refuses U+0000 outright); Cs: lone surrogates,
+        # which have no UTF-8 form.
+        if (category == "Cc" and char not in ALLOWED_CONTROLS) or category == "Cs":
+            raise InvalidInput("body contains a control character")
+    return body
+
+
+def check_client_id(value: Any, max_chars: int) -> str:
+    """Return a valid client_id (printable, no spaces, 1..max_chars) or raise InvalidInput."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("client_id must be a non-empty string (a UUID)")
+    if len(value) > max_chars:
+        raise InvalidInput(f"client_id is longer than {max_chars} characters")
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise InvalidInput("client_id must be printable with no spaces")
+    return value
+
+
+def check_id(value: Any, name: str) -> int:
+    """Return a positive integer id, refusing bools, floats and strings."""
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise InvalidInput(f"{name} must be a positive integer id")
+    return value
+
+
+def check_seq(value: Any, name: str = "seq") -> int:
+    if type(value) is not int or not 0 <= value <= MAX_ID:
+        raise InvalidInput(f"{name} must be a non-negative integer")
+    return value
+
+
+def check_cursors(value: Any) -> dict[int, int]:
+    """Return {room_id: seq} from a JSON object of "<room_id>": seq."""
+    if not isinstance(value, dict):
+        raise InvalidInput("cursors must be an object of room id to seq")
+    if len(value) > 10_000:
+        raise InvalidInput("too many cursors")
+    cursors: dict[int, int] = {}
+    for key, seq in value.items():
+        if not isinstance(key, str) or not key.isascii() or not key.isdigit() or len(key) > 19:
+            raise InvalidInput("cursor keys must be room ids")
+        cursors[check_id(int(key), "cursor room")] = check_seq(seq, "cursor seq")
+    return cursors
+
+
+def client_ref(raw: Any) -> str | None:
+    """Return the frame's client_id when it has a usable one, to echo in an error frame."""
+    if isinstance(raw, dict):
+        ref = raw.get("client_id")
+        if isinstance(ref, str) and 0 < len(ref) <= 64:
+            return ref
+    return None
+
+
+def _parse_send(raw: dict[str, Any], max_body: int, max_client_id: int) -> SendFrame:
+    return SendFrame(
+        room=check_id(raw.get("room"), "room"),
+        client_id=check_client_id(raw.get("client_id"), max_client_id),
+        body=check_message_body(raw.get("body"), max_body),
+    )
+
+
+def _parse_receipt(raw: dict[str, Any]) -> ReceiptFrame:
+    kind = raw.get("kind")
+    if kind not in ("delivered", "read"):
+        raise InvalidInput('kind must be "delivered" or "read"')
+    return ReceiptFrame(room=check_id(raw.get("room"), "room"), kind=kind, seq=check_seq(raw.get("seq")))
+
+
+def _parse_typing(raw: dict[str, Any]) -> TypingFrame:
+    state = raw.get("state")
+    if state not in ("start", "stop"):
+        raise InvalidInput('state must be "start" or "stop"')
+    return TypingFrame(room=check_id(raw.get("room"), "room"), state=state)
+
+
+def _parse_focus(raw: dict[str, Any]) -> FocusFrame:
+    if "room" not in raw:
+        raise InvalidInput("focus needs a room (an id, or null)")
+    room = raw["room"]
+    return FocusFrame(room=None if room is None else check_id(room, "room"))
+
+
+def parse_frame(
+    data: str | bytes | None,
+    *,
+    max_bytes: int = 64 * 1024,
+    max_body: int = 4000,
+    max_client_id: int = 64,
+) -> Frame:
+    """Parse one client frame; raise a LinkupError (InvalidInput, UnknownType, TooLarge) only."""
+    if data is None:
+        raise InvalidInput("frames are JSON text")
+    if isinstance(data, bytes):
+        raise InvalidInput("binary frames are not accepted; send JSON text")
+    if len(data) > max_bytes or len(data.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise TooLarge(f"frame is larger than {max_bytes} bytes")
+    try:
+        raw = serialization.loads(data)
+    except ValueError:
+        raise InvalidInput("frame is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("frame must be a JSON object")
+    ref = client_ref(raw)
+    kind = raw.get("type")
+    try:
+        if not isinstance(kind, str):
+            raise InvalidInput("frame needs a string type")
+        if kind == "message.send":
+            return _parse_send(raw, max_body, max_client_id)
+        if kind == "receipt":
+            return _parse_receipt(raw)
+        if kind == "typing":
+            return _parse_typing(raw)
+        if kind == "focus":
+            return _parse_focus(raw)
+        if kind == "sync":
+            return SyncFrame(cursors=check_cursors(raw.get("cursors", {})))
+        if kind == "ping":
+            return PingFrame()
+        raise UnknownType(f"unknown frame type {kind[:40]!r}")
+    except (InvalidInput, TooLarge) as exc:
+        exc.ref = ref
+        raise

@@ -1,0 +1,223 @@
+"""Read paths: views of rooms and messages for one user, history pages and catch-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import F, Q
+
+from linkup.conf import setting
+from linkup.errors import NotFound
+from linkup.models import Membership, Message, Room
+from linkup.serialization import dumps, format_time
+
+User = get_user_model()
+
+
+def user_dict(user: Any) -> dict[str, Any]:
+    return {"id": user.pk, "username": user.get_username()}
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """The contract's message object (same in REST bodies and frames)."""
+    return {
+        "id": message.pk,
+        "room": message.room_id,
+        "seq": message.seq,
+        "sender": user_dict(message.sender),
+        "body": message.body,
+        "client_id": message.client_id,
+        "created_at": format_time(message.created_at),
+    }
+
+
+def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
+    """Build room views for a list of one viewer's memberships, in three queries in all."""
+    room_ids = [m.room_id for m in viewer_memberships]
+    members: dict[int, list[dict[str, Any]]] = {rid: [] for rid in room_ids}
+    for m in (
+        Membership.objects.filter(room_id__in=room_ids)
+        .select_related("user")
+        .order_by("room_id", "joined_at", "pk")
+    ):
+        members[m.room_id].append({**user_dict(m.user), "role": m.role})
+    last_messages = {
+        msg.room_id: message_dict(msg)
+        for msg in Message.objects.filter(room_id__in=room_ids, seq=F("room__last_seq"))
+        .select_related("sender")
+    }
+    views = []
+    for m in viewer_memberships:
+        room = m.room
+        views.append(
+            {
+                "id": room.pk,
+                "kind": room.kind,
+                "name": room.name,
+                "members": members[room.pk],
+                "last_message": last_messages.get(room.pk),
+                "last_seq": room.last_seq,
+                "unread_count": max(room.last_seq - m.read_seq, 0),
+                "read_seq": m.read_seq,
+                "delivered_seq": m.delivered_seq,
+                "role": m.role,
+                "created_at": format_time(room.created_at),
+                "last_activity_at": format_time(room.last_activity_at),
+            }
+        )
+    return views
+
+
+def list_rooms(user: Any) -> list[dict[str, Any]]:
+    """The caller's rooms, most recent activity first."""
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .select_related("room")
+        .order_by("-room__last_activity_at", "-room_id")
+    )
+    return _room_dicts(memberships)
+
+
+def room_view(user: Any, room_id: int) -> dict[str, Any]:
+    membership = Membership.objects.filter(user=user, room_id=room_id).select_related("room").first()
+    if membership is None:
+        raise NotFound("room not found")
+    return _room_dicts([membership])[0]
+
+
+def room_views_for_users(room_id: int, user_ids: list[int]) -> list[dict[str, Any]]:
+    """Each listed member's own view of one room: [{"viewer": id, "room": view}]."""
+    memberships = list(
+        Membership.objects.filter(room_id=room_id, user_id__in=user_ids).select_related("room")
+    )
+    if not memberships:
+        return []
+    views = _room_dicts(memberships[:1])
+    base = views[0]
+    out = []
+    for m in memberships:
+        view = dict(base)
+        view.update(
+            unread_count=max(m.room.last_seq - m.read_seq, 0),
+            read_seq=m.read_seq,
+            delivered_seq=m.delivered_seq,
+            role=m.role,
+        )
+        out.append({"viewer": m.user_id, "room": view})
+    return out
+
+
+def room_ids_and_seqs(user: Any) -> dict[int, int]:
+    """{room_id: last_seq} for every room the user is in."""
+    return dict(
+        Membership.objects.filter(user=user).values_list("room_id", "room__last_seq")
+    )
+
+
+def last_seqs(room_ids: list[int]) -> dict[int, int]:
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
+
+
+def messages_after(room_id: int, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` messages with seq > after_seq, ascending."""
+    rows = (
+        Message.objects.filter(room_id=room_id, seq__gt=after_seq)
+        .select_related("sender")
+        .order_by("seq")[:limit]
+    )
+    return [message_dict(m) for m in rows]
+
+
+def clamp_limit(limit: int | None) -> int:
+    if limit is None:
+        return int(setting("HISTORY_DEFAULT_LIMIT"))
+    return max(1, min(int(limit), int(setting("HISTORY_MAX_LIMIT"))))
+
+
+def history(
+    user: Any,
+    room_id: int,
+    *,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """A page of history in ascending seq; has_more says more exist in the paging direction."""
+    if not Membership.objects.filter(user=user, room_id=room_id).exists():
+        raise NotFound("room not found")
+    n = clamp_limit(limit)
+    qs = Message.objects.filter(room_id=room_id).select_related("sender")
+    if after_seq is not None:
+        rows = list(qs.filter(seq__gt=after_seq).order_by("seq")[: n + 1])
+        has_more = len(rows) > n
+        rows = rows[:n]
+    else:
+        if before_seq is not None:
+            qs = qs.filter(seq__lt=before_seq)
+        rows = list(qs.order_by("-seq")[: n + 1])
+        has_more = len(rows) > n
+        rows = rows[:n][::-1]
+    return {"messages": [message_dict(m) for m in rows], "has_more": has_more}
+
+
+def _page_after(room_id: int, after_seq: int) -> tuple[list[dict[str, Any]], bool]:
+    """Messages after the cursor, at most SYNC_MAX_MESSAGES and SYNC_MAX_BYTES."""
+    max_messages = int(setting("SYNC_MAX_MESSAGES"))
+    max_bytes = int(setting("SYNC_MAX_BYTES"))
+    rows = list(
+        Message.objects.filter(room_id=room_id, seq__gt=after_seq)
+        .select_related("sender")
+        .order_by("seq")[: max_messages + 1]
+    )
+    page: list[dict[str, Any]] = []
+    size = 0
+    for m in rows[:max_messages]:
+        data = message_dict(m)
+        size += len(dumps(data))
+        if page and size > max_bytes:
+            return page, True
+        page.append(data)
+    return page, len(rows) > max_messages
+
+
+def build_sync(user: Any, cursors: dict[int, int]) -> dict[str, Any]:
+    """The body of `sync.result` and `GET /sync`."""
+    rooms = room_ids_and_seqs(user)
+    room_ids = sorted(rooms)
+    markers: dict[int, dict[str, dict[str, int]]] = {rid: {} for rid in room_ids}
+    for room_id, user_id, delivered, read in Membership.objects.filter(
+        room_id__in=room_ids
+    ).values_list("room_id", "user_id", "delivered_seq", "read_seq"):
+        markers[room_id][str(user_id)] = {"delivered_seq": delivered, "read_seq": read}
+    entries = []
+    for room_id in room_ids:
+        last_seq = rooms[room_id]
+        if room_id in cursors:
+            after = cursors[room_id]
+            if after >= last_seq:
+                messages, has_more = [], False
+            else:
+                messages, has_more = _page_after(room_id, after)
+        else:
+            messages, has_more = [], last_seq > 0
+        entries.append(
+            {
+                "room": room_id,
+                "last_seq": last_seq,
+                "messages": messages,
+                "has_more": has_more,
+                "markers": markers[room_id],
+            }
+        )
+    return {"room_ids": room_ids, "rooms": entries}
+
+
+def search_users(query: str, *, exclude: Any = None, limit: int = 20) -> list[dict[str, Any]]:
+    qs = User.objects.filter(is_active=True)
+    query = query.strip()
+    if query:
+        qs = qs.filter(Q(username__icontains=query))
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return [user_dict(u) for u in qs.order_by("username")[:limit]]

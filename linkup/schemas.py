@@ -1,0 +1,138 @@
+"""Request and response shapes of the REST API (they feed the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, StrictInt, StrictStr
+
+
+class Strict(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+
+
+class MemberOut(UserOut):
+    role: str
+
+
+class MessageOut(Schema):
+    id: int
+    room: int
+    seq: int
+    sender: UserOut
+    body: str
+    client_id: str
+    created_at: str
+
+
+class RoomOut(Schema):
+    id: int
+    kind: Literal["direct", "group"]
+    name: str
+    members: list[MemberOut]
+    last_message: MessageOut | None
+    last_seq: int
+    unread_count: int
+    read_seq: int
+    delivered_seq: int
+    role: str
+    created_at: str
+    last_activity_at: str
+
+
+class RoomsOut(Schema):
+    rooms: list[RoomOut]
+
+
+class UsersOut(Schema):
+    users: list[UserOut]
+
+
+class HistoryOut(Schema):
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class CredentialsIn(Strict):
+    username: StrictStr = Field(max_length=150)
+    password: StrictStr = Field(max_length=4096)
+
+
+class RegisterIn(CredentialsIn):
+    email: StrictStr | None = Field(default=None, max_length=254)
+
+
+class TokenOut(Schema):
+    token: str
+    user: UserOut
+
+
+class RegisteredOut(Schema):
+    user: UserOut
+
+
+class TicketOut(Schema):
+    ticket: str
+    expires_at: str
+
+
+class OkOut(Schema):
+    ok: bool
+
+
+class RoomIn(Strict):
+    kind: Literal["direct", "group"]
+    members: list[StrictInt] = Field(default_factory=list, max_length=1000)
+    name: StrictStr | None = Field(default=None, max_length=1000)
+
+
+class MembersIn(Strict):
+    user_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
+
+
+class SendIn(Strict):
+    client_id: StrictStr = Field(max_length=1000)
+    body: StrictStr = Field(max_length=100_000)
+
+
+class ReceiptIn(Strict):
+    kind: Literal["delivered", "read"]
+    seq: StrictInt = Field(ge=0, le=2**63 - 1)
+
+
+class ReceiptOut(Schema):
+    accepted: bool
+    receipt: dict[str, object] | None
+
+
+class MarkersOut(Schema):
+    delivered_seq: int
+    read_seq: int
+
+
+class SyncRoomOut(Schema):
+    room: int
+    last_seq: int
+    messages: list[MessageOut]
+    has_more: bool
+    markers: dict[str, MarkersOut]
+
+
+class SyncOut(Schema):
+    room_ids: list[int]
+    rooms: list[SyncRoomOut]
+
+
+class ErrorDetail(Schema):
+    code: str
+    detail: str
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail

@@ -1,0 +1,67 @@
+"""The one JSON path (orjson) for frames, REST bodies and channel-layer events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+class SerializationError(TypeError):
+    """A value has no JSON form."""
+
+
+def format_time(value: dt.datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with milliseconds and a Z."""
+    if value.tzinfo is None:
+        raise SerializationError("naive datetime: Linkup stores aware UTC times only")
+    utc = value.astimezone(dt.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return format_time(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="milliseconds")
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, bytes):
+        raise SerializationError("bytes have no JSON form")
+    raise SerializationError(f"{type(value).__name__} has no JSON form")
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize to JSON bytes; raise SerializationError for values with no JSON form."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        raise SerializationError(str(exc)) from exc
+
+
+def dumps_text(value: Any) -> str:
+    return dumps(value).decode()
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse JSON; raise ValueError on anything that is not JSON."""
+    return orjson.loads(data)
+
+
+def to_json_native(value: Any) -> Any:
+    """Round-trip through JSON, so what goes on a channel layer is plain JSON data.
+
+    The in-memory layer would carry datetimes and UUIDs; channels_redis's msgpack would
+    reject them. Every event takes this path so both layers see the same values."""
+    return orjson.loads(dumps(value))

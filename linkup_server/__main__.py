@@ -1,0 +1,3 @@
+from linkup_server.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""`python -m linkup_server demo|serve|manage …`: the standalone server's command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linkup_server.settings")
+    import django
+
+    django.setup()
+
+
+def _manage(*args: str) -> None:
+    from django.core.management import call_command
+
+    call_command(*args)
+
+
+def serve() -> None:
+    """Serve on HOST:PORT (default 127.0.0.1:8000) with uvicorn, in the foreground."""
+    import uvicorn
+
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    uvicorn.run(
+        "linkup_server.asgi:application",
+        host=host,
+        port=port,
+        lifespan="off",
+        # Frames above Linkup's 64 KiB limit get a `too_large` error frame; the transport
+        # only cuts what is far beyond it.
+        ws_max_size=1024 * 1024,
+        # permessage-deflate multiplies the memory of every socket.
+        ws_per_message_deflate=False,
+        log_level=os.environ.get("LINKUP_UVICORN_LOG_LEVEL", "warning"),
+        access_log=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args else "serve"
+    _setup()
+    if command == "demo":
+        _manage("migrate", "--no-input", "-v", "0")
+        _manage("linkup_demo_seed")
+        host = os.environ.get("HOST", "127.0.0.1")
+        port = os.environ.get("PORT", "8000")
+        db = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
+        layer = "Redis" if os.environ.get("REDIS_URL") else "in-memory"
+        print(f"Linkup on http://{host}:{port}/  ({db}, {layer} channel layer)", flush=True)
+        serve()
+    elif command == "serve":
+        serve()
+    elif command == "manage":
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["linkup-server", *args])
+    else:
+        sys.exit(f"unknown command {command!r}: use demo, serve or manage")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Settings of the standalone Linkup server, read from the environment.
+
+No configuration: SQLite (WAL, IMMEDIATE transactions) and the in-memory channel layer, one
+process. DATABASE_URL switches to PostgreSQL with psycopg's pool; REDIS_URL to channels_redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("LINKUP_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _secret_key() -> str:
+    key = os.environ.get("LINKUP_SECRET_KEY")
+    if key:
+        return key
+    # Embedded default: a random key kept beside the database, so sessions survive restarts.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("LINKUP_DEBUG", False)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("LINKUP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "linkup",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "linkup.middleware.ApiErrorMiddleware",
+]
+
+ROOT_URLCONF = "linkup_server.urls"
+ASGI_APPLICATION = "linkup_server.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+
+def _database() -> dict[str, Any]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or postgresql:// URL.")
+        db = dj_database_url.parse(url)
+        # Persistent connections leak under ASGI; psycopg's pool does not. A short pool
+        # timeout turns a database outage into a quick `unavailable`, not 30 s of silence.
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {
+            "connect_timeout": 2,
+            "pool": {
+                "min_size": int(os.environ.get("LINKUP_DB_POOL_MIN", "2")),
+                "max_size": int(os.environ.get("LINKUP_DB_POOL_MAX", "10")),
+                "timeout": float(os.environ.get("LINKUP_DB_POOL_TIMEOUT", "2")),
+            },
+        }
+        db["TEST"] = {"NAME": os.environ.get("LINKUP_TEST_DB_NAME", "test_linkup")}
+        return db
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = os.environ.get("LINKUP_DB_PATH", str(VAR_DIR / "linkup.sqlite3"))
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        # One connection per thread, kept: the database thread reuses its connection.
+        "CONN_MAX_AGE": None,
+        "OPTIONS": {
+            # IMMEDIATE: take the write lock at BEGIN, so a transaction never fails upgrading
+            # a read lock ("database is locked"); WAL lets readers run beside the writer.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        "TEST": {"NAME": os.environ.get("LINKUP_TEST_DB_PATH", str(VAR_DIR / "test.sqlite3"))},
+    }
+
+
+DATABASES = {"default": _database()}
+
+
+def _channel_layers() -> dict[str, Any]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL.")
+        return {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    # redis-py 8 caps an async pool at 100 connections by default, and
+                    # channels_redis then fails with "Too many connections" under a few
+                    # hundred sockets: set the cap deliberately.
+                    "hosts": [
+                        {
+                            "address": url,
+                            "max_connections": int(
+                                os.environ.get("LINKUP_REDIS_MAX_CONNECTIONS", "2000")
+                            ),
+                        }
+                    ],
+                    "capacity": 1000,
+                    "expiry": 60,
+                    "group_expiry": 86400,
+                    "prefix": os.environ.get("LINKUP_REDIS_PREFIX", "linkup"),
+                },
+            }
+        }
+    return {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000, "expiry": 60},
+        }
+    }
+
+
+CHANNEL_LAYERS = _channel_layers()
+
+PASSWORD_HASHERS = [
+    "linkup_server.hashers.OwaspArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = [
+    f"{scheme}://{host}" for host in ALLOWED_HOSTS if host != "*" for scheme in ("http", "https")
+]
+
+LINKUP: dict[str, Any] = {
+    "REGISTRATION_OPEN": _env_bool("LINKUP_REGISTRATION_OPEN", True),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "linkup.log.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "loggers": {
+        "linkup": {
+            "handlers": ["stderr"],
+            "level": os.environ.get("LINKUP_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+        "django": {"handlers": ["stderr"], "level": "WARNING"},
+        # 4xx answers are the API working as specified, not warnings.
+        "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+    },
+}
