@@ -1,0 +1,25 @@
+"""Test settings: the server's settings with fast password hashing and a file database."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("LINKUP_VAR_DIR", tempfile.mkdtemp(prefix="linkup-test-"))
+
+from linkup_server.settings import *  # noqa: E402,F403
+from linkup_server.settings import DATABASES, VAR_DIR  # noqa: E402
+
+# Real hashing is measured elsewhere; tests log in thousands of times.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Threads need a file-backed test database: Django's in-memory one locks at once.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_linkup_{os.getpid()}"}
+
+LINKUP = {
+    "REGISTRATION_OPEN": True,
+    "RECORD_ERRORS": True,
+}

@@ -1,0 +1,432 @@
+"""The chat socket, driven through WebsocketCommunicator against the real consumer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from linkup import actions
+from linkup.credentials import do_issue_ticket, do_revoke_token
+from linkup.events import collecting_events, publish
+from linkup.models import ApiToken, Message, MessagingError, Room
+from tests.conftest import token_for
+from tests.wsutil import connect, db, drain, recv, recv_type, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def cid() -> str:
+    return str(uuid.uuid4())
+
+
+def direct(a: Any, b: Any) -> int:
+    room, _ = actions.do_create_room(a, "direct", [b.pk])
+    return int(room["id"])
+
+
+@pytest.fixture
+def setup(alice: Any, bob: Any, carol: Any) -> dict[str, Any]:
+    return {
+        "room": direct(alice, bob),
+        "alice": token_for(alice),
+        "bob": token_for(bob),
+        "carol": token_for(carol),
+    }
+
+
+async def test_hello_is_first_frame(setup: dict[str, Any], alice: Any) -> None:
+    comm = await connect(setup["alice"], expect_hello=False)
+    hello = await recv(comm)
+    assert hello["type"] == "hello" and hello["protocol"] == 1
+    assert hello["user"] == alice.pk and hello["heartbeat_s"] == 30
+    assert hello["server_time"].endswith("Z")
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [(b"authorization", b"Bearer not-a-token")],
+        [(b"authorization", b"Basic YWxpY2U6cHc=")],
+    ],
+)
+async def test_handshake_without_valid_credentials_is_refused(
+    setup: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    comm = await connect(headers=headers, expect_hello=False)
+    connected, code = comm.connected_result  # type: ignore[attr-defined]
+    assert not connected and code == 4401
+
+
+async def test_token_in_query_string_is_not_accepted(setup: dict[str, Any]) -> None:
+    comm = await connect(path=f"/ws/chat/?token={setup['alice']}", expect_hello=False)
+    assert comm.connected_result == (False, 4401)  # type: ignore[attr-defined]
+
+
+async def test_ticket_opens_one_socket_only(setup: dict[str, Any], alice: Any) -> None:
+    ticket, _ = await db(do_issue_ticket)(alice)
+    first = await connect(path=f"/ws/chat/?ticket={ticket}")
+    second = await connect(path=f"/ws/chat/?ticket={ticket}", expect_hello=False)
+    assert second.connected_result == (False, 4401)  # type: ignore[attr-defined]
+    await first.disconnect()
+
+
+async def test_send_acks_then_reaches_every_member_socket(setup: dict[str, Any]) -> None:
+    a1 = await connect(setup["alice"])
+    a2 = await connect(setup["alice"])
+    b = await connect(setup["bob"])
+    c = await connect(setup["carol"])
+    client_id = cid()
+    await send(a1, {"type": "message.send", "room": setup["room"], "client_id": client_id,
+                    "body": "  hello  "})
+    ack = await recv_type(a1, "message.ack")
+    assert ack["client_id"] == client_id
+    message = ack["message"]
+    assert message["seq"] == 1 and message["body"] == "hello" and message["room"] == setup["room"]
+    for comm in (a1, a2, b):
+        new = await recv_type(comm, "message.new")
+        assert new["message"] == message
+    assert await c.receive_nothing(timeout=0.3)
+    for comm in (a1, a2, b, c):
+        await comm.disconnect()
+
+
+async def test_duplicate_client_id_returns_original_and_broadcasts_nothing(
+    setup: dict[str, Any],
+) -> None:
+    a = await connect(setup["alice"])
+    b = await connect(setup["bob"])
+    frame = {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": "once"}
+    await send(a, frame)
+    first = (await recv_type(a, "message.ack"))["message"]
+    await recv_type(a, "message.new")
+    await recv_type(b, "message.new")
+    await send(a, {**frame, "body": "a different body"})
+    again = await recv_type(a, "message.ack")
+    assert again["message"] == first
+    assert await a.receive_nothing(timeout=0.3) and await b.receive_nothing(timeout=0.3)
+    assert await db(Message.objects.count)() == 1
+    await a.disconnect()
+    await b.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_frame"),
+        ("[1, 2]", "invalid_frame"),
+        ('{"type": 5}', "invalid_frame"),
+        ('{"type": "nope"}', "unknown_type"),
+        ('{"type": "message.send", "room": 1, "client_id": "x", "body": "   "}', "invalid_frame"),
+        ('{"type": "message.send", "room": true, "client_id": "x", "body": "b"}', "invalid_frame"),
+        ('{"type": "message.send", "room": 1, "client_id": "x", "body": "a\\u0000b"}',
+         "invalid_frame"),
+        ('{"type": "receipt", "room": 1, "kind": "seen", "seq": 1}', "invalid_frame"),
+        ('{"type": "typing", "room": 1, "state": "maybe"}', "invalid_frame"),
+        ('{"type": "sync", "cursors": {"abc": 1}}', "invalid_frame"),
+        ('{"type": "focus"}', "invalid_frame"),
+    ],
+)
+async def test_bad_frames_get_error_frames_and_the_socket_stays_open(
+    setup: dict[str, Any], raw: str, code: str
+) -> None:
+    a = await connect(setup["alice"])
+    await a.send_to(text_data=raw)
+    error = await recv_type(a, "error")
+    assert error["code"] == code
+    await send(a, {"type": "ping"})
+    assert (await recv_type(a, "pong"))["ts"].endswith("Z")
+    assert await db(Message.objects.count)() == 0
+    await a.disconnect()
+
+
+async def test_error_echoes_client_id_as_ref(setup: dict[str, Any]) -> None:
+    a = await connect(setup["alice"])
+    client_id = cid()
+    await send(a, {"type": "message.send", "room": 10**12, "client_id": client_id, "body": "x"})
+    error = await recv_type(a, "error")
+    assert error == {"type": "error", "code": "not_found", "detail": "room not found",
+                     "ref": client_id}
+    await a.disconnect()
+
+
+async def test_binary_and_oversized_frames(setup: dict[str, Any]) -> None:
+    a = await connect(setup["alice"])
+    await a.send_to(bytes_data=b"\x00\x01")
+    assert (await recv_type(a, "error"))["code"] == "invalid_frame"
+    await a.send_to(text_data='{"type":"ping","pad":"' + "x" * 70_000 + '"}')
+    assert (await recv_type(a, "error"))["code"] == "too_large"
+    await send(a, {"type": "ping"})
+    await recv_type(a, "pong")
+    await a.disconnect()
+
+
+async def test_abusive_socket_is_closed_with_1008(setup: dict[str, Any], settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "ABUSE_MAX_BAD_FRAMES": 5}
+    a = await connect(setup["alice"])
+    for _ in range(5):
+        await a.send_to(text_data="garbage")
+        await recv_type(a, "error")
+    output = await a.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 1008}
+
+
+async def test_sends_are_rate_limited_with_burst(setup: dict[str, Any], settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "SEND_RATE_PER_S": 0.001, "SEND_BURST": 3}
+    a = await connect(setup["alice"])
+    for _ in range(3):
+        await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
+                       "body": "x"})
+        await recv_type(a, "message.ack")
+        await recv_type(a, "message.new")
+    refused_id = cid()
+    await send(a, {"type": "message.send", "room": setup["room"], "client_id": refused_id,
+                   "body": "x"})
+    error = await recv_type(a, "error")
+    assert error["code"] == "rate_limited" and error["ref"] == refused_id
+    assert error["retry_after_s"] > 0
+    assert await db(Message.objects.count)() == 3
+    await a.disconnect()
+
+
+async def test_lost_doorbell_gap_is_filled_in_order(setup: dict[str, Any], alice: Any) -> None:
+    b = await connect(setup["bob"])
+    a = await connect(setup["alice"])
+
+    def send_silently(body: str) -> None:
+        with collecting_events():  # events collected and dropped: every doorbell lost
+            actions.do_send_message(alice, setup["room"], cid(), body)
+
+    await db(send_silently)("one")
+    await db(send_silently)("two")
+    await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
+                   "body": "three"})
+    seqs = [f["message"]["seq"] for f in await drain(b) if f["type"] == "message.new"]
+    assert seqs == [1, 2, 3]
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_ping_delivers_what_lost_doorbells_hid(setup: dict[str, Any], alice: Any) -> None:
+    b = await connect(setup["bob"])
+
+    def send_silently() -> None:
+        with collecting_events():
+            actions.do_send_message(alice, setup["room"], cid(), "quiet")
+
+    await db(send_silently)()
+    assert await b.receive_nothing(timeout=0.2)
+    await send(b, {"type": "ping"})
+    new = await recv_type(b, "message.new")
+    assert new["message"]["seq"] == 1
+    await recv_type(b, "pong")
+    await b.disconnect()
+
+
+async def test_doorbells_out_of_order_are_delivered_in_seq_order(
+    setup: dict[str, Any], alice: Any
+) -> None:
+    b = await connect(setup["bob"])
+    collected: list[Any] = []
+
+    def send_collect(body: str) -> None:
+        with collecting_events() as events:
+            actions.do_send_message(alice, setup["room"], cid(), body)
+        collected.extend(events)
+
+    await db(send_collect)("first")
+    await db(send_collect)("second")
+    await publish(list(reversed(collected)))  # the doorbell of 2 rings before that of 1
+    frames = await drain(b)
+    assert [f["message"]["seq"] for f in frames] == [1, 2]
+    await b.disconnect()
+
+
+async def test_receipts_reach_members_and_are_monotonic(setup: dict[str, Any]) -> None:
+    a = await connect(setup["alice"])
+    b = await connect(setup["bob"])
+    for body in ("1", "2"):
+        await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
+                       "body": body})
+        await recv_type(a, "message.ack")
+        await recv_type(a, "message.new")
+    await drain(b)
+    await send(b, {"type": "receipt", "room": setup["room"], "kind": "read", "seq": 99})
+    for comm in (a, b):
+        receipt = await recv_type(comm, "receipt")
+        assert receipt["kind"] == "read" and receipt["seq"] == 2  # clamped to last_seq
+        assert receipt["at"].endswith("Z")
+    await send(b, {"type": "receipt", "room": setup["room"], "kind": "delivered", "seq": 1})
+    assert await a.receive_nothing(timeout=0.3)  # read implies delivered: nothing moved
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_typing_reaches_others_only_and_stops_on_close(setup: dict[str, Any]) -> None:
+    a = await connect(setup["alice"])
+    b = await connect(setup["bob"])
+    await send(a, {"type": "typing", "room": setup["room"], "state": "start"})
+    typing = await recv_type(b, "typing")
+    assert typing["state"] == "start" and typing["room"] == setup["room"]
+    assert await a.receive_nothing(timeout=0.2)
+    await a.disconnect()
+    stop = await recv_type(b, "typing")
+    assert stop["state"] == "stop"
+    await b.disconnect()
+
+
+async def test_typing_and_focus_in_foreign_room_are_not_found(
+    setup: dict[str, Any], carol: Any
+) -> None:
+    c = await connect(setup["carol"])
+    await send(c, {"type": "typing", "room": setup["room"], "state": "start"})
+    assert (await recv_type(c, "error"))["code"] == "not_found"
+    await send(c, {"type": "focus", "room": setup["room"]})
+    assert (await recv_type(c, "error"))["code"] == "not_found"
+    await send(c, {"type": "focus", "room": None})
+    assert await c.receive_nothing(timeout=0.2)
+    await c.disconnect()
+
+
+async def test_sync_returns_messages_after_cursors(setup: dict[str, Any]) -> None:
+    a = await connect(setup["alice"])
+    for body in ("1", "2", "3"):
+        await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
+                       "body": body})
+        await recv_type(a, "message.ack")
+        await recv_type(a, "message.new")
+    await send(a, {"type": "sync", "cursors": {str(setup["room"]): 1}})
+    result = await recv_type(a, "sync.result")
+    assert result["room_ids"] == [setup["room"]]
+    (entry,) = result["rooms"]
+    assert [m["seq"] for m in entry["messages"]] == [2, 3]
+    assert entry["has_more"] is False and entry["last_seq"] == 3
+    await a.disconnect()
+
+
+async def test_added_member_is_subscribed_without_reconnect(
+    setup: dict[str, Any], alice: Any, bob: Any, carol: Any
+) -> None:
+    group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "g")
+    c = await connect(setup["carol"])
+    a = await connect(setup["alice"])
+    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(),
+                   "body": "before"})
+    await recv_type(a, "message.ack")
+    assert await c.receive_nothing(timeout=0.2)
+
+    def add() -> list[Any]:
+        with collecting_events() as events:
+            actions.do_add_members(alice, group["id"], [carol.pk])
+        return events
+
+    await publish(await db(add)())
+    updated = await recv_type(c, "room.updated")
+    assert updated["room"]["id"] == group["id"] and updated["room"]["read_seq"] == 1
+    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(),
+                   "body": "after"})
+    new = await recv_type(c, "message.new")
+    assert new["message"]["body"] == "after" and new["message"]["seq"] == 2
+    await a.disconnect()
+    await c.disconnect()
+
+
+async def test_removed_member_hears_nothing_more(
+    setup: dict[str, Any], alice: Any, bob: Any
+) -> None:
+    group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "g")
+    b = await connect(setup["bob"])
+    a = await connect(setup["alice"])
+
+    def remove() -> list[Any]:
+        with collecting_events() as events:
+            actions.do_remove_member(alice, group["id"], bob.pk)
+        return events
+
+    await publish(await db(remove)())
+    assert (await recv_type(b, "room.removed"))["room"] == group["id"]
+    assert (await recv_type(a, "room.updated"))["room"]["members"] == [
+        {"id": alice.pk, "username": "alice", "role": "owner"}
+    ]
+    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(),
+                   "body": "secret"})
+    await recv_type(a, "message.ack")
+    assert await b.receive_nothing(timeout=0.3)
+    await send(b, {"type": "ping"})
+    assert (await recv_type(b, "pong"))["type"] == "pong"
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_revoked_token_closes_its_sockets_only(setup: dict[str, Any], alice: Any) -> None:
+    other_token = await db(token_for)(alice)
+    revoked = await connect(setup["alice"])
+    kept = await connect(other_token)
+    token_id = await db(lambda: ApiToken.objects.order_by("pk").filter(user=alice).first().pk)()
+
+    def revoke() -> list[Any]:
+        with collecting_events() as events:
+            do_revoke_token(token_id)
+        return events
+
+    await publish(await db(revoke)())
+    assert await revoked.receive_output(timeout=1) == {"type": "websocket.close", "code": 4401}
+    await send(kept, {"type": "ping"})
+    await recv_type(kept, "pong")
+    await kept.disconnect()
+
+
+async def test_connections_per_user_are_capped(setup: dict[str, Any], settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "MAX_CONNECTIONS_PER_USER": 2}
+    first = await connect(setup["alice"])
+    second = await connect(setup["alice"])
+    third = await connect(setup["alice"], expect_hello=False)
+    assert third.connected_result[0] is False  # type: ignore[attr-defined]
+    await first.disconnect()
+    fourth = await connect(setup["alice"])
+    await second.disconnect()
+    await fourth.disconnect()
+
+
+async def test_every_frame_type_runs_without_sync_orm_on_the_loop(
+    setup: dict[str, Any],
+) -> None:
+    """Django raises SynchronousOnlyOperation for an ORM call on the event loop; the consumer
+    would turn it into a server_error frame and an async_context record. Drive every frame."""
+    a = await connect(setup["alice"])
+    b = await connect(setup["bob"])
+    room = setup["room"]
+    frames = [
+        {"type": "message.send", "room": room, "client_id": cid(), "body": "hi"},
+        {"type": "receipt", "room": room, "kind": "delivered", "seq": 1},
+        {"type": "receipt", "room": room, "kind": "read", "seq": 1},
+        {"type": "typing", "room": room, "state": "start"},
+        {"type": "typing", "room": room, "state": "stop"},
+        {"type": "focus", "room": room},
+        {"type": "focus", "room": None},
+        {"type": "sync", "cursors": {str(room): 0}},
+        {"type": "sync", "cursors": {}},
+        {"type": "ping"},
+    ]
+    seen = []
+    for frame in frames:
+        await send(b, frame)
+        seen += await drain(b)
+    await a.disconnect()
+    await b.disconnect()
+    assert not [f for f in seen if f["type"] == "error"], seen
+    assert {"message.ack", "message.new", "sync.result", "pong"} <= {f["type"] for f in seen}
+    assert await db(MessagingError.objects.count)() == 0
+
+
+async def test_room_rows_are_untouched_by_refused_sends(setup: dict[str, Any]) -> None:
+    a = await connect(setup["alice"])
+    await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
+                   "body": "x" * 4001})
+    assert (await recv_type(a, "error"))["code"] == "invalid_frame"
+    room = await db(Room.objects.get)(pk=setup["room"])
+    assert room.last_seq == 0
+    await a.disconnect()
