@@ -1,0 +1,132 @@
+"""Start a real Linkup server process (uvicorn) for end-to-end tests over real sockets.
+
+Embedded pass: a fresh SQLite file and the in-memory layer. Scale-out pass: a fresh
+PostgreSQL database and a Redis key prefix of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@contextmanager
+def live_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield {"base", "ws", "env"} for a migrated, running server; stop it afterwards."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="linkup-live-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update({"LINKUP_VAR_DIR": str(tmp), "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex})
+    db_name = None
+    if env.get("DATABASE_URL"):
+        import psycopg
+
+        db_name = f"linkup_live_{uuid.uuid4().hex[:10]}"
+        admin_url = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/" + db_name
+        env["LINKUP_REDIS_PREFIX"] = "live" + uuid.uuid4().hex[:8]
+    else:
+        env["LINKUP_DB_PATH"] = str(tmp / "live.sqlite3")
+    env.update(extra_env or {})
+    port = free_port()
+    env["PORT"] = str(port)
+    python = sys.executable
+    subprocess.run(
+        [python, "-m", "linkup_server", "manage", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT, env=env, check=True,
+    )
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115  (closed below)
+    proc = subprocess.Popen(
+        [python, "-m", "linkup_server", "serve"], cwd=ROOT, env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_raise_fd_limit,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "server did not start:\n" + (tmp / "server.log").read_text()[-3000:]
+                    ) from None
+                time.sleep(0.1)
+        yield {"base": base, "ws": f"ws://127.0.0.1:{port}", "env": env, "proc": proc,
+               "log": tmp / "server.log"}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+        if db_name is not None:
+            import psycopg
+
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def api(base: str, method: str, path: str, body: Any = None, token: str | None = None,
+        headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        base + "/api/v1" + path, method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+    )
+    request.add_header("Content-Type", "application/json")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw or b"null")
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+
+
+def new_user(base: str, prefix: str = "u") -> dict[str, Any]:
+    name = prefix + uuid.uuid4().hex[:10]
+    password = uuid.uuid4().hex
+    status, body = api(base, "POST", "/auth/register", {"username": name, "password": password})
+    assert status == 201, body
+    status, body = api(base, "POST", "/auth/token", {"username": name, "password": password})
+    assert status == 200, body
+    return {"name": name, "password": password, "token": body["token"], "id": body["user"]["id"]}
