@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -81,7 +80,12 @@ def _notify_room_updated(room_id: int, user_ids: Iterable[int]) -> None:
 
 
 def do_create_room(
-    creator: Any, kind: str, member_ids: list[Any], name: Any = None, *, now: dt.datetime | None = None
+    creator: Any,
+    kind: str,
+    member_ids: list[Any],
+    name: Any = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create a room (or return the existing direct room); return (room view, created)."""
     now = now or timezone.now()
@@ -99,7 +103,10 @@ def do_create_room(
         try:
             with transaction.atomic():
                 room = Room.objects.create(
-                    kind=kind, created_by=creator, created_at=now, last_activity_at=now,
+                    kind=kind,
+                    created_by=creator,
+                    created_at=now,
+                    last_activity_at=now,
                     direct_key=key,
                 )
                 for member in (creator, other):
@@ -117,13 +124,18 @@ def do_create_room(
         members = [u for u in check_user_ids(member_ids) if u.pk != creator.pk]
         with transaction.atomic():
             room = Room.objects.create(
-                kind=kind, name=checked_name, created_by=creator, created_at=now,
+                kind=kind,
+                name=checked_name,
+                created_by=creator,
+                created_at=now,
                 last_activity_at=now,
             )
             Membership.objects.bulk_create(
                 [Membership(room=room, user=creator, role=Membership.Role.OWNER, joined_at=now)]
-                + [Membership(room=room, user=u, role=Membership.Role.MEMBER, joined_at=now)
-                   for u in members]
+                + [
+                    Membership(room=room, user=u, role=Membership.Role.MEMBER, joined_at=now)
+                    for u in members
+                ]
             )
             _notify_room_updated(room.pk, [creator.pk] + [u.pk for u in members])
         return queries.room_view(creator, room.pk), True
@@ -150,8 +162,11 @@ def do_add_members(
         Membership.objects.bulk_create(
             [
                 Membership(
-                    room=room, user=u, joined_at=now,
-                    delivered_seq=room.last_seq, read_seq=room.last_seq,
+                    room=room,
+                    user=u,
+                    joined_at=now,
+                    delivered_seq=room.last_seq,
+                    read_seq=room.last_seq,
                 )
                 for u in new
             ]
@@ -170,7 +185,8 @@ def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:
         if room.kind != Room.Kind.GROUP:
             raise Forbidden("members of a direct room cannot change")
         if user_id != actor.pk and membership.role not in (
-            Membership.Role.OWNER, Membership.Role.ADMIN,
+            Membership.Role.OWNER,
+            Membership.Role.ADMIN,
         ):
             raise Forbidden("only the owner or an admin removes other members")
         target = Membership.objects.filter(room=room, user_id=user_id).first()
@@ -211,7 +227,11 @@ def do_send_message(
         created_at = now or timezone.now()
         seq = room.last_seq + 1
         message = Message.objects.create(
-            room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id,
+            room_id=room_id,
+            seq=seq,
+            sender=sender,
+            body=body,
+            client_id=client_id,
             created_at=created_at,
         )
         Room.objects.filter(pk=room_id).update(last_seq=seq, last_activity_at=created_at)
@@ -245,7 +265,11 @@ def do_move_marker(
         if not moved:
             return None
         receipt = {
-            "type": "receipt", "room": room_id, "user": user.pk, "kind": kind, "seq": seq,
+            "type": "receipt",
+            "room": room_id,
+            "user": user.pk,
+            "kind": kind,
+            "seq": seq,
             "at": format_time(at),
         }
         members = Membership.objects.filter(room_id=room_id).count()
@@ -256,7 +280,3 @@ def do_move_marker(
         else:
             send_event_on_commit(user_group(user.pk), {"type": "chat.receipt", "receipt": receipt})
     return receipt
-
-
-def is_member(user: AbstractBaseUser | Any, room_id: int) -> bool:
-    return Membership.objects.filter(room_id=room_id, user=user).exists()

@@ -113,7 +113,9 @@ E = ErrorOut
 
 
 def _error_response(request: HttpRequest, exc: LinkupError) -> HttpResponse:
-    response = HttpResponse(dumps(exc.as_body()), status=exc.status, content_type="application/json")
+    response = HttpResponse(
+        dumps(exc.as_body()), status=exc.status, content_type="application/json"
+    )
     if exc.retry_after_s is not None:
         response["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.499)))
     return response
@@ -144,7 +146,8 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return HttpResponse(
         dumps({"error": {"code": "not_found", "detail": "Not found."}}),
-        status=404, content_type="application/json",
+        status=404,
+        content_type="application/json",
     )
 
 
@@ -152,7 +155,8 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return HttpResponse(
         dumps(body_for_status(exc.status_code, str(exc))),
-        status=exc.status_code, content_type="application/json",
+        status=exc.status_code,
+        content_type="application/json",
     )
 
 
@@ -200,8 +204,12 @@ async def ws_ticket(request: HttpRequest) -> Any:
     return {"ticket": ticket, "expires_at": format_time(expires)}
 
 
-@api.post("/auth/register", auth=None, response={201: RegisteredOut, 400: E, 403: E, 409: E},
-          tags=["auth"])
+@api.post(
+    "/auth/register",
+    auth=None,
+    response={201: RegisteredOut, 400: E, 403: E, 409: E},
+    tags=["auth"],
+)
 async def register(request: HttpRequest, payload: RegisterIn) -> Any:
     """Create an account (a setting can close registration)."""
     user = await sync_to_async(credentials.do_register, thread_sensitive=False)(
@@ -247,8 +255,11 @@ async def get_room(request: HttpRequest, room_id: int) -> Any:
     return await read(queries.room_view, _me(request), check_id(room_id, "room"))
 
 
-@api.post("/rooms/{room_id}/members", response={200: RoomOut, 400: E, 401: E, 403: E, 404: E},
-          tags=["rooms"])
+@api.post(
+    "/rooms/{room_id}/members",
+    response={200: RoomOut, 400: E, 401: E, 403: E, 404: E},
+    tags=["rooms"],
+)
 async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) -> Any:
     """Add members to a group (owner or admins)."""
     return await perform_and_publish(
@@ -256,8 +267,11 @@ async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) ->
     )
 
 
-@api.delete("/rooms/{room_id}/members/{user_id}", response={200: OkOut, 401: E, 403: E, 404: E},
-            tags=["rooms"])
+@api.delete(
+    "/rooms/{room_id}/members/{user_id}",
+    response={200: OkOut, 401: E, 403: E, 404: E},
+    tags=["rooms"],
+)
 async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any:
     """Remove a member (owner or admins), or leave (anyone, with their own id)."""
     await perform_and_publish(
@@ -269,28 +283,36 @@ async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any
 # -- messages --------------------------------------------------------------------------------
 
 
-@api.get("/rooms/{room_id}/messages", response={200: HistoryOut, 400: E, 401: E, 404: E},
-         tags=["messages"])
+@api.get(
+    "/rooms/{room_id}/messages",
+    response={200: HistoryOut, 400: E, 401: E, 404: E},
+    tags=["messages"],
+)
 async def history(
     request: HttpRequest,
     room_id: int,
-    after_seq: int | None = Query(None, ge=0, le=2**63 - 1),  # type: ignore[type-arg]
-    before_seq: int | None = Query(None, ge=0, le=2**63 - 1),  # type: ignore[type-arg]
-    limit: int | None = Query(None, ge=1, le=1000),  # type: ignore[type-arg]
+    after_seq: int | None = Query(None, ge=0, le=2**63 - 1),
+    before_seq: int | None = Query(None, ge=0, le=2**63 - 1),
+    limit: int | None = Query(None, ge=1, le=1000),
 ) -> Any:
     """A page of history, ascending by seq (see Paging in the protocol)."""
     if after_seq is not None and before_seq is not None:
         raise InvalidInput("use after_seq or before_seq, not both")
     return await read(
-        queries.history, _me(request), check_id(room_id, "room"),
-        after_seq=after_seq, before_seq=before_seq, limit=limit,
+        queries.history,
+        _me(request),
+        check_id(room_id, "room"),
+        after_seq=after_seq,
+        before_seq=before_seq,
+        limit=limit,
     )
 
 
-@api.post("/rooms/{room_id}/messages",
-          response={200: MessageOut, 201: MessageOut, 400: E, 401: E, 403: E, 404: E, 429: E,
-                    503: E},
-          tags=["messages"])
+@api.post(
+    "/rooms/{room_id}/messages",
+    response={200: MessageOut, 201: MessageOut, 400: E, 401: E, 403: E, 404: E, 429: E, 503: E},
+    tags=["messages"],
+)
 async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> Any:
     """Send over HTTP: 201 for a new message, 200 with the original for a repeated client_id."""
     user = _me(request)
@@ -305,8 +327,11 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
     return (201 if created else 200), message
 
 
-@api.post("/rooms/{room_id}/receipts", response={200: ReceiptOut, 400: E, 401: E, 403: E, 404: E},
-          tags=["messages"])
+@api.post(
+    "/rooms/{room_id}/receipts",
+    response={200: ReceiptOut, 400: E, 401: E, 403: E, 404: E},
+    tags=["messages"],
+)
 async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) -> Any:
     """Move the caller's delivered or read marker (monotonic, clamped to last_seq)."""
     receipt = await perform_and_publish(
@@ -325,4 +350,3 @@ async def sync(request: HttpRequest, cursors: str = "") -> Any:
             raise InvalidInput("cursors are <room>:<seq> pairs separated by commas")
         parsed[room] = int(seq)
     return await read(queries.build_sync, _me(request), check_cursors(parsed))
-

@@ -30,20 +30,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for name in overrides:
         if name not in DEFAULTS:
             errors.append(
-                checks.Error(f"Unknown Linkup setting {name!r}", id="linkup.E002",
-                             hint=f"Known settings: {', '.join(sorted(DEFAULTS))}")
+                checks.Error(
+                    f"Unknown Linkup setting {name!r}",
+                    id="linkup.E002",
+                    hint=f"Known settings: {', '.join(sorted(DEFAULTS))}",
+                )
             )
     origins = overrides.get("ALLOWED_ORIGINS")
     if origins is not None and "*" in origins:
         errors.append(
-            checks.Error("LINKUP['ALLOWED_ORIGINS'] may not contain '*'", id="linkup.E003",
-                         hint="List the exact origins of the pages that open cookie sockets.")
+            checks.Error(
+                "LINKUP['ALLOWED_ORIGINS'] may not contain '*'",
+                id="linkup.E003",
+                hint="List the exact origins of the pages that open cookie sockets.",
+            )
         )
     if not getattr(settings, "CHANNEL_LAYERS", None):
         errors.append(
-            checks.Error("CHANNEL_LAYERS is not configured", id="linkup.E004",
-                         hint="Use channels.layers.InMemoryChannelLayer for one process, "
-                              "channels_redis for several.")
+            checks.Error(
+                "CHANNEL_LAYERS is not configured",
+                id="linkup.E004",
+                hint="Use channels.layers.InMemoryChannelLayer for one process, "
+                "channels_redis for several.",
+            )
         )
     return errors
 

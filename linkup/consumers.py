@@ -173,11 +173,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except LinkupError as exc:
             exc.ref = frame.client_id
             raise
-        await self.send_frame({"type": "message.ack", "client_id": frame.client_id, "message": message})
+        await self.send_frame(
+            {"type": "message.ack", "client_id": frame.client_id, "message": message}
+        )
         await publish(events)
 
     async def on_receipt(self, frame: ReceiptFrame) -> None:
-        _, events = await perform(actions.do_move_marker, self.user, frame.room, frame.kind, frame.seq)
+        _, events = await perform(
+            actions.do_move_marker, self.user, frame.room, frame.kind, frame.seq
+        )
         await publish(events)
 
     async def _typing(self, room_id: int, state: str) -> None:
@@ -267,7 +271,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user"] != self.user.pk and event["room"] in self.rooms:
             await self.send_frame(
-                {"type": "typing", "room": event["room"], "user": event["user"], "state": event["state"]}
+                {
+                    "type": "typing",
+                    "room": event["room"],
+                    "user": event["user"],
+                    "state": event["state"],
+                }
             )
 
     async def room_updated(self, event: dict[str, Any]) -> None:
@@ -294,7 +303,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             text = dumps_text(frame)
         except SerializationError as exc:
-            await self._log_failure("serialization", f"unserializable {frame.get('type')} frame", exc)
+            await self._log_failure(
+                "serialization", f"unserializable {frame.get('type')} frame", exc
+            )
             text = dumps_text(ServerError().as_frame())
         await self.send(text_data=text)
 

@@ -26,9 +26,7 @@ def _collect(func: Callable[..., R], args: Any, kwargs: Any) -> tuple[R, list[Ev
     return result, events
 
 
-async def perform(
-    func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
-) -> tuple[R, list[Event]]:
+async def perform(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[R, list[Event]]:
     """Run `func` on the database thread; return its result and the events it committed.
 
     Errors come back as LinkupErrors: storage failures as Unavailable (retry the same
@@ -49,7 +47,9 @@ async def perform(
         raise ServerError() from exc
     except DatabaseError as exc:
         # The database is down or refusing: nothing was committed, the client may retry.
-        log_event(logging.WARNING, "database", f"{func.__name__}: storage unavailable", exc, **context)
+        log_event(
+            logging.WARNING, "database", f"{func.__name__}: storage unavailable", exc, **context
+        )
         raise Unavailable(retry_after_s=setting("UNAVAILABLE_RETRY_S")) from exc
 
 

@@ -4,7 +4,8 @@ Actions run on the database thread inside `transaction.atomic()` and call
 `send_event_on_commit`. The event is round-tripped to plain JSON at once (so a payload the
 Redis layer would refuse fails inside the transaction, where it rolls back), and queued when
 the transaction commits. `linkup.edges.perform` runs an action on the database thread, collects the
-events its commits queued, and sends them from the async side (see `linkup.edges`): a slow or dead channel layer
+events its commits queued, and sends them from the async side
+(see `linkup.edges`): a slow or dead channel layer
 never holds the one database thread, and never fails a committed write.
 """
 
@@ -80,8 +81,12 @@ async def publish(events: list[Event]) -> None:
             await layer.group_send(group, payload)
         except Exception as exc:
             log_event(
-                logging.WARNING, "delivery", "channel layer send failed", exc,
-                group=group, event=payload.get("type"),
+                logging.WARNING,
+                "delivery",
+                "channel layer send failed",
+                exc,
+                group=group,
+                event=payload.get("type"),
             )
 
 

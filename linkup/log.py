@@ -43,7 +43,9 @@ def log_event(
     )
 
 
-def record_error(category: str, message: str, exc: BaseException | None = None, **context: Any) -> None:
+def record_error(
+    category: str, message: str, exc: BaseException | None = None, **context: Any
+) -> None:
     """Log an error and store it for the operator (MessagingError, in the admin)."""
     from linkup.conf import setting
     from linkup.models import MessagingError
@@ -74,9 +76,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": serialization.format_time(
-                dt.datetime.fromtimestamp(record.created, tz=dt.timezone.utc)
-            ),
+            "time": serialization.format_time(dt.datetime.fromtimestamp(record.created, tz=dt.UTC)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -122,4 +122,3 @@ class ApiErrorMiddleware:
                     fixed[header] = response[header]
             return fixed
         return response
-

@@ -28,7 +28,7 @@ class Room(models.Model):
     last_activity_at = models.DateTimeField()
     # "<low user id>:<high user id>" for direct rooms; the unique constraint below makes a
     # direct room unique per pair of users even under concurrent creation.
-    direct_key = models.CharField(max_length=64, null=True, blank=True)
+    direct_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         constraints = [

@@ -128,7 +128,9 @@ def _parse_receipt(raw: dict[str, Any]) -> ReceiptFrame:
     kind = raw.get("kind")
     if kind not in ("delivered", "read"):
         raise InvalidInput('kind must be "delivered" or "read"')
-    return ReceiptFrame(room=check_id(raw.get("room"), "room"), kind=kind, seq=check_seq(raw.get("seq")))
+    return ReceiptFrame(
+        room=check_id(raw.get("room"), "room"), kind=kind, seq=check_seq(raw.get("seq"))
+    )
 
 
 def _parse_typing(raw: dict[str, Any]) -> TypingFrame:

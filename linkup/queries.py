@@ -44,8 +44,9 @@ def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
         members[m.room_id].append({**user_dict(m.user), "role": m.role})
     last_messages = {
         msg.room_id: message_dict(msg)
-        for msg in Message.objects.filter(room_id__in=room_ids, seq=F("room__last_seq"))
-        .select_related("sender")
+        for msg in Message.objects.filter(
+            room_id__in=room_ids, seq=F("room__last_seq")
+        ).select_related("sender")
     }
     views = []
     for m in viewer_memberships:
@@ -80,7 +81,9 @@ def list_rooms(user: Any) -> list[dict[str, Any]]:
 
 
 def room_view(user: Any, room_id: int) -> dict[str, Any]:
-    membership = Membership.objects.filter(user=user, room_id=room_id).select_related("room").first()
+    membership = (
+        Membership.objects.filter(user=user, room_id=room_id).select_related("room").first()
+    )
     if membership is None:
         raise NotFound("room not found")
     return _room_dicts([membership])[0]
@@ -110,9 +113,7 @@ def room_views_for_users(room_id: int, user_ids: list[int]) -> list[dict[str, An
 
 def room_ids_and_seqs(user: Any) -> dict[int, int]:
     """{room_id: last_seq} for every room the user is in."""
-    return dict(
-        Membership.objects.filter(user=user).values_list("room_id", "room__last_seq")
-    )
+    return dict(Membership.objects.filter(user=user).values_list("room_id", "room__last_seq"))
 
 
 def last_seqs(room_ids: list[int]) -> dict[int, int]:
@@ -196,7 +197,8 @@ def build_sync(user: Any, cursors: dict[int, int]) -> dict[str, Any]:
         if room_id in cursors:
             after = cursors[room_id]
             if after >= last_seq:
-                messages, has_more = [], False
+                messages: list[dict[str, Any]] = []
+                has_more = False
             else:
                 messages, has_more = _page_after(room_id, after)
         else:

@@ -37,7 +37,8 @@ class LocalLimiter:
         if len(self._buckets) >= self._max_keys and key not in self._buckets:
             # Forget full buckets first: a full bucket is the same as no bucket.
             self._buckets = {
-                k: b for k, b in self._buckets.items()
+                k: b
+                for k, b in self._buckets.items()
                 if b.tokens + (now - b.updated) * rate < burst
             }
         self._buckets[key] = bucket

@@ -40,6 +40,7 @@ def validate_routes(patterns: list[Any], examples: dict[str, str]) -> list[str]:
         # Channels' URLRouter matches the path without its leading slash.
         if not regex.search(example.lstrip("/")):
             problems.append(
-                f"WebSocket route {name!r} ({pattern.pattern}) does not match its example {example!r}"
+                f"WebSocket route {name!r} ({pattern.pattern}) "
+                f"does not match its example {example!r}"
             )
     return problems

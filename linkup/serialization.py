@@ -20,7 +20,7 @@ def format_time(value: dt.datetime) -> str:
     """Format an aware datetime as ISO 8601 UTC with milliseconds and a Z."""
     if value.tzinfo is None:
         raise SerializationError("naive datetime: Linkup stores aware UTC times only")
-    utc = value.astimezone(dt.timezone.utc)
+    utc = value.astimezone(dt.UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 

@@ -12,6 +12,4 @@ http_application = get_asgi_application()
 
 from linkup.asgi import websocket_application  # noqa: E402  (needs the apps loaded)
 
-application = ProtocolTypeRouter(
-    {"http": http_application, "websocket": websocket_application()}
-)
+application = ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})

@@ -92,7 +92,7 @@ def _database() -> dict[str, Any]:
     if url:
         if not url.startswith(("postgres://", "postgresql://")):
             raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or postgresql:// URL.")
-        db = dj_database_url.parse(url)
+        db: dict[str, Any] = dict(dj_database_url.parse(url))
         # Persistent connections leak under ASGI; psycopg's pool does not. A short pool
         # timeout turns a database outage into a quick `unavailable`, not 30 s of silence.
         db["CONN_MAX_AGE"] = 0

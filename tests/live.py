@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -62,12 +62,19 @@ def live_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, A
     python = sys.executable
     subprocess.run(
         [python, "-m", "linkup_server", "manage", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT, env=env, check=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115  (closed below)
     proc = subprocess.Popen(
-        [python, "-m", "linkup_server", "serve"], cwd=ROOT, env=env, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_raise_fd_limit,
+        [python, "-m", "linkup_server", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_raise_fd_limit,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -82,8 +89,13 @@ def live_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, A
                         "server did not start:\n" + (tmp / "server.log").read_text()[-3000:]
                     ) from None
                 time.sleep(0.1)
-        yield {"base": base, "ws": f"ws://127.0.0.1:{port}", "env": env, "proc": proc,
-               "log": tmp / "server.log"}
+        yield {
+            "base": base,
+            "ws": f"ws://127.0.0.1:{port}",
+            "env": env,
+            "proc": proc,
+            "log": tmp / "server.log",
+        }
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -100,10 +112,17 @@ def live_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, A
                 conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
-def api(base: str, method: str, path: str, body: Any = None, token: str | None = None,
-        headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def api(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     request = urllib.request.Request(
-        base + "/api/v1" + path, method=method,
+        base + "/api/v1" + path,
+        method=method,
         data=json.dumps(body).encode() if body is not None else None,
     )
     request.add_header("Content-Type", "application/json")

@@ -7,8 +7,8 @@ import tempfile
 
 os.environ.setdefault("LINKUP_VAR_DIR", tempfile.mkdtemp(prefix="linkup-test-"))
 
-from linkup_server.settings import *  # noqa: E402,F403
-from linkup_server.settings import DATABASES, VAR_DIR  # noqa: E402
+from linkup_server.settings import *  # noqa: F403
+from linkup_server.settings import DATABASES, VAR_DIR
 
 # Real hashing is measured elsewhere; tests log in thousands of times.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

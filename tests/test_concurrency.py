@@ -68,7 +68,9 @@ def test_concurrent_senders_get_gap_free_unique_seqs() -> None:
     errors = run_threads(send_all, THREADS)
     assert not errors, errors
     total = THREADS * PER_THREAD
-    seqs = list(Message.objects.filter(room_id=room["id"]).order_by("seq").values_list("seq", flat=True))
+    seqs = list(
+        Message.objects.filter(room_id=room["id"]).order_by("seq").values_list("seq", flat=True)
+    )
     assert seqs == list(range(1, total + 1))
     assert Room.objects.get(pk=room["id"]).last_seq == total
     assert first_seen == resent  # every resend returned the original message
@@ -76,7 +78,8 @@ def test_concurrent_senders_get_gap_free_unique_seqs() -> None:
     for index, sender in enumerate(senders):
         mine = list(
             Message.objects.filter(room_id=room["id"], sender=sender)
-            .order_by("seq").values_list("client_id", flat=True)
+            .order_by("seq")
+            .values_list("client_id", flat=True)
         )
         assert mine == client_ids[index]
     # Sending moved each sender's markers to their last message.

@@ -80,8 +80,15 @@ async def test_send_acks_then_reaches_every_member_socket(setup: dict[str, Any])
     b = await connect(setup["bob"])
     c = await connect(setup["carol"])
     client_id = cid()
-    await send(a1, {"type": "message.send", "room": setup["room"], "client_id": client_id,
-                    "body": "  hello  "})
+    await send(
+        a1,
+        {
+            "type": "message.send",
+            "room": setup["room"],
+            "client_id": client_id,
+            "body": "  hello  ",
+        },
+    )
     ack = await recv_type(a1, "message.ack")
     assert ack["client_id"] == client_id
     message = ack["message"]
@@ -122,8 +129,10 @@ async def test_duplicate_client_id_returns_original_and_broadcasts_nothing(
         ('{"type": "nope"}', "unknown_type"),
         ('{"type": "message.send", "room": 1, "client_id": "x", "body": "   "}', "invalid_frame"),
         ('{"type": "message.send", "room": true, "client_id": "x", "body": "b"}', "invalid_frame"),
-        ('{"type": "message.send", "room": 1, "client_id": "x", "body": "a\\u0000b"}',
-         "invalid_frame"),
+        (
+            '{"type": "message.send", "room": 1, "client_id": "x", "body": "a\\u0000b"}',
+            "invalid_frame",
+        ),
         ('{"type": "receipt", "room": 1, "kind": "seen", "seq": 1}', "invalid_frame"),
         ('{"type": "typing", "room": 1, "state": "maybe"}', "invalid_frame"),
         ('{"type": "sync", "cursors": {"abc": 1}}', "invalid_frame"),
@@ -148,8 +157,12 @@ async def test_error_echoes_client_id_as_ref(setup: dict[str, Any]) -> None:
     client_id = cid()
     await send(a, {"type": "message.send", "room": 10**12, "client_id": client_id, "body": "x"})
     error = await recv_type(a, "error")
-    assert error == {"type": "error", "code": "not_found", "detail": "room not found",
-                     "ref": client_id}
+    assert error == {
+        "type": "error",
+        "code": "not_found",
+        "detail": "room not found",
+        "ref": client_id,
+    }
     await a.disconnect()
 
 
@@ -178,13 +191,15 @@ async def test_sends_are_rate_limited_with_burst(setup: dict[str, Any], settings
     settings.LINKUP = {**settings.LINKUP, "SEND_RATE_PER_S": 0.001, "SEND_BURST": 3}
     a = await connect(setup["alice"])
     for _ in range(3):
-        await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
-                       "body": "x"})
+        await send(
+            a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": "x"}
+        )
         await recv_type(a, "message.ack")
         await recv_type(a, "message.new")
     refused_id = cid()
-    await send(a, {"type": "message.send", "room": setup["room"], "client_id": refused_id,
-                   "body": "x"})
+    await send(
+        a, {"type": "message.send", "room": setup["room"], "client_id": refused_id, "body": "x"}
+    )
     error = await recv_type(a, "error")
     assert error["code"] == "rate_limited" and error["ref"] == refused_id
     assert error["retry_after_s"] > 0
@@ -202,8 +217,9 @@ async def test_lost_doorbell_gap_is_filled_in_order(setup: dict[str, Any], alice
 
     await db(send_silently)("one")
     await db(send_silently)("two")
-    await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
-                   "body": "three"})
+    await send(
+        a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": "three"}
+    )
     seqs = [f["message"]["seq"] for f in await drain(b) if f["type"] == "message.new"]
     assert seqs == [1, 2, 3]
     await a.disconnect()
@@ -249,8 +265,9 @@ async def test_receipts_reach_members_and_are_monotonic(setup: dict[str, Any]) -
     a = await connect(setup["alice"])
     b = await connect(setup["bob"])
     for body in ("1", "2"):
-        await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
-                       "body": body})
+        await send(
+            a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": body}
+        )
         await recv_type(a, "message.ack")
         await recv_type(a, "message.new")
     await drain(b)
@@ -294,8 +311,9 @@ async def test_typing_and_focus_in_foreign_room_are_not_found(
 async def test_sync_returns_messages_after_cursors(setup: dict[str, Any]) -> None:
     a = await connect(setup["alice"])
     for body in ("1", "2", "3"):
-        await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
-                       "body": body})
+        await send(
+            a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": body}
+        )
         await recv_type(a, "message.ack")
         await recv_type(a, "message.new")
     await send(a, {"type": "sync", "cursors": {str(setup["room"]): 1}})
@@ -313,8 +331,9 @@ async def test_added_member_is_subscribed_without_reconnect(
     group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "g")
     c = await connect(setup["carol"])
     a = await connect(setup["alice"])
-    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(),
-                   "body": "before"})
+    await send(
+        a, {"type": "message.send", "room": group["id"], "client_id": cid(), "body": "before"}
+    )
     await recv_type(a, "message.ack")
     assert await c.receive_nothing(timeout=0.2)
 
@@ -326,8 +345,9 @@ async def test_added_member_is_subscribed_without_reconnect(
     await publish(await db(add)())
     updated = await recv_type(c, "room.updated")
     assert updated["room"]["id"] == group["id"] and updated["room"]["read_seq"] == 1
-    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(),
-                   "body": "after"})
+    await send(
+        a, {"type": "message.send", "room": group["id"], "client_id": cid(), "body": "after"}
+    )
     new = await recv_type(c, "message.new")
     assert new["message"]["body"] == "after" and new["message"]["seq"] == 2
     await a.disconnect()
@@ -351,8 +371,9 @@ async def test_removed_member_hears_nothing_more(
     assert (await recv_type(a, "room.updated"))["room"]["members"] == [
         {"id": alice.pk, "username": "alice", "role": "owner"}
     ]
-    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(),
-                   "body": "secret"})
+    await send(
+        a, {"type": "message.send", "room": group["id"], "client_id": cid(), "body": "secret"}
+    )
     await recv_type(a, "message.ack")
     assert await b.receive_nothing(timeout=0.3)
     await send(b, {"type": "ping"})
@@ -424,8 +445,9 @@ async def test_every_frame_type_runs_without_sync_orm_on_the_loop(
 
 async def test_room_rows_are_untouched_by_refused_sends(setup: dict[str, Any]) -> None:
     a = await connect(setup["alice"])
-    await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(),
-                   "body": "x" * 4001})
+    await send(
+        a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": "x" * 4001}
+    )
     assert (await recv_type(a, "error"))["code"] == "invalid_frame"
     room = await db(Room.objects.get)(pk=setup["room"])
     assert room.last_seq == 0

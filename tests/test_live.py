@@ -40,19 +40,30 @@ async def frame_of(ws: ClientConnection, kind: str, timeout: float = 5) -> dict[
 
 async def test_conversation_over_real_sockets(server: dict[str, Any]) -> None:
     a, b = new_user(server["base"]), new_user(server["base"])
-    status, room = api(server["base"], "POST", "/rooms", {"kind": "direct", "members": [b["id"]]},
-                       a["token"])
+    status, room = api(
+        server["base"], "POST", "/rooms", {"kind": "direct", "members": [b["id"]]}, a["token"]
+    )
     assert status == 201
     url = server["ws"] + "/ws/chat/"
-    async with connect(url, additional_headers=bearer(a)) as wa, \
-            connect(url, additional_headers=bearer(b)) as wb:
+    async with (
+        connect(url, additional_headers=bearer(a)) as wa,
+        connect(url, additional_headers=bearer(b)) as wb,
+    ):
         assert (await frame_of(wa, "hello"))["protocol"] == 1
         await frame_of(wb, "hello")
         sent = []
         for i in range(15):  # within the send burst (20)
             client_id = str(uuid.uuid4())
-            await wa.send(json.dumps({"type": "message.send", "room": room["id"],
-                                      "client_id": client_id, "body": f"m{i}"}))
+            await wa.send(
+                json.dumps(
+                    {
+                        "type": "message.send",
+                        "room": room["id"],
+                        "client_id": client_id,
+                        "body": f"m{i}",
+                    }
+                )
+            )
             sent.append(client_id)
         acks = [await frame_of(wa, "message.ack") for _ in sent]
         assert [x["client_id"] for x in acks] == sent
@@ -60,8 +71,11 @@ async def test_conversation_over_real_sockets(server: dict[str, Any]) -> None:
         assert [m["seq"] for m in got] == list(range(1, 16))
         assert [m["client_id"] for m in got] == sent
         # A resend of an acknowledged client_id: the original, and nothing broadcast.
-        await wa.send(json.dumps({"type": "message.send", "room": room["id"],
-                                  "client_id": sent[0], "body": "m0"}))
+        await wa.send(
+            json.dumps(
+                {"type": "message.send", "room": room["id"], "client_id": sent[0], "body": "m0"}
+            )
+        )
         assert (await frame_of(wa, "message.ack"))["message"]["seq"] == 1
         with pytest.raises(asyncio.TimeoutError):
             await frame_of(wb, "message.new", timeout=0.5)
@@ -70,31 +84,46 @@ async def test_conversation_over_real_sockets(server: dict[str, Any]) -> None:
         await wb.send(json.dumps({"type": "sync", "cursors": {str(room["id"]): 13}}))
         result = await frame_of(wb, "sync.result")
         assert [m["seq"] for m in result["rooms"][0]["messages"]] == [14, 15]
-    status, history = api(server["base"], "GET", f"/rooms/{room['id']}/messages?limit=5",
-                          token=b["token"])
+    status, history = api(
+        server["base"], "GET", f"/rooms/{room['id']}/messages?limit=5", token=b["token"]
+    )
     assert status == 200 and [m["seq"] for m in history["messages"]] == [11, 12, 13, 14, 15]
 
 
 async def test_reconnecting_client_catches_up_from_its_cursor(server: dict[str, Any]) -> None:
     a, b = new_user(server["base"]), new_user(server["base"])
-    _, room = api(server["base"], "POST", "/rooms", {"kind": "direct", "members": [b["id"]]},
-                  a["token"])
+    _, room = api(
+        server["base"], "POST", "/rooms", {"kind": "direct", "members": [b["id"]]}, a["token"]
+    )
     url = server["ws"] + "/ws/chat/"
     async with connect(url, additional_headers=bearer(b)) as wb:
         await frame_of(wb, "hello")
         async with connect(url, additional_headers=bearer(a)) as wa:
             await frame_of(wa, "hello")
             for i in range(3):
-                await wa.send(json.dumps({"type": "message.send", "room": room["id"],
-                                          "client_id": str(uuid.uuid4()), "body": str(i)}))
+                await wa.send(
+                    json.dumps(
+                        {
+                            "type": "message.send",
+                            "room": room["id"],
+                            "client_id": str(uuid.uuid4()),
+                            "body": str(i),
+                        }
+                    )
+                )
                 await frame_of(wa, "message.ack")
         cursor = 0
         for _ in range(3):
             cursor = (await frame_of(wb, "message.new"))["message"]["seq"]
     # b is offline while a sends more over HTTP.
     for i in range(4):
-        status, _ = api(server["base"], "POST", f"/rooms/{room['id']}/messages",
-                        {"client_id": str(uuid.uuid4()), "body": f"offline {i}"}, a["token"])
+        status, _ = api(
+            server["base"],
+            "POST",
+            f"/rooms/{room['id']}/messages",
+            {"client_id": str(uuid.uuid4()), "body": f"offline {i}"},
+            a["token"],
+        )
         assert status == 201
     async with connect(url, additional_headers=bearer(b)) as wb:
         await frame_of(wb, "hello")
@@ -143,9 +172,13 @@ async def test_a_thousand_sockets_on_the_redis_layer(server: dict[str, Any]) -> 
     assert SCALEOUT
     users = [new_user(server["base"], "k") for _ in range(50)]
     owner = users[0]
-    status, room = api(server["base"], "POST", "/rooms",
-                       {"kind": "group", "name": "big", "members": [u["id"] for u in users[1:]]},
-                       owner["token"])
+    status, room = api(
+        server["base"],
+        "POST",
+        "/rooms",
+        {"kind": "group", "name": "big", "members": [u["id"] for u in users[1:]]},
+        owner["token"],
+    )
     assert status == 201
     url = server["ws"] + "/ws/chat/"
     sockets: list[ClientConnection] = []
@@ -163,15 +196,27 @@ async def test_a_thousand_sockets_on_the_redis_layer(server: dict[str, Any]) -> 
         # 100 sockets of 50 users send at once: 100,000 deliveries through the layer.
         senders = sockets[:100]
         client_ids = [str(uuid.uuid4()) for _ in senders]
-        await asyncio.gather(*(
-            ws.send(json.dumps({"type": "message.send", "room": room["id"], "client_id": c,
-                                "body": "to everyone"}))
-            for ws, c in zip(senders, client_ids, strict=True)
-        ))
+        await asyncio.gather(
+            *(
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "message.send",
+                            "room": room["id"],
+                            "client_id": c,
+                            "body": "to everyone",
+                        }
+                    )
+                )
+                for ws, c in zip(senders, client_ids, strict=True)
+            )
+        )
 
         async def collect(ws: ClientConnection) -> list[int]:
-            return [(await frame_of(ws, "message.new", timeout=60))["message"]["seq"]
-                    for _ in client_ids]
+            return [
+                (await frame_of(ws, "message.new", timeout=60))["message"]["seq"]
+                for _ in client_ids
+            ]
 
         received = await asyncio.gather(*(collect(ws) for ws in sockets))
         assert all(seqs == list(range(1, 101)) for seqs in received)

@@ -30,7 +30,10 @@ class Command(BaseCommand):
             users[name] = user
         alice, bob, carol = (users[n] for n in DEMO_USERS)
         do_create_room(alice, Room.Kind.DIRECT, [bob.pk])
-        if not Room.objects.filter(kind=Room.Kind.GROUP, name=GROUP_NAME, created_by=alice).exists():
+        if not Room.objects.filter(
+            kind=Room.Kind.GROUP, name=GROUP_NAME, created_by=alice
+        ).exists():
             do_create_room(alice, Room.Kind.GROUP, [bob.pk, carol.pk], GROUP_NAME)
-        self.stdout.write("Demo users (password for each): " + ", ".join(
-            f"{n} / {password}" for n in DEMO_USERS))
+        self.stdout.write(
+            "Demo users (password for each): " + ", ".join(f"{n} / {password}" for n in DEMO_USERS)
+        )
