@@ -303,8 +303,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             text = dumps_text(frame)
         except SerializationError as exc:
-            await self._log_failure(
-                "serialization", f"unserializable {frame.get('type')} frame", exc
+            await arecord_error(
+                "serialization",
+                f"unserializable {frame.get('type')} frame",
+                exc,
+                shape=dumps_text(exc.shape),
+                **self._ctx(),
             )
             text = dumps_text(ServerError().as_frame())
         await self.send(text_data=text)

@@ -14,7 +14,7 @@ from linkup.conf import setting
 from linkup.errors import LinkupError, ServerError, Unavailable
 from linkup.events import Event, collecting_events, publish
 from linkup.log import arecord_error, log_event
-from linkup.serialization import SerializationError
+from linkup.serialization import SerializationError, dumps_text
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,7 +40,9 @@ async def perform(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tu
         await arecord_error("async_context", f"{func.__name__}: ORM call on the event loop", exc)
         raise ServerError() from exc
     except SerializationError as exc:
-        await arecord_error("serialization", f"{func.__name__}: {exc}", exc, **context)
+        await arecord_error(
+            "serialization", f"{func.__name__}: {exc}", exc, shape=dumps_text(exc.shape), **context
+        )
         raise ServerError() from exc
     except IntegrityError as exc:
         await arecord_error("database", f"{func.__name__}: integrity error", exc, **context)

@@ -13,7 +13,25 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 class SerializationError(TypeError):
-    """A value has no JSON form."""
+    """A value has no JSON form; `shape` describes the structure without its values."""
+
+    def __init__(self, message: str, shape: Any = None) -> None:
+        super().__init__(message)
+        self.shape = shape
+
+
+def describe_shape(value: Any, depth: int = 4) -> Any:
+    """The structure of `value` with type names for leaves: loggable, unlike the values
+    themselves (which may be message bodies)."""
+    if isinstance(value, dict):
+        if depth <= 0:
+            return "dict"
+        return {str(k)[:40]: describe_shape(v, depth - 1) for k, v in list(value.items())[:20]}
+    if isinstance(value, (list, tuple)):
+        if depth <= 0:
+            return type(value).__name__
+        return [describe_shape(v, depth - 1) for v in value[:5]]
+    return type(value).__name__
 
 
 def format_time(value: dt.datetime) -> str:
@@ -46,8 +64,8 @@ def dumps(value: Any) -> bytes:
     """Serialize to JSON bytes; raise SerializationError for values with no JSON form."""
     try:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
-    except orjson.JSONEncodeError as exc:
-        raise SerializationError(str(exc)) from exc
+    except (orjson.JSONEncodeError, SerializationError) as exc:
+        raise SerializationError(str(exc), describe_shape(value)) from exc
 
 
 def dumps_text(value: Any) -> str:

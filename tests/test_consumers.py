@@ -452,3 +452,91 @@ async def test_room_rows_are_untouched_by_refused_sends(setup: dict[str, Any]) -
     room = await db(Room.objects.get)(pk=setup["room"])
     assert room.last_seq == 0
     await a.disconnect()
+
+
+async def test_channel_layer_failure_never_fails_a_send(
+    setup: dict[str, Any], monkeypatch: Any
+) -> None:
+    from channels.layers import get_channel_layer
+
+    b = await connect(setup["bob"])
+    a = await connect(setup["alice"])
+    layer = get_channel_layer()
+
+    async def broken(group: str, message: Any) -> None:
+        raise ConnectionError("the layer is down")
+
+    monkeypatch.setattr(layer, "group_send", broken)
+    client_id = cid()
+    await send(
+        a,
+        {
+            "type": "message.send",
+            "room": setup["room"],
+            "client_id": client_id,
+            "body": "still stored",
+        },
+    )
+    ack = await recv_type(a, "message.ack")
+    assert ack["client_id"] == client_id and ack["message"]["seq"] == 1
+    assert await b.receive_nothing(timeout=0.2)
+    await send(b, {"type": "ping"})  # the lost doorbell is made good at the next ping
+    assert (await recv_type(b, "message.new"))["message"]["client_id"] == client_id
+    await recv_type(b, "pong")
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_unserializable_frame_becomes_server_error_and_is_recorded(
+    setup: dict[str, Any], monkeypatch: Any, caplog: Any
+) -> None:
+    from linkup import queries
+
+    real = queries.message_dict
+    monkeypatch.setattr(queries, "message_dict", lambda m: {**real(m), "when": object()})
+    a = await connect(setup["alice"])
+    await send(
+        a,
+        {
+            "type": "message.send",
+            "room": setup["room"],
+            "client_id": cid(),
+            "body": "body text that must not be logged",
+        },
+    )
+    error = await recv_type(a, "error")
+    assert error["code"] == "server_error"
+    record = await db(MessagingError.objects.get)()
+    assert record.category == "serialization"
+    assert '"when":"object"' in record.context["shape"]
+    assert "must not be logged" not in str(record.context) + caplog.text
+    assert await db(Message.objects.count)() == 0
+    await a.disconnect()
+
+
+async def test_logs_carry_no_bodies_or_tokens(
+    setup: dict[str, Any], monkeypatch: Any, caplog: Any
+) -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+
+    async def broken(group: str, message: Any) -> None:
+        raise ConnectionError("down")
+
+    monkeypatch.setattr(layer, "group_send", broken)  # forces delivery warnings with context
+    caplog.set_level("DEBUG", logger="linkup")
+    a = await connect(setup["alice"])
+    await send(
+        a,
+        {
+            "type": "message.send",
+            "room": setup["room"],
+            "client_id": cid(),
+            "body": "top secret words",
+        },
+    )
+    await recv_type(a, "message.ack")
+    await a.disconnect()
+    assert "channel layer send failed" in caplog.text
+    assert "top secret words" not in caplog.text and setup["alice"] not in caplog.text
