@@ -1,0 +1,85 @@
+"""`make demo` runs `python -m linkup_server demo`: seed idempotently, serve, restart cleanly."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from linkup.models import Membership, Room
+from tests.live import ROOT, api, free_port
+
+
+@pytest.mark.django_db
+def test_demo_seed_is_idempotent() -> None:
+    call_command("linkup_demo_seed", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("linkup_demo_seed", stdout=out)
+    assert "alice / linkup-demo" in out.getvalue()
+    assert Room.objects.filter(kind="direct").count() == 1
+    assert Room.objects.filter(kind="group").count() == 1
+    group = Room.objects.get(kind="group")
+    assert sorted(
+        Membership.objects.filter(room=group).values_list("user__username", flat=True)
+    ) == ["alice", "bob", "carol"]
+
+
+def _start_demo(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "linkup_server", "demo"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()
+            return
+        except (urllib.error.URLError, OSError):
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            time.sleep(0.1)
+    raise AssertionError("demo did not start in 60 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=15)
+    return out.decode()
+
+
+@pytest.mark.live
+def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
+    env: dict[str, Any] = {
+        k: v for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env["LINKUP_VAR_DIR"] = tempfile.mkdtemp(prefix="linkup-demo-")
+    env["PORT"] = str(free_port())
+    base = f"http://127.0.0.1:{env['PORT']}"
+    for run in range(2):
+        proc = _start_demo(env)
+        started = time.monotonic()
+        _wait_up(base, proc)
+        took = time.monotonic() - started
+        status, body = api(base, "POST", "/auth/token",
+                           {"username": "alice", "password": "linkup-demo"})
+        assert status == 200, body
+        status, rooms = api(base, "GET", "/rooms", token=body["token"])
+        assert status == 200 and len(rooms["rooms"]) == 2
+        output = _stop(proc)
+        assert "alice / linkup-demo" in output and base in output
+        assert Path(env["LINKUP_VAR_DIR"], "linkup.sqlite3").exists()
+        print(f"demo run {run + 1} served after {took:.1f} s")
