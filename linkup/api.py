@@ -13,11 +13,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import alogout
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import BaseRenderer
+from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
@@ -30,6 +32,7 @@ from linkup.errors import (
     LinkupError,
     RateLimited,
     ServerError,
+    TooLarge,
     Unauthorized,
     body_for_status,
 )
@@ -160,6 +163,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     )
 
 
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error_response(request, TooLarge("request body is too large"))
+
+
 @api.exception_handler(Exception)
 def on_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
     log_event(logging.ERROR, "delivery", f"unhandled error in {request.path}", exc)
@@ -215,7 +223,7 @@ async def register(request: HttpRequest, payload: RegisterIn) -> Any:
     user = await sync_to_async(credentials.do_register, thread_sensitive=False)(
         payload.username, payload.password, payload.email
     )
-    return 201, {"user": queries.user_dict(user)}
+    return Status(201, {"user": queries.user_dict(user)})
 
 
 # -- people ----------------------------------------------------------------------------------
@@ -247,7 +255,7 @@ async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
     room, created = await perform_and_publish(
         actions.do_create_room, _me(request), payload.kind, payload.members, payload.name
     )
-    return (201 if created else 200), room
+    return Status(201 if created else 200, room)
 
 
 @api.get("/rooms/{room_id}", response={200: RoomOut, 401: E, 404: E}, tags=["rooms"])
@@ -324,7 +332,7 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
     message, created = await perform_and_publish(
         actions.do_send_message, user, check_id(room_id, "room"), client_id, body
     )
-    return (201 if created else 200), message
+    return Status(201 if created else 200, message)
 
 
 @api.post(
@@ -346,7 +354,7 @@ async def sync(request: HttpRequest, cursors: str = "") -> Any:
     parsed: dict[str, Any] = {}
     for part in filter(None, cursors.split(",")):
         room, sep, seq = part.partition(":")
-        if not sep or not seq.isdigit():
+        if not sep or not (seq.isascii() and seq.isdigit() and len(seq) <= 19):
             raise InvalidInput("cursors are <room>:<seq> pairs separated by commas")
         parsed[room] = int(seq)
     return await read(queries.build_sync, _me(request), check_cursors(parsed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections import defaultdict, deque
@@ -165,7 +166,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
         )
         if wait:
-            raise RateLimited(ref=frame.client_id, retry_after_s=round(wait, 3))
+            raise RateLimited(ref=frame.client_id, retry_after_s=math.ceil(wait * 1000) / 1000)
         try:
             (message, _created), events = await perform(
                 actions.do_send_message, self.user, frame.room, frame.client_id, frame.body

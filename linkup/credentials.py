@@ -93,6 +93,20 @@ def check_credentials(username: Any, password: Any) -> Any | None:
         close_old_connections()
 
 
+def username_taken(username: str) -> bool:
+    """Is a username that differs only in case already registered? ("Émile" vs "émile")."""
+    if User.objects.filter(username__iexact=username).exists():
+        return True
+    if username.isascii():
+        return False
+    # SQLite's case-insensitive match folds ASCII letters only: compare non-ASCII names here.
+    folded = username.casefold()
+    candidates = User.objects.filter(username__regex=r"[^\x00-\x7f]").values_list(
+        "username", flat=True
+    )
+    return any(name.casefold() == folded for name in candidates.iterator())
+
+
 def do_register(username: Any, password: Any, email: Any = None) -> Any:
     """Create a user; InvalidInput for a bad name or weak password, Conflict if taken."""
     if not setting("REGISTRATION_OPEN"):
@@ -101,7 +115,8 @@ def do_register(username: Any, password: Any, email: Any = None) -> Any:
         raise InvalidInput("username and password are strings")
     if email is not None and not isinstance(email, str):
         raise InvalidInput("email is a string")
-    username = username.strip()
+    # NFKC, as Django's create_user does: fullwidth "zed" becomes plain "zed".
+    username = str(User.normalize_username(username.strip()))
     if not 1 <= len(username) <= 150:
         raise InvalidInput("a username is 1-150 characters")
     try:
@@ -116,7 +131,7 @@ def do_register(username: Any, password: Any, email: Any = None) -> Any:
     candidate.set_password(password)
     try:
         with transaction.atomic():
-            if User.objects.filter(username__iexact=username).exists():
+            if username_taken(username):
                 raise Conflict("that username is taken")
             candidate.save()
     except IntegrityError:

@@ -103,6 +103,9 @@ def check_cursors(value: Any) -> dict[int, int]:
     for key, seq in value.items():
         if not isinstance(key, str) or not key.isascii() or not key.isdigit() or len(key) > 19:
             raise InvalidInput("cursor keys must be room ids")
+        if key != str(int(key)):
+            # "01" and "1" would name one room twice; only the canonical form is accepted.
+            raise InvalidInput("cursor keys must be room ids without leading zeros")
         cursors[check_id(int(key), "cursor room")] = check_seq(seq, "cursor seq")
     return cursors
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+EPSILON = 1e-9
+
 
 @dataclass
 class Bucket:
@@ -18,8 +20,10 @@ def take(bucket: Bucket | None, now: float, rate: float, burst: int) -> tuple[Bu
         bucket = Bucket(tokens=float(burst), updated=now)
     elapsed = max(0.0, now - bucket.updated)
     tokens = min(float(burst), bucket.tokens + elapsed * rate)
-    if tokens >= 1.0:
-        return Bucket(tokens=tokens - 1.0, updated=now), 0.0
+    # Float time: (now + wait) - now can fall a hair short of wait, so a client that waits
+    # exactly the time it was told must be let in: allow within a billionth of a token.
+    if tokens >= 1.0 - EPSILON:
+        return Bucket(tokens=max(0.0, tokens - 1.0), updated=now), 0.0
     return Bucket(tokens=tokens, updated=now), (1.0 - tokens) / rate
 
 

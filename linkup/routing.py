@@ -38,7 +38,7 @@ def validate_routes(patterns: list[Any], examples: dict[str, str]) -> list[str]:
             problems.append(f"WebSocket route {name!r} has no documented example path")
             continue
         # Channels' URLRouter matches the path without its leading slash.
-        if not regex.search(example.lstrip("/")):
+        if not regex.search(example.removeprefix("/")):
             problems.append(
                 f"WebSocket route {name!r} ({pattern.pattern}) "
                 f"does not match its example {example!r}"

@@ -36,10 +36,11 @@ def describe_shape(value: Any, depth: int = 4) -> Any:
 
 def format_time(value: dt.datetime) -> str:
     """Format an aware datetime as ISO 8601 UTC with milliseconds and a Z."""
-    if value.tzinfo is None:
+    if value.utcoffset() is None:
         raise SerializationError("naive datetime: Linkup stores aware UTC times only")
-    utc = value.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+    # isoformat pads the year to four digits (strftime's %Y does not, below 1000).
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 def _default(value: Any) -> Any:
