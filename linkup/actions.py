@@ -7,7 +7,7 @@ Every `do_*` runs on the database thread inside one transaction and queues its e
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -79,6 +79,31 @@ def _notify_room_updated(room_id: int, user_ids: Iterable[int]) -> None:
         )
 
 
+def _insert_room(
+    creator: Any,
+    kind: str,
+    now: dt.datetime,
+    roles: Sequence[tuple[Any, str]],
+    *,
+    name: str = "",
+    direct_key: str | None = None,
+) -> Room:
+    """Insert a room and its memberships, and announce it to every member (in a transaction)."""
+    room = Room.objects.create(
+        kind=kind,
+        name=name,
+        created_by=creator,
+        created_at=now,
+        last_activity_at=now,
+        direct_key=direct_key,
+    )
+    Membership.objects.bulk_create(
+        [Membership(room=room, user=user, role=role, joined_at=now) for user, role in roles]
+    )
+    _notify_room_updated(room.pk, [user.pk for user, _ in roles])
+    return room
+
+
 def do_create_room(
     creator: Any,
     kind: str,
@@ -102,18 +127,13 @@ def do_create_room(
             return queries.room_view(creator, existing.pk), False
         try:
             with transaction.atomic():
-                room = Room.objects.create(
-                    kind=kind,
-                    created_by=creator,
-                    created_at=now,
-                    last_activity_at=now,
+                room = _insert_room(
+                    creator,
+                    kind,
+                    now,
+                    [(creator, Membership.Role.MEMBER), (other, Membership.Role.MEMBER)],
                     direct_key=key,
                 )
-                for member in (creator, other):
-                    Membership.objects.create(
-                        room=room, user=member, role=Membership.Role.MEMBER, joined_at=now
-                    )
-                _notify_room_updated(room.pk, [creator.pk, other.pk])
         except IntegrityError:
             # Created concurrently by the other user: theirs stands.
             room = Room.objects.get(direct_key=key)
@@ -122,22 +142,9 @@ def do_create_room(
     if kind == Room.Kind.GROUP:
         checked_name = check_room_name(name)
         members = [u for u in check_user_ids(member_ids) if u.pk != creator.pk]
+        roles = [(creator, Membership.Role.OWNER)] + [(u, Membership.Role.MEMBER) for u in members]
         with transaction.atomic():
-            room = Room.objects.create(
-                kind=kind,
-                name=checked_name,
-                created_by=creator,
-                created_at=now,
-                last_activity_at=now,
-            )
-            Membership.objects.bulk_create(
-                [Membership(room=room, user=creator, role=Membership.Role.OWNER, joined_at=now)]
-                + [
-                    Membership(room=room, user=u, role=Membership.Role.MEMBER, joined_at=now)
-                    for u in members
-                ]
-            )
-            _notify_room_updated(room.pk, [creator.pk] + [u.pk for u in members])
+            room = _insert_room(creator, kind, now, roles, name=checked_name)
         return queries.room_view(creator, room.pk), True
     raise InvalidInput('kind must be "direct" or "group"')
 
