@@ -36,7 +36,14 @@ pytestmark = [
 ]
 
 ROOM_KEYS = {
-    "id", "kind", "name", "members", "last_message", "last_seq", "unread_count", "read_seq",
+    "id",
+    "kind",
+    "name",
+    "members",
+    "last_message",
+    "last_seq",
+    "unread_count",
+    "read_seq",
     "delivered_seq",
 }
 MESSAGE_KEYS = {"id", "room", "seq", "sender", "body", "client_id", "created_at"}
@@ -117,13 +124,19 @@ def bulk_room(owner: Any, sender: Any, n: int, *members: Any, name: str = "bulk"
     """A group room holding messages seq 1..n (bodies "m<seq>"), created without the API."""
     now = timezone.now()
     room = Room.objects.create(
-        kind=Room.Kind.GROUP, name=name, created_by=owner, created_at=now, last_activity_at=now,
+        kind=Room.Kind.GROUP,
+        name=name,
+        created_by=owner,
+        created_at=now,
+        last_activity_at=now,
         last_seq=n,
     )
     people = dict.fromkeys([owner, sender, *members])
     Membership.objects.bulk_create(
         Membership(
-            room=room, user=u, joined_at=now,
+            room=room,
+            user=u,
+            joined_at=now,
             role=Membership.Role.OWNER if u == owner else Membership.Role.MEMBER,
         )
         for u in people
@@ -160,9 +173,7 @@ def test_register_with_email(db: Any) -> None:
 
 
 @pytest.mark.parametrize("second", ["zed", "ZED", "Zed", " zed "])
-def test_register_duplicate_username_is_a_conflict_case_insensitively(
-    db: Any, second: str
-) -> None:
+def test_register_duplicate_username_is_a_conflict_case_insensitively(db: Any, second: str) -> None:
     first = Api().post("/auth/register", {"username": "zed", "password": PASSWORD})
     assert first.status_code == 201
     response = Api().post("/auth/register", {"username": second, "password": PASSWORD})
@@ -251,8 +262,13 @@ def test_token_wrong_password_and_unknown_user_look_the_same(db: Any) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"username": "alice"}, {"password": PASSWORD}, {"username": 1, "password": PASSWORD},
-     {"username": "alice", "password": None}],
+    [
+        {},
+        {"username": "alice"},
+        {"password": PASSWORD},
+        {"username": 1, "password": PASSWORD},
+        {"username": "alice", "password": None},
+    ],
     ids=repr,
 )
 def test_token_refuses_missing_or_mistyped_fields(alice: Any, payload: Any) -> None:
@@ -367,7 +383,9 @@ def test_session_write_without_csrf_token_is_forbidden(alice: Any, bob: Any) -> 
     assert_error(response, 403, "forbidden")
     client.cookies["csrftoken"] = "A" * 32
     response = client.post(
-        API + "/rooms", {"kind": "direct", "members": [bob.pk]}, content_type="application/json",
+        API + "/rooms",
+        {"kind": "direct", "members": [bob.pk]},
+        content_type="application/json",
         HTTP_X_CSRFTOKEN="B" * 32,
     )
     assert_error(response, 403, "forbidden")
@@ -380,7 +398,9 @@ def test_session_write_with_matching_csrf_token_succeeds(alice: Any, bob: Any) -
     secret = "A" * 32
     client.cookies["csrftoken"] = secret
     response = client.post(
-        API + "/rooms", {"kind": "direct", "members": [bob.pk]}, content_type="application/json",
+        API + "/rooms",
+        {"kind": "direct", "members": [bob.pk]},
+        content_type="application/json",
         HTTP_X_CSRFTOKEN=secret,
     )
     assert response.status_code == 201, response.content
@@ -425,11 +445,12 @@ def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, ca
         {"id": malice.pk, "username": "malice"},
     ]
     assert {u["id"] for u in api.get("/users", q="").json()["users"]} == {
-        bob.pk, carol.pk, alicia.pk, malice.pk,
+        bob.pk,
+        carol.pk,
+        alicia.pk,
+        malice.pk,
     }
-    assert api.get("/users", q="alice").json()["users"] == [
-        {"id": malice.pk, "username": "malice"}
-    ]
+    assert api.get("/users", q="alice").json()["users"] == [{"id": malice.pk, "username": "malice"}]
     assert api.get("/users", q="nobody-like-this").json() == {"users": []}
 
 
@@ -445,7 +466,10 @@ def test_direct_room_created_once_and_shared(alice: Any, bob: Any) -> None:
     assert {m["id"] for m in room["members"]} == {alice.pk, bob.pk}
     assert room["last_message"] is None
     assert (room["last_seq"], room["unread_count"], room["read_seq"], room["delivered_seq"]) == (
-        0, 0, 0, 0,
+        0,
+        0,
+        0,
+        0,
     )
     again = Api(alice).post("/rooms", {"kind": "direct", "members": [bob.pk]})
     assert again.status_code == 200
@@ -457,9 +481,7 @@ def test_direct_room_created_once_and_shared(alice: Any, bob: Any) -> None:
     assert Membership.objects.filter(room_id=room["id"]).count() == 2
 
 
-@pytest.mark.parametrize(
-    "members", ["self", "two", "none", "unknown", "zero", "string"], ids=str
-)
+@pytest.mark.parametrize("members", ["self", "two", "none", "unknown", "zero", "string"], ids=str)
 def test_direct_room_refuses_bad_members(alice: Any, bob: Any, carol: Any, members: str) -> None:
     ids: Any = {
         "self": [alice.pk],
@@ -485,7 +507,9 @@ def test_group_room_created_with_owner_and_members(alice: Any, bob: Any, carol: 
     assert room["name"] == "Team"
     roles = {m["id"]: (m["username"], m["role"]) for m in room["members"]}
     assert roles == {
-        alice.pk: ("alice", "owner"), bob.pk: ("bob", "member"), carol.pk: ("carol", "member"),
+        alice.pk: ("alice", "owner"),
+        bob.pk: ("bob", "member"),
+        carol.pk: ("carol", "member"),
     }
     assert len(room["members"]) == 3
     assert room_of(bob, room["id"])["id"] == room["id"]
@@ -504,9 +528,12 @@ def test_group_room_needs_a_name(alice: Any, bob: Any, name: Any) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{"kind": "channel", "members": []}, {"members": []},
-     {"kind": "group", "name": "g", "members": [10**9]},
-     {"kind": "group", "name": "g", "members": "1"}],
+    [
+        {"kind": "channel", "members": []},
+        {"members": []},
+        {"kind": "group", "name": "g", "members": [10**9]},
+        {"kind": "group", "name": "g", "members": "1"},
+    ],
     ids=repr,
 )
 def test_create_room_refuses_bad_payloads(alice: Any, payload: Any) -> None:
@@ -617,7 +644,9 @@ def test_only_the_owner_adds_members(alice: Any, bob: Any, carol: Any) -> None:
         Api(alice).post(f"/rooms/{room}/members", {"user_ids": []}), 400, "invalid_request"
     )
     assert set(Membership.objects.filter(room_id=room).values_list("user_id", flat=True)) == {
-        alice.pk, bob.pk, carol.pk,
+        alice.pk,
+        bob.pk,
+        carol.pk,
     }
 
 
@@ -642,7 +671,8 @@ def test_leaving_and_removing_members(alice: Any, bob: Any, carol: Any) -> None:
     assert_error(carol_api.get(f"/rooms/{room}/messages"), 404, "not_found")
     assert_error(
         carol_api.post(f"/rooms/{room}/messages", {"client_id": "x", "body": "let me in"}),
-        404, "not_found",
+        404,
+        "not_found",
     )
     assert room not in [r["id"] for r in carol_api.get("/rooms").json()["rooms"]]
     assert room not in carol_api.get("/sync").json()["room_ids"]
@@ -662,8 +692,9 @@ def test_owner_leaving_hands_the_group_on(alice: Any, bob: Any, carol: Any) -> N
 
 def test_direct_room_membership_cannot_change(alice: Any, bob: Any, carol: Any) -> None:
     room = open_direct(alice, bob)
-    assert_error(Api(alice).post(f"/rooms/{room}/members", {"user_ids": [carol.pk]}), 403,
-                 "forbidden")
+    assert_error(
+        Api(alice).post(f"/rooms/{room}/members", {"user_ids": [carol.pk]}), 403, "forbidden"
+    )
     assert_error(Api(alice).delete(f"/rooms/{room}/members/{bob.pk}"), 403, "forbidden")
     assert_error(Api(alice).delete(f"/rooms/{room}/members/{alice.pk}"), 403, "forbidden")
     assert Membership.objects.filter(room_id=room).count() == 2
@@ -676,7 +707,10 @@ def test_new_member_markers_start_at_last_seq(alice: Any, bob: Any, carol: Any) 
     assert Api(alice).post(f"/rooms/{room}/members", {"user_ids": [carol.pk]}).status_code == 200
     view = room_of(carol, room)
     assert (view["last_seq"], view["read_seq"], view["delivered_seq"], view["unread_count"]) == (
-        3, 3, 3, 0,
+        3,
+        3,
+        3,
+        0,
     )
     sync = Api(carol).get("/sync").json()
     (entry,) = sync["rooms"]
@@ -757,9 +791,7 @@ def test_send_refuses_bad_input_and_stores_nothing(alice: Any, bob: Any, payload
     assert Room.objects.get(pk=room).last_seq == 0
 
 
-def test_send_rate_limit_answers_429_with_retry_after(
-    alice: Any, bob: Any, settings: Any
-) -> None:
+def test_send_rate_limit_answers_429_with_retry_after(alice: Any, bob: Any, settings: Any) -> None:
     settings.LINKUP = {**settings.LINKUP, "SEND_BURST": 2, "SEND_RATE_PER_S": 0.01}
     room = open_direct(alice, bob)
     assert send(alice, room, "one").status_code == 201
@@ -833,8 +865,9 @@ def test_history_paging_matches_the_reference_model(alice: Any, bob: Any) -> Non
         after = cursor if direction == "after" else None
         before = cursor if direction == "before" else None
         query = {
-            k: v for k, v in
-            {"after_seq": after, "before_seq": before, "limit": limit}.items() if v is not None
+            k: v
+            for k, v in {"after_seq": after, "before_seq": before, "limit": limit}.items()
+            if v is not None
         }
         response = api.get(f"/rooms/{rooms[n]}/messages", **query)
         assert response.status_code == 200, response.content
@@ -870,8 +903,13 @@ def test_history_limits(alice: Any, bob: Any) -> None:
     assert page(before_seq=0) == ([], False)
     assert page(after_seq=130) == ([], False)
     for bad in (
-        {"limit": 1001}, {"limit": 0}, {"limit": -1}, {"limit": "ten"},
-        {"after_seq": -1}, {"before_seq": "x"}, {"after_seq": 1, "before_seq": 5},
+        {"limit": 1001},
+        {"limit": 0},
+        {"limit": -1},
+        {"limit": "ten"},
+        {"after_seq": -1},
+        {"before_seq": "x"},
+        {"after_seq": 1, "before_seq": 5},
         {"after_seq": 0, "before_seq": 0},
     ):
         assert_error(api.get(f"/rooms/{room}/messages", **bad), 400, "invalid_request")
@@ -898,7 +936,11 @@ def test_receipts_move_markers_monotonically(alice: Any, bob: Any) -> None:
     moved = receipt("read", 3)
     assert moved["accepted"] is True
     assert {k: v for k, v in moved["receipt"].items() if k != "at"} == {
-        "type": "receipt", "room": room, "user": alice.pk, "kind": "read", "seq": 3,
+        "type": "receipt",
+        "room": room,
+        "user": alice.pk,
+        "kind": "read",
+        "seq": 3,
     }
     parse_time(moved["receipt"]["at"])
     assert markers() == (3, 3)
@@ -919,8 +961,15 @@ def test_receipts_move_markers_monotonically(alice: Any, bob: Any) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{"kind": "seen", "seq": 1}, {"kind": "read", "seq": -1}, {"kind": "read", "seq": "1"},
-     {"kind": "read", "seq": 1.5}, {"kind": "read", "seq": True}, {"kind": "read"}, {"seq": 1}],
+    [
+        {"kind": "seen", "seq": 1},
+        {"kind": "read", "seq": -1},
+        {"kind": "read", "seq": "1"},
+        {"kind": "read", "seq": 1.5},
+        {"kind": "read", "seq": True},
+        {"kind": "read"},
+        {"seq": 1},
+    ],
     ids=repr,
 )
 def test_receipts_refuse_bad_input(alice: Any, bob: Any, payload: Any) -> None:
@@ -966,7 +1015,9 @@ def test_receipt_markers_match_the_reference_model(alice: Any, bob: Any) -> None
             assert mine.values_list("read_seq", "delivered_seq").get() == (read, delivered)
         view = room_of(alice, room)
         assert (view["read_seq"], view["delivered_seq"], view["unread_count"]) == (
-            read, delivered, n - read,
+            read,
+            delivered,
+            n - read,
         )
 
     check()
@@ -1025,7 +1076,9 @@ def test_sync_lists_cursor_rooms_and_summarizes_the_rest(alice: Any, bob: Any, c
 
     everything = api.get("/sync").json()
     assert {e["room"]: e["has_more"] for e in everything["rooms"]} == {
-        direct: True, group: True, quiet: False,
+        direct: True,
+        group: True,
+        quiet: False,
     }
     assert all(e["messages"] == [] for e in everything["rooms"])
 
@@ -1071,8 +1124,21 @@ def test_sync_caps_bytes_per_room(alice: Any, bob: Any) -> None:
 
 @pytest.mark.parametrize(
     "cursors",
-    ["x", "1", "1:", ":1", "1:-1", "a:1", "0:1", "1:1:1", "1:x", "1:1.5", "1: 1",
-     "99999999999999999999:1", "1:99999999999999999999"],
+    [
+        "x",
+        "1",
+        "1:",
+        ":1",
+        "1:-1",
+        "a:1",
+        "0:1",
+        "1:1:1",
+        "1:x",
+        "1:1.5",
+        "1: 1",
+        "99999999999999999999:1",
+        "1:99999999999999999999",
+    ],
 )
 def test_sync_refuses_malformed_cursors(alice: Any, cursors: str) -> None:
     assert_error(Api(alice).get("/sync", cursors=cursors), 400, "invalid_request")
@@ -1098,8 +1164,13 @@ def test_unknown_paths_answer_json_404(alice: Any, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("delete", "/me", "GET"), ("put", "/rooms", None), ("get", "/auth/token", "POST"),
-     ("patch", "/rooms/1", None), ("get", "/rooms/1/receipts", "POST")],
+    [
+        ("delete", "/me", "GET"),
+        ("put", "/rooms", None),
+        ("get", "/auth/token", "POST"),
+        ("patch", "/rooms/1", None),
+        ("get", "/rooms/1/receipts", "POST"),
+    ],
 )
 def test_wrong_method_answers_json_405(
     alice: Any, method: str, path: str, allowed: str | None
@@ -1112,9 +1183,14 @@ def test_wrong_method_answers_json_405(
 
 @pytest.mark.parametrize(
     ("path", "needs_room"),
-    [("/auth/token", False), ("/auth/register", False), ("/rooms", False),
-     ("/rooms/{id}/messages", True), ("/rooms/{id}/receipts", True),
-     ("/rooms/{id}/members", True)],
+    [
+        ("/auth/token", False),
+        ("/auth/register", False),
+        ("/rooms", False),
+        ("/rooms/{id}/messages", True),
+        ("/rooms/{id}/receipts", True),
+        ("/rooms/{id}/members", True),
+    ],
 )
 @pytest.mark.parametrize("raw", ["{bad", "", "null", "[1, 2]", '"text"', "{'a': 1}"])
 def test_invalid_json_bodies_are_invalid_requests(
@@ -1142,8 +1218,12 @@ def test_openapi_document_is_public(db: Any) -> None:
     document = response.json()
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
-    for path in ("/api/v1/auth/token", "/api/v1/rooms", "/api/v1/rooms/{room_id}/messages",
-                 "/api/v1/sync"):
+    for path in (
+        "/api/v1/auth/token",
+        "/api/v1/rooms",
+        "/api/v1/rooms/{room_id}/messages",
+        "/api/v1/sync",
+    ):
         assert path in paths, sorted(paths)
 
 
@@ -1159,3 +1239,22 @@ def test_created_responses_survive_warnings_as_errors(alice: Any, bob: Any) -> N
         created = Api(alice).post("/rooms", {"kind": "direct", "members": [bob.pk]})
     assert registered.status_code == 201, registered.content
     assert created.status_code == 201, created.content
+
+
+def test_storage_failure_is_503_with_retry_after(alice: Any, bob: Any, monkeypatch: Any) -> None:
+    from django.db import OperationalError
+
+    from linkup import actions
+
+    room = Api(alice).post("/rooms", {"kind": "direct", "members": [bob.pk]}).json()
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(actions, "do_send_message", down)
+    response = Api(alice).post(
+        f"/rooms/{room['id']}/messages", {"client_id": str(uuid.uuid4()), "body": "x"}
+    )
+    assert_error(response, 503, "unavailable")
+    assert response["Retry-After"] == "2"
+    assert Message.objects.count() == 0

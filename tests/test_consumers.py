@@ -540,3 +540,30 @@ async def test_logs_carry_no_bodies_or_tokens(
     await a.disconnect()
     assert "channel layer send failed" in caplog.text
     assert "top secret words" not in caplog.text and setup["alice"] not in caplog.text
+
+
+async def test_storage_failure_answers_unavailable_and_keeps_the_socket(
+    setup: dict[str, Any], monkeypatch: Any
+) -> None:
+    from django.db import OperationalError
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("connection refused")
+
+    a = await connect(setup["alice"])
+    monkeypatch.setattr(actions, "do_send_message", down)
+    client_id = cid()
+    await send(
+        a,
+        {"type": "message.send", "room": setup["room"], "client_id": client_id, "body": "retry me"},
+    )
+    error = await recv_type(a, "error")
+    assert error["code"] == "unavailable" and error["ref"] == client_id
+    assert error["retry_after_s"] == 2
+    monkeypatch.undo()
+    await send(
+        a,
+        {"type": "message.send", "room": setup["room"], "client_id": client_id, "body": "retry me"},
+    )
+    assert (await recv_type(a, "message.ack"))["message"]["seq"] == 1
+    await a.disconnect()
