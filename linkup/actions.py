@@ -12,39 +12,16 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db.models import Max
 from django.utils import timezone
 
-from linkup import queries
-from linkup.conf import setting
+from linkup import queries, receipts
+from linkup.access import access_membership
 from linkup.errors import Forbidden, InvalidInput, NotFound
 from linkup.events import room_group, send_event_on_commit, user_group
-from linkup.models import Membership, Message, Room
-from linkup.serialization import format_time
+from linkup.models import MarkerMove, Membership, Message, Room
 
 User = get_user_model()
-
-
-def access_membership(user: Any, room_id: int, *, lock_room: bool = False) -> Membership:
-    """Return the caller's membership of the room; NotFound alike for missing and foreign rooms."""
-    room = None
-    if lock_room:
-        # Lock the room row first: sends, joins and leaves of one room queue behind it, so
-        # neither the membership read below nor last_seq can change until this commits.
-        room = Room.objects.select_for_update().filter(pk=room_id).first()
-        if room is None:
-            raise NotFound("room not found")
-    membership = (
-        Membership.objects.filter(room_id=room_id, user=user).first()
-        if lock_room
-        else Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
-    )
-    if membership is None:
-        raise NotFound("room not found")
-    if room is not None:
-        membership.room = room
-    return membership
 
 
 def check_room_name(value: Any) -> str:
@@ -202,6 +179,8 @@ def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:
         if target.role == Membership.Role.OWNER and user_id != actor.pk:
             raise Forbidden("the owner can only leave, not be removed")
         target.delete()
+        # The one who left may have held the lowest marker.
+        receipts.advance_watermarks(room)
         if target.role == Membership.Role.OWNER:
             # The group keeps an owner: the longest-standing remaining member.
             heir = Membership.objects.filter(room=room).order_by("joined_at", "pk").first()
@@ -242,48 +221,37 @@ def do_send_message(
             created_at=created_at,
         )
         Room.objects.filter(pk=room_id).update(last_seq=seq, last_activity_at=created_at)
-        # Sending moves the sender's own markers to the new message.
-        Membership.objects.filter(pk=membership.pk).update(delivered_seq=seq, read_seq=seq)
+        room.last_seq = seq
+        # Sending moves the sender's own markers to the new message (read implies delivered).
+        _, held_minimum = receipts.move_markers(membership, seq, seq, created_at)
         message.sender = sender
         data = queries.message_dict(message)
         send_event_on_commit(room_group(room_id), {"type": "chat.message", "message": data})
+        if held_minimum:
+            receipts.advance_watermarks(room)
     return data, True
 
 
-def do_move_marker(
-    user: Any, room_id: int, kind: str, seq: int, *, now: dt.datetime | None = None
-) -> dict[str, Any] | None:
-    """Move a receipt marker up (clamped to last_seq; read implies delivered).
+def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:
+    """Delete messages created before `cutoff`, and marker moves logged before it.
 
-    Return the accepted receipt, or None when it moved nothing (a lower or equal marker)."""
-    if kind not in ("delivered", "read"):
-        raise InvalidInput('kind must be "delivered" or "read"')
-    at = now or timezone.now()
-    with transaction.atomic():
-        membership = access_membership(user, room_id)
-        seq = min(seq, membership.room.last_seq)
-        mine = Membership.objects.filter(pk=membership.pk)
-        if kind == "read":
-            moved = mine.filter(read_seq__lt=seq).update(
-                read_seq=seq, delivered_seq=Greatest(F("delivered_seq"), seq)
-            )
-        else:
-            moved = mine.filter(delivered_seq__lt=seq).update(delivered_seq=seq)
-        if not moved:
-            return None
-        receipt = {
-            "type": "receipt",
-            "room": room_id,
-            "user": user.pk,
-            "kind": kind,
-            "seq": seq,
-            "at": format_time(at),
-        }
-        members = Membership.objects.filter(room_id=room_id).count()
-        # Small rooms: every member sees everyone's receipts. Large rooms: only the owner's
-        # own sockets (other tabs); ticks there are driven by watermarks.
-        if members <= setting("RECEIPT_FANOUT_MAX_MEMBERS"):
-            send_event_on_commit(room_group(room_id), {"type": "chat.receipt", "receipt": receipt})
-        else:
-            send_event_on_commit(user_group(user.pk), {"type": "chat.receipt", "receipt": receipt})
-    return receipt
+    Per room, everything up to the highest seq sent before the cutoff goes (so what stays is
+    a contiguous run of seqs), and `first_seq` moves past it: clients read a purge, not a
+    loss. Return counts of rooms and messages purged."""
+    counts = {"rooms": 0, "messages": 0}
+    ends = (
+        Message.objects.filter(created_at__lt=cutoff)
+        .values("room_id")
+        .annotate(end=Max("seq"))
+        .values_list("room_id", "end")
+    )
+    for room_id, end in list(ends):
+        with transaction.atomic():
+            room = Room.objects.select_for_update().get(pk=room_id)
+            deleted, _ = Message.objects.filter(room_id=room_id, seq__lte=end).delete()
+            if end + 1 > room.first_seq:
+                Room.objects.filter(pk=room_id).update(first_seq=end + 1)
+        counts["rooms"] += 1
+        counts["messages"] += deleted
+    MarkerMove.objects.filter(at__lt=cutoff).delete()
+    return counts

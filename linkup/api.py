@@ -23,7 +23,7 @@ from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from linkup import actions, credentials, queries
+from linkup import actions, credentials, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform_and_publish, read
 from linkup.errors import (
@@ -44,6 +44,7 @@ from linkup.schemas import (
     ErrorOut,
     HistoryOut,
     MembersIn,
+    MessageInfoOut,
     MessageOut,
     OkOut,
     ReceiptIn,
@@ -343,9 +344,21 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
 async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) -> Any:
     """Move the caller's delivered or read marker (monotonic, clamped to last_seq)."""
     receipt = await perform_and_publish(
-        actions.do_move_marker, _me(request), check_id(room_id, "room"), payload.kind, payload.seq
+        receipts.do_move_marker, _me(request), check_id(room_id, "room"), payload.kind, payload.seq
     )
     return {"accepted": receipt is not None, "receipt": receipt}
+
+
+@api.get(
+    "/rooms/{room_id}/messages/{seq}/info",
+    response={200: MessageInfoOut, 401: E, 403: E, 404: E},
+    tags=["messages"],
+)
+async def message_info(request: HttpRequest, room_id: int, seq: int) -> Any:
+    """Message info for its sender: its status, and who has it delivered and read, when."""
+    return await read(
+        receipts.message_info, _me(request), check_id(room_id, "room"), check_id(seq, "seq")
+    )
 
 
 @api.get("/sync", response={200: SyncOut, 400: E, 401: E}, tags=["messages"])

@@ -31,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     # Catch-up pages (sync): at most this many messages and this many bytes per room.
     "SYNC_MAX_MESSAGES": 100,
     "SYNC_MAX_BYTES": 256 * 1024,
+    # Rooms whose catch-up pages one query fetches (sync costs one query per this many).
+    "SYNC_ROOMS_PER_QUERY": 500,
+    # Days of history to keep; None keeps everything. `manage.py linkup_purge` applies it.
+    "RETENTION_DAYS": None,
     # REST history paging.
     "HISTORY_DEFAULT_LIMIT": 50,
     "HISTORY_MAX_LIMIT": 100,

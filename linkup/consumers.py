@@ -19,7 +19,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from linkup import PROTOCOL_VERSION, actions, queries
+from linkup import PROTOCOL_VERSION, actions, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform, read
 from linkup.errors import ABUSIVE, LinkupError, NotFound, RateLimited, ServerError
@@ -181,7 +181,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_receipt(self, frame: ReceiptFrame) -> None:
         _, events = await perform(
-            actions.do_move_marker, self.user, frame.room, frame.kind, frame.seq
+            receipts.do_move_marker, self.user, frame.room, frame.kind, frame.seq
         )
         await publish(events)
 
@@ -268,6 +268,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         receipt = event["receipt"]
         if receipt["room"] in self.rooms:
             await self.send_frame(receipt)
+
+    async def chat_watermark(self, event: dict[str, Any]) -> None:
+        if event["room"] in self.rooms:
+            await self.send_frame(
+                {
+                    "type": "watermark",
+                    "room": event["room"],
+                    "delivered_seq": event["delivered_seq"],
+                    "read_seq": event["read_seq"],
+                }
+            )
 
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user"] != self.user.pk and event["room"] in self.rooms:

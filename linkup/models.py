@@ -24,6 +24,13 @@ class Room(models.Model):
     # Highest seq assigned in this room. Sends lock the row and take last_seq + 1, so
     # seqs are gap-free and in commit order.
     last_seq = models.BigIntegerField(default=0)
+    # Lowest seq still stored: messages below it were purged by retention (not lost).
+    first_seq = models.BigIntegerField(default=1)
+    # Lowest delivered and read markers over the members ("watermarks"): a message with
+    # seq <= delivered_watermark is delivered to everyone, <= read_watermark read by everyone.
+    # They only grow; they move under the room lock, so concurrent receipts cannot miss a move.
+    delivered_watermark = models.BigIntegerField(default=0)
+    read_watermark = models.BigIntegerField(default=0)
     # Time of the last message (or creation): the room list's "last activity" order.
     last_activity_at = models.DateTimeField()
     # "<low user id>:<high user id>" for direct rooms; the unique constraint below makes a
@@ -98,6 +105,30 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.room_id}#{self.seq}"
+
+
+class MarkerMove(models.Model):
+    """One accepted move of a member's marker: a log of moves, not a row per message.
+
+    The first move of a member's marker to a seq >= S is when message S reached them, which
+    answers "message info" (who has it delivered, who read it, when)."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered"
+        READ = "read"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=9, choices=Kind.choices)
+    seq = models.BigIntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        # Message info: WHERE room = ? AND seq >= ? GROUP BY user, kind (MIN(at)).
+        indexes = [models.Index(fields=["room", "seq"], name="linkup_markermove_room_seq")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} {self.kind} {self.room_id}#{self.seq}"
 
 
 class ApiToken(models.Model):

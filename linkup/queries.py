@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 
 from linkup.conf import setting
 from linkup.errors import NotFound
@@ -59,6 +60,8 @@ def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
                 "members": members[room.pk],
                 "last_message": last_messages.get(room.pk),
                 "last_seq": room.last_seq,
+                "first_seq": room.first_seq,
+                "watermark": watermark(room),
                 "unread_count": max(room.last_seq - m.read_seq, 0),
                 "read_seq": m.read_seq,
                 "delivered_seq": m.delivered_seq,
@@ -68,6 +71,11 @@ def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
             }
         )
     return views
+
+
+def watermark(room: Room) -> dict[str, int]:
+    """The room's lowest markers: what every member has delivered and read."""
+    return {"delivered_seq": room.delivered_watermark, "read_seq": room.read_watermark}
 
 
 def list_rooms(user: Any) -> list[dict[str, Any]]:
@@ -162,54 +170,78 @@ def history(
     return {"messages": [message_dict(m) for m in rows], "has_more": has_more}
 
 
-def _page_after(room_id: int, after_seq: int) -> tuple[list[dict[str, Any]], bool]:
-    """Messages after the cursor, at most SYNC_MAX_MESSAGES and SYNC_MAX_BYTES."""
+def _pages_after(cursors: dict[int, int]) -> dict[int, tuple[list[dict[str, Any]], bool]]:
+    """For each room, the messages after its cursor: at most SYNC_MAX_MESSAGES and
+    SYNC_MAX_BYTES, with has_more. One query per SYNC_ROOMS_PER_QUERY rooms, however many."""
     max_messages = int(setting("SYNC_MAX_MESSAGES"))
     max_bytes = int(setting("SYNC_MAX_BYTES"))
-    rows = list(
-        Message.objects.filter(room_id=room_id, seq__gt=after_seq)
-        .select_related("sender")
-        .order_by("seq")[: max_messages + 1]
-    )
-    page: list[dict[str, Any]] = []
-    size = 0
-    for m in rows[:max_messages]:
-        data = message_dict(m)
-        size += len(dumps(data))
-        if page and size > max_bytes:
-            return page, True
-        page.append(data)
-    return page, len(rows) > max_messages
+    rows: dict[int, list[Message]] = {room_id: [] for room_id in cursors}
+    room_ids = sorted(cursors)
+    chunk = int(setting("SYNC_ROOMS_PER_QUERY"))
+    for start in range(0, len(room_ids), chunk):
+        after = Q()
+        for room_id in room_ids[start : start + chunk]:
+            after |= Q(room_id=room_id, seq__gt=cursors[room_id])
+        # Number each room's messages after its cursor and keep the first max + 1 of each
+        # (the extra one says has_more): one query for all these rooms.
+        numbered = (
+            Message.objects.filter(after)
+            .annotate(
+                position=Window(RowNumber(), partition_by=[F("room_id")], order_by=F("seq").asc())
+            )
+            .filter(position__lte=max_messages + 1)
+            .select_related("sender")
+            .order_by("room_id", "seq")
+        )
+        for row in numbered:
+            rows[row.room_id].append(row)
+    pages: dict[int, tuple[list[dict[str, Any]], bool]] = {}
+    for room_id, messages in rows.items():
+        page: list[dict[str, Any]] = []
+        size = 0
+        has_more = len(messages) > max_messages
+        for message in messages[:max_messages]:
+            data = message_dict(message)
+            size += len(dumps(data))
+            if page and size > max_bytes:
+                has_more = True
+                break
+            page.append(data)
+        pages[room_id] = (page, has_more)
+    return pages
 
 
 def build_sync(user: Any, cursors: dict[int, int]) -> dict[str, Any]:
-    """The body of `sync.result` and `GET /sync`."""
-    rooms = room_ids_and_seqs(user)
+    """The body of `sync.result` and `GET /sync`, in a bounded number of queries."""
+    rooms = {m.room_id: m.room for m in Membership.objects.filter(user=user).select_related("room")}
     room_ids = sorted(rooms)
     markers: dict[int, dict[str, dict[str, int]]] = {rid: {} for rid in room_ids}
     for room_id, user_id, delivered, read in Membership.objects.filter(
         room_id__in=room_ids
     ).values_list("room_id", "user_id", "delivered_seq", "read_seq"):
         markers[room_id][str(user_id)] = {"delivered_seq": delivered, "read_seq": read}
+    wanted = {
+        room_id: after
+        for room_id, after in cursors.items()
+        if room_id in rooms and after < rooms[room_id].last_seq
+    }
+    pages = _pages_after(wanted) if wanted else {}
     entries = []
     for room_id in room_ids:
-        last_seq = rooms[room_id]
+        room = rooms[room_id]
         if room_id in cursors:
-            after = cursors[room_id]
-            if after >= last_seq:
-                messages: list[dict[str, Any]] = []
-                has_more = False
-            else:
-                messages, has_more = _page_after(room_id, after)
+            messages, has_more = pages.get(room_id, ([], False))
         else:
-            messages, has_more = [], last_seq > 0
+            messages, has_more = [], room.last_seq > 0
         entries.append(
             {
                 "room": room_id,
-                "last_seq": last_seq,
+                "last_seq": room.last_seq,
+                "first_seq": room.first_seq,
                 "messages": messages,
                 "has_more": has_more,
                 "markers": markers[room_id],
+                "watermark": watermark(room),
             }
         )
     return {"room_ids": room_ids, "rooms": entries}

@@ -31,6 +31,11 @@ class MessageOut(Schema):
     created_at: str
 
 
+class MarkersOut(Schema):
+    delivered_seq: int
+    read_seq: int
+
+
 class RoomOut(Schema):
     id: int
     kind: Literal["direct", "group"]
@@ -38,6 +43,8 @@ class RoomOut(Schema):
     members: list[MemberOut]
     last_message: MessageOut | None
     last_seq: int
+    first_seq: int
+    watermark: MarkersOut
     unread_count: int
     read_seq: int
     delivered_seq: int
@@ -111,17 +118,26 @@ class ReceiptOut(Schema):
     receipt: dict[str, object] | None
 
 
-class MarkersOut(Schema):
-    delivered_seq: int
-    read_seq: int
-
-
 class SyncRoomOut(Schema):
     room: int
     last_seq: int
+    first_seq: int
     messages: list[MessageOut]
     has_more: bool
     markers: dict[str, MarkersOut]
+    watermark: MarkersOut
+
+
+class MemberReceiptOut(Schema):
+    user: UserOut
+    delivered_at: str | None
+    read_at: str | None
+
+
+class MessageInfoOut(Schema):
+    message: MessageOut
+    status: Literal["sent", "delivered", "read"]
+    members: list[MemberReceiptOut]
 
 
 class SyncOut(Schema):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from linkup import actions, queries
+from linkup import actions, queries, receipts
 from linkup.credentials import do_issue_token, do_revoke_token
 from linkup.errors import Forbidden, NotFound
 from linkup.events import Event, collecting_events, room_group, user_group
@@ -175,14 +175,22 @@ def test_receipt_fans_out_in_small_rooms_only(
 ) -> None:
     (room, _), _ = emitted(actions.do_create_room, alice, "direct", [bob.pk])
     emitted(actions.do_send_message, alice, room["id"], cid(), "x")
-    receipt, events = emitted(actions.do_move_marker, bob, room["id"], "delivered", 1)
+    receipt, events = emitted(receipts.do_move_marker, bob, room["id"], "delivered", 1)
     assert receipt["seq"] == 1
-    assert events == [(room_group(room["id"]), {"type": "chat.receipt", "receipt": receipt})]
+    watermark = {"type": "chat.watermark", "room": room["id"], "delivered_seq": 1, "read_seq": 0}
+    assert events == [
+        (room_group(room["id"]), {"type": "chat.receipt", "receipt": receipt}),
+        (room_group(room["id"]), watermark),
+    ]
     settings.LINKUP = {**settings.LINKUP, "RECEIPT_FANOUT_MAX_MEMBERS": 1}
-    receipt, events = emitted(actions.do_move_marker, bob, room["id"], "read", 5)
+    receipt, events = emitted(receipts.do_move_marker, bob, room["id"], "read", 5)
     assert receipt["seq"] == 1  # clamped to last_seq
-    assert events == [(user_group(bob.pk), {"type": "chat.receipt", "receipt": receipt})]
-    again, none = emitted(actions.do_move_marker, bob, room["id"], "read", 1)
+    watermark = {"type": "chat.watermark", "room": room["id"], "delivered_seq": 1, "read_seq": 1}
+    assert events == [
+        (user_group(bob.pk), {"type": "chat.receipt", "receipt": receipt}),
+        (room_group(room["id"]), watermark),
+    ]
+    again, none = emitted(receipts.do_move_marker, bob, room["id"], "read", 1)
     assert again is None and none == []
 
 

@@ -1046,7 +1046,16 @@ def test_sync_lists_cursor_rooms_and_summarizes_the_rest(alice: Any, bob: Any, c
     entries = {e["room"]: e for e in body["rooms"]}
     assert set(entries) == {direct, group, quiet}
     for entry in entries.values():
-        assert set(entry) == {"room", "last_seq", "messages", "has_more", "markers"}
+        assert set(entry) == {
+            "room",
+            "last_seq",
+            "messages",
+            "has_more",
+            "markers",
+            # Linkup's additions (docs/protocol.md): retention and the room's watermarks.
+            "first_seq",
+            "watermark",
+        }
 
     listed = entries[direct]
     assert listed["last_seq"] == 3
@@ -1258,3 +1267,34 @@ def test_storage_failure_is_503_with_retry_after(alice: Any, bob: Any, monkeypat
     assert_error(response, 503, "unavailable")
     assert response["Retry-After"] == "2"
     assert Message.objects.count() == 0
+
+
+def test_message_info_over_rest(alice: Any, bob: Any, carol: Any) -> None:
+    room = (
+        Api(alice)
+        .post("/rooms", {"kind": "group", "name": "g", "members": [bob.pk, carol.pk]})
+        .json()
+    )
+    sent = (
+        Api(alice)
+        .post(f"/rooms/{room['id']}/messages", {"client_id": str(uuid.uuid4()), "body": "hello"})
+        .json()
+    )
+    Api(bob).post(f"/rooms/{room['id']}/receipts", {"kind": "read", "seq": sent["seq"]})
+    response = Api(alice).get(f"/rooms/{room['id']}/messages/{sent['seq']}/info")
+    assert response.status_code == 200, response.content
+    info = response.json()
+    assert info["status"] == "sent" and info["message"]["id"] == sent["id"]
+    by_name = {m["user"]["username"]: m for m in info["members"]}
+    assert set(by_name) == {"bob", "carol"}
+    assert TIME_RE.match(by_name["bob"]["read_at"]) and by_name["carol"]["read_at"] is None
+    assert_error(Api(bob).get(f"/rooms/{room['id']}/messages/{sent['seq']}/info"), 403, "forbidden")
+    outsider = make_user("dave")
+    assert_error(
+        Api(outsider).get(f"/rooms/{room['id']}/messages/{sent['seq']}/info"), 404, "not_found"
+    )
+    rooms = Api(alice).get("/rooms").json()["rooms"]
+    assert rooms[0]["first_seq"] == 1 and rooms[0]["watermark"] == {
+        "delivered_seq": 0,
+        "read_seq": 0,
+    }

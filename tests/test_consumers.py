@@ -276,6 +276,13 @@ async def test_receipts_reach_members_and_are_monotonic(setup: dict[str, Any]) -
         receipt = await recv_type(comm, "receipt")
         assert receipt["kind"] == "read" and receipt["seq"] == 2  # clamped to last_seq
         assert receipt["at"].endswith("Z")
+        # Everyone has read everything: the room's watermarks move, and every member hears.
+        assert await recv_type(comm, "watermark") == {
+            "type": "watermark",
+            "room": setup["room"],
+            "delivered_seq": 2,
+            "read_seq": 2,
+        }
     await send(b, {"type": "receipt", "room": setup["room"], "kind": "delivered", "seq": 1})
     assert await a.receive_nothing(timeout=0.3)  # read implies delivered: nothing moved
     await a.disconnect()

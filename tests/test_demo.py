@@ -37,8 +37,12 @@ def test_demo_seed_is_idempotent() -> None:
 
 def _start_demo(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "linkup_server", "demo"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "linkup_server", "demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -63,7 +67,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
 @pytest.mark.live
 def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
     env: dict[str, Any] = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
     }
     env["LINKUP_VAR_DIR"] = tempfile.mkdtemp(prefix="linkup-demo-")
@@ -74,8 +79,9 @@ def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
         started = time.monotonic()
         _wait_up(base, proc)
         took = time.monotonic() - started
-        status, body = api(base, "POST", "/auth/token",
-                           {"username": "alice", "password": "linkup-demo"})
+        status, body = api(
+            base, "POST", "/auth/token", {"username": "alice", "password": "linkup-demo"}
+        )
         assert status == 200, body
         status, rooms = api(base, "GET", "/rooms", token=body["token"])
         assert status == 200 and len(rooms["rooms"]) == 2
