@@ -1,0 +1,381 @@
+"""Proof of the delivery protocol over real consumers: a Hypothesis state machine (send,
+resend, disconnect, reconnect, sync, mark read, ping) and a channel layer that loses 10 % of
+its doorbells."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from linkup import actions, receipts
+from linkup.events import collecting_events
+from linkup.models import Membership, Message, Room
+from tests.conftest import make_user, token_for
+from tests.wsutil import connect, db, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+BODIES = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=20).filter(
+    lambda s: s.strip()
+)
+
+
+@dataclass
+class Client:
+    """One tab: its socket (None while offline) and everything it has been shown."""
+
+    user: Any
+    token: str
+    comm: WebsocketCommunicator | None = None
+    view: dict[int, int] = field(default_factory=dict)  # seq -> message id, all sources
+    live: list[int] = field(default_factory=list)  # seqs delivered live on this socket
+    acked: dict[str, int] = field(default_factory=dict)  # client_id -> message id
+
+    def cursor(self) -> int:
+        """Highest seq held with nothing missing below it."""
+        seq = 0
+        while seq + 1 in self.view:
+            seq += 1
+        return seq
+
+
+class DeliveryMachine(RuleBasedStateMachine):
+    users: ClassVar[list[Any]] = []
+    tokens: ClassVar[list[str]] = []
+    # One loop for the whole run: channels_redis keeps connections per event loop.
+    loop: ClassVar[asyncio.AbstractEventLoop]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room = 0
+        self.clients: list[Client] = []
+        self.markers: dict[int, tuple[int, int]] = {}
+        self.sent = 0
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(coro, 10))
+
+    @initialize()
+    def open_room(self) -> None:
+        alice, bob, carol = self.users
+
+        def create() -> int:
+            with collecting_events():
+                room, _ = actions.do_create_room(alice, "group", [bob.pk, carol.pk], "machine")
+            return int(room["id"])
+
+        self.room = self.run(db(create)())
+        # Two tabs of alice, one each of bob and carol (disconnect makes any of them offline).
+        self.clients = [
+            Client(alice, self.tokens[0]),
+            Client(alice, self.tokens[0]),
+            Client(bob, self.tokens[1]),
+            Client(carol, self.tokens[2]),
+        ]
+        for client in self.clients:
+            self.run(self._connect(client))
+
+    def teardown(self) -> None:
+        for client in self.clients:
+            if client.comm is not None:
+                # Let the consumer finish what the last rule sent before it goes.
+                self.run(send(client.comm, {"type": "ping"}))
+                self.run(self._until(client, "pong"))
+                self.run(client.comm.disconnect())
+
+    # -- talking to a socket -----------------------------------------------------------
+
+    async def _connect(self, client: Client) -> None:
+        client.comm = await connect(client.token)
+        client.live = []
+
+    def _take(self, client: Client, frame: dict[str, Any]) -> None:
+        """Apply one server frame to the client's state, checking live-delivery rules."""
+        if frame["type"] == "message.new":
+            message = frame["message"]
+            if message["room"] != self.room:
+                return
+            seq = message["seq"]
+            assert seq not in client.live, f"seq {seq} delivered twice on one socket"
+            assert not client.live or seq > client.live[-1], "live delivery out of order"
+            client.live.append(seq)
+            assert client.view.setdefault(seq, message["id"]) == message["id"]
+        elif frame["type"] == "error":
+            raise AssertionError(f"unexpected error frame {frame}")
+
+    async def _until(self, client: Client, kind: str) -> dict[str, Any]:
+        assert client.comm is not None
+        while True:
+            frame = json.loads(await client.comm.receive_from(timeout=5))
+            if frame["type"] == kind:
+                return frame
+            self._take(client, frame)
+
+    async def _sync(self, client: Client) -> None:
+        while True:
+            assert client.comm is not None
+            await send(client.comm, {"type": "sync", "cursors": {str(self.room): client.cursor()}})
+            result = await self._until(client, "sync.result")
+            (entry,) = [e for e in result["rooms"] if e["room"] == self.room]
+            for message in entry["messages"]:
+                assert client.view.setdefault(message["seq"], message["id"]) == message["id"]
+            if not entry["has_more"]:
+                return
+
+    def online(self) -> list[int]:
+        return [i for i, c in enumerate(self.clients) if c.comm is not None]
+
+    def offline(self) -> list[int]:
+        return [i for i, c in enumerate(self.clients) if c.comm is None]
+
+    # -- rules -------------------------------------------------------------------------
+
+    @precondition(lambda self: self.online())
+    @rule(data=st.data(), body=BODIES)
+    def send_message(self, data: Any, body: str) -> None:
+        client = self.clients[data.draw(st.sampled_from(self.online()))]
+        self.sent += 1
+        client_id = f"m{self.room}-{self.sent}"
+
+        async def go() -> None:
+            assert client.comm is not None
+            frame = {
+                "type": "message.send",
+                "room": self.room,
+                "client_id": client_id,
+                "body": body,
+            }
+            await send(client.comm, frame)
+            ack = await self._until(client, "message.ack")
+            assert ack["client_id"] == client_id
+            client.acked[client_id] = ack["message"]["id"]
+
+        self.run(go())
+
+    @precondition(lambda self: any(c.acked and c.comm for c in self.clients))
+    @rule(data=st.data())
+    def resend(self, data: Any) -> None:
+        choices = [i for i in self.online() if self.clients[i].acked]
+        client = self.clients[data.draw(st.sampled_from(choices))]
+        client_id = data.draw(st.sampled_from(sorted(client.acked)))
+
+        async def go() -> None:
+            assert client.comm is not None
+            await send(
+                client.comm,
+                {
+                    "type": "message.send",
+                    "room": self.room,
+                    "client_id": client_id,
+                    "body": "again",
+                },
+            )
+            ack = await self._until(client, "message.ack")
+            assert ack["message"]["id"] == client.acked[client_id], "a resend stored anew"
+
+        self.run(go())
+
+    @precondition(lambda self: self.online())
+    @rule(data=st.data())
+    def disconnect(self, data: Any) -> None:
+        client = self.clients[data.draw(st.sampled_from(self.online()))]
+        assert client.comm is not None
+        self.run(client.comm.disconnect())
+        client.comm = None
+
+    @precondition(lambda self: self.offline())
+    @rule(data=st.data())
+    def reconnect_and_sync(self, data: Any) -> None:
+        client = self.clients[data.draw(st.sampled_from(self.offline()))]
+        self.run(self._connect(client))
+        self.run(self._sync(client))
+        self._assert_matches_database(client)
+
+    @precondition(lambda self: self.online())
+    @rule(data=st.data())
+    def sync(self, data: Any) -> None:
+        client = self.clients[data.draw(st.sampled_from(self.online()))]
+        self.run(self._sync(client))
+        self._assert_matches_database(client)
+
+    @precondition(lambda self: self.online())
+    @rule(data=st.data())
+    def ping(self, data: Any) -> None:
+        """By the pong, the socket has been sent every message committed before the ping."""
+        client = self.clients[data.draw(st.sampled_from(self.online()))]
+        last = self.run(db(lambda: Room.objects.get(pk=self.room).last_seq)())
+        assert client.comm is not None
+        self.run(send(client.comm, {"type": "ping"}))
+        self.run(self._until(client, "pong"))
+        if client.live:
+            assert client.live[-1] == last, (client.live, last)
+
+    @precondition(lambda self: self.online())
+    @rule(data=st.data(), seq=st.integers(0, 40), kind=st.sampled_from(["read", "delivered"]))
+    def mark(self, data: Any, seq: int, kind: str) -> None:
+        client = self.clients[data.draw(st.sampled_from(self.online()))]
+        assert client.comm is not None
+        self.run(
+            send(client.comm, {"type": "receipt", "room": self.room, "kind": kind, "seq": seq})
+        )
+
+    # -- invariants --------------------------------------------------------------------
+
+    def _assert_matches_database(self, client: Client) -> None:
+        stored = dict(
+            self.run(
+                db(
+                    lambda: list(Message.objects.filter(room_id=self.room).values_list("seq", "id"))
+                )()
+            )
+        )
+        assert client.view == stored, "after sync the view must equal the database"
+
+    @invariant()
+    def storage_is_gap_free_and_exactly_once(self) -> None:
+        if not self.room:
+            return
+        rows = self.run(
+            db(
+                lambda: list(
+                    Message.objects.filter(room_id=self.room).values_list("seq", "client_id")
+                )
+            )()
+        )
+        seqs = sorted(seq for seq, _ in rows)
+        assert seqs == list(range(1, len(seqs) + 1))
+        acked = {cid for c in self.clients for cid in c.acked}
+        assert {cid for _, cid in rows} == acked  # every ack stored once, nothing else
+
+    @invariant()
+    def markers_never_decrease_and_status_follows(self) -> None:
+        if not self.room:
+            return
+
+        def load() -> tuple[dict[int, tuple[int, int]], Room, dict[int, int]]:
+            markers = {
+                m.user_id: (m.delivered_seq, m.read_seq)
+                for m in Membership.objects.filter(room_id=self.room)
+            }
+            senders = dict(
+                Message.objects.filter(room_id=self.room).values_list("seq", "sender_id")
+            )
+            return markers, Room.objects.get(pk=self.room), senders
+
+        markers, room, senders = self.run(db(load)())
+        for user_id, (delivered, read) in markers.items():
+            old = self.markers.get(user_id, (0, 0))
+            assert delivered >= old[0] and read >= old[1], "a marker went down"
+            assert read <= delivered <= room.last_seq
+        self.markers = markers
+        for seq, sender in senders.items():
+            others = [v for k, v in markers.items() if k != sender]
+            expected = (
+                "read"
+                if all(r >= seq for _, r in others)
+                else "delivered"
+                if all(d >= seq for d, _ in others)
+                else "sent"
+            )
+            assert (
+                receipts.message_status(seq, room.delivered_watermark, room.read_watermark)
+                == expected
+            )
+
+
+def test_delivery_state_machine(settings: Any) -> None:
+    # Rate limits are tested elsewhere; here thousands of sends share three users.
+    settings.LINKUP = {**settings.LINKUP, "SEND_RATE_PER_S": 1e6, "SEND_BURST": 10**6}
+    DeliveryMachine.users = [make_user("alice"), make_user("bob"), make_user("carol")]
+    DeliveryMachine.tokens = [token_for(u) for u in DeliveryMachine.users]
+    DeliveryMachine.loop = asyncio.new_event_loop()
+    try:
+        run_state_machine_as_test(
+            DeliveryMachine,
+            settings=hypothesis_settings(max_examples=100, stateful_step_count=15, deadline=None),
+        )
+    finally:
+        DeliveryMachine.loop.close()
+
+
+async def test_every_pinging_client_holds_everything_despite_lost_doorbells(
+    alice: Any, bob: Any, carol: Any
+) -> None:
+    """A layer that drops 10 % of group messages: by the reply to its next ping, every
+    connected client holds every message, gap-free and in order, each once."""
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    dice = random.Random(20261123)
+    dropped = 0
+
+    async def lossy_group_send(group: str, message: dict[str, Any]) -> None:
+        nonlocal dropped
+        if dice.random() < 0.10:
+            dropped += 1
+            return
+        await real_group_send(group, message)
+
+    layer.group_send = lossy_group_send
+
+    def create() -> int:
+        with collecting_events():
+            room, _ = actions.do_create_room(alice, "group", [bob.pk, carol.pk], "lossy")
+        return int(room["id"])
+
+    room = await db(create)()
+    tokens = {u.pk: await db(token_for)(u) for u in (alice, bob, carol)}
+    sockets = [
+        await connect(tokens[alice.pk]),
+        await connect(tokens[alice.pk]),
+        await connect(tokens[bob.pk]),
+        await connect(tokens[carol.pk]),
+    ]
+    senders = [sockets[0], sockets[2], sockets[3]]
+    total = 0
+    for round_ in range(20):
+        for comm in senders:
+            await send(
+                comm,
+                {
+                    "type": "message.send",
+                    "room": room,
+                    "client_id": str(uuid.uuid4()),
+                    "body": f"r{round_}",
+                },
+            )
+            total += 1
+    live: list[list[int]] = [[] for _ in sockets]
+    for index, comm in enumerate(sockets):
+        await send(comm, {"type": "ping"})
+        while True:
+            frame = json.loads(await comm.receive_from(timeout=5))
+            if frame["type"] == "pong":
+                break
+            if frame["type"] == "message.new":
+                live[index].append(frame["message"]["seq"])
+            assert frame["type"] != "error", frame
+    for comm in sockets:
+        await comm.disconnect()
+    assert dropped > 0, "the layer dropped nothing: the test proves nothing"
+    for seqs in live:
+        assert seqs == list(range(1, total + 1))
+    print(f"lossy layer: {total} messages, 4 sockets, {dropped} group sends dropped")
