@@ -80,11 +80,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.counted = True
         try:
             await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
-            seqs = await read(queries.room_ids_and_seqs, self.user)
-            await self._subscribe(list(seqs))
-            # Read the cursors again after subscribing: whatever commits after this read rings
-            # a doorbell we will hear; whatever committed before it precedes `hello`.
-            self.rooms = await read(queries.room_ids_and_seqs, self.user)
+            # Subscribe, then read the cursors: whatever commits after that read rings a
+            # doorbell we will hear; whatever committed before it precedes `hello`. A room
+            # joined between two reads is subscribed and read again.
+            subscribed: set[int] = set()
+            while True:
+                seqs = await read(queries.room_ids_and_seqs, self.user)
+                missing = [r for r in seqs if r not in subscribed]
+                if not missing:
+                    break
+                await self._subscribe(missing)
+                subscribed.update(missing)
+            for room_id in subscribed - set(seqs):  # left meanwhile
+                await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
+            self.rooms = seqs
         except Exception as exc:
             await self._log_failure("connection", "socket set-up failed", exc)
             await self.close(code=1011)

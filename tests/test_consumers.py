@@ -574,3 +574,38 @@ async def test_storage_failure_answers_unavailable_and_keeps_the_socket(
     )
     assert (await recv_type(a, "message.ack"))["message"]["seq"] == 1
     await a.disconnect()
+
+
+async def test_room_joined_while_connecting_is_subscribed(
+    setup: dict[str, Any], alice: Any, bob: Any, carol: Any, monkeypatch: Any
+) -> None:
+    """A join that commits between the consumer's subscribe and its cursor read."""
+    from linkup.consumers import ChatConsumer
+
+    group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "late")
+    await db(direct)(carol, alice)  # carol has a room, so connecting subscribes to something
+    real_subscribe = ChatConsumer._subscribe
+    joined = False
+
+    async def subscribe_then_join(self: Any, room_ids: Any, with_user_group: bool = False) -> None:
+        nonlocal joined
+        await real_subscribe(self, room_ids, with_user_group)
+        if not joined and self.user.pk == carol.pk:
+            joined = True
+
+            def add() -> None:
+                with collecting_events():  # its room.updated doorbell is lost too
+                    actions.do_add_members(alice, group["id"], [carol.pk])
+
+            await db(add)()
+
+    monkeypatch.setattr(ChatConsumer, "_subscribe", subscribe_then_join)
+    c = await connect(setup["carol"])
+    a = await connect(setup["alice"])
+    await send(
+        a, {"type": "message.send", "room": group["id"], "client_id": cid(), "body": "welcome"}
+    )
+    new = await recv_type(c, "message.new")  # live, without waiting for a ping
+    assert new["message"]["body"] == "welcome" and joined
+    await a.disconnect()
+    await c.disconnect()
