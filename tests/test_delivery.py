@@ -350,6 +350,17 @@ async def test_every_pinging_client_holds_everything_despite_lost_doorbells(
         await connect(tokens[carol.pk]),
     ]
     senders = [sockets[0], sockets[2], sockets[3]]
+    live: list[list[int]] = [[] for _ in sockets]
+
+    async def frame_of(index: int, kind: str) -> dict[str, Any]:
+        while True:
+            frame = json.loads(await sockets[index].receive_from(timeout=5))
+            assert frame["type"] != "error", frame
+            if frame["type"] == "message.new":
+                live[index].append(frame["message"]["seq"])
+            if frame["type"] == kind:
+                return frame
+
     total = 0
     for round_ in range(20):
         for comm in senders:
@@ -363,16 +374,12 @@ async def test_every_pinging_client_holds_everything_despite_lost_doorbells(
                 },
             )
             total += 1
-    live: list[list[int]] = [[] for _ in sockets]
-    for index, comm in enumerate(sockets):
-        await send(comm, {"type": "ping"})
-        while True:
-            frame = json.loads(await comm.receive_from(timeout=5))
-            if frame["type"] == "pong":
-                break
-            if frame["type"] == "message.new":
-                live[index].append(frame["message"]["seq"])
-            assert frame["type"] != "error", frame
+    for index in (0, 2, 3):  # every send committed before anyone pings
+        for _ in range(20):
+            await frame_of(index, "message.ack")
+    for index in range(len(sockets)):
+        await send(sockets[index], {"type": "ping"})
+        await frame_of(index, "pong")
     for comm in sockets:
         await comm.disconnect()
     assert dropped > 0, "the layer dropped nothing: the test proves nothing"
