@@ -35,6 +35,10 @@ def serve() -> None:
         ws_max_size=1024 * 1024,
         # permessage-deflate multiplies the memory of every socket.
         ws_per_message_deflate=False,
+        # Transport pings find dead TCP peers; Linkup's own heartbeat is the `ping` frame.
+        # uvicorn's default 20 s pong timeout cuts busy but live clients under load.
+        ws_ping_interval=float(os.environ.get("LINKUP_WS_PING_INTERVAL", "30")),
+        ws_ping_timeout=float(os.environ.get("LINKUP_WS_PING_TIMEOUT", "60")),
         log_level=os.environ.get("LINKUP_UVICORN_LOG_LEVEL", "warning"),
         access_log=False,
     )
