@@ -93,8 +93,3 @@ async def publish(events: list[Event]) -> None:
 async def publish_now(group: str, event: dict[str, Any]) -> None:
     """Send an ephemeral event that has no database write behind it (typing)."""
     await publish([(group, to_json_native(event))])
-
-
-def publish_sync(events: list[Event]) -> None:
-    """Publish collected events from sync code (tests, management commands)."""
-    async_to_sync(publish)(events)
