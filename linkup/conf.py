@@ -26,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     # Heartbeat the client is told to keep, and the silence after which a socket may be closed.
     "HEARTBEAT_S": 30,
     "IDLE_TIMEOUT_S": 75,
+    # Typing ends this long after the last "start" refresh; refreshes are relayed to the
+    # room at most this often.
+    "TYPING_EXPIRE_S": 5.0,
+    "TYPING_RELAY_INTERVAL_S": 3.0,
     # Rooms up to this many members get every member's `receipt` frames.
     "RECEIPT_FANOUT_MAX_MEMBERS": 20,
     # Catch-up pages (sync): at most this many messages and this many bytes per room.

@@ -38,6 +38,7 @@ from linkup.protocol import (
 )
 from linkup.ratelimit import send_limiter
 from linkup.serialization import SerializationError, dumps_text, format_time
+from linkup.typingstate import TypingTracker
 
 # Open chat sockets per user id in this process.
 _open_sockets: dict[int, int] = defaultdict(int)
@@ -65,7 +66,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms = {}
         self.counted = False
         self.focus: int | None = None
-        self.typing: set[int] = set()
+        self.typing = TypingTracker(
+            expire_s=float(setting("TYPING_EXPIRE_S")),
+            relay_interval_s=float(setting("TYPING_RELAY_INTERVAL_S")),
+        )
+        self.typing_timer: asyncio.TimerHandle | None = None
         self.bad_frames: deque[float] = deque()
         self.conn_id = uuid.uuid4().hex[:12]
         self.token_id = self.scope.get("linkup_token_id")
@@ -119,8 +124,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         _open_sockets[self.user.pk] -= 1
         if _open_sockets[self.user.pk] <= 0:
             del _open_sockets[self.user.pk]
-        for room_id in list(self.typing):
-            await self._typing(room_id, "stop")
+        if self.typing_timer is not None:
+            self.typing_timer.cancel()
+        for room_id in self.typing.rooms():
+            await self._stop_typing(room_id)
         layer = self.channel_layer
         try:
             await asyncio.gather(
@@ -157,7 +164,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif isinstance(frame, TypingFrame):
             if frame.room not in self.rooms:
                 raise NotFound("room not found")
-            await self._typing(frame.room, frame.state)
+            await self.on_typing(frame.room, frame.state)
         elif isinstance(frame, FocusFrame):
             if frame.room is not None and frame.room not in self.rooms:
                 raise NotFound("room not found")
@@ -187,6 +194,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             {"type": "message.ack", "client_id": frame.client_id, "message": message}
         )
         await publish(events)
+        await self._stop_typing(frame.room)  # a sent message ends the typing
 
     async def on_receipt(self, frame: ReceiptFrame) -> None:
         _, events = await perform(
@@ -194,15 +202,39 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await publish(events)
 
-    async def _typing(self, room_id: int, state: str) -> None:
+    async def on_typing(self, room_id: int, state: str) -> None:
+        now = asyncio.get_running_loop().time()
         if state == "start":
-            self.typing.add(room_id)
+            if self.typing.start(room_id, now):
+                await self._relay_typing(room_id, "start")
+            self._arm_typing_timer()
         else:
-            self.typing.discard(room_id)
+            await self._stop_typing(room_id)
+
+    async def _stop_typing(self, room_id: int) -> None:
+        if self.typing.stop(room_id):
+            await self._relay_typing(room_id, "stop")
+
+    async def _relay_typing(self, room_id: int, state: str) -> None:
         await publish_now(
             room_group(room_id),
             {"type": "chat.typing", "room": room_id, "user": self.user.pk, "state": state},
         )
+
+    def _arm_typing_timer(self) -> None:
+        """Wake when the earliest typing lapses, to tell the room it stopped."""
+        if self.typing_timer is not None:
+            self.typing_timer.cancel()
+            self.typing_timer = None
+        due = self.typing.next_expiry()
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self.typing_timer = loop.call_at(due, lambda: loop.create_task(self._expire_typing()))
+
+    async def _expire_typing(self) -> None:
+        for room_id in self.typing.expired(asyncio.get_running_loop().time()):
+            await self._relay_typing(room_id, "stop")
+        self._arm_typing_timer()
 
     # -- catching up ---------------------------------------------------------------------------
 
@@ -254,7 +286,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _leave(self, room_id: int) -> None:
         self.rooms.pop(room_id, None)
-        self.typing.discard(room_id)
+        self.typing.stop(room_id)
         if self.focus == room_id:
             self.focus = None
         await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
