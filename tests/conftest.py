@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -76,3 +76,36 @@ def token_for(user: Any) -> str:
     from linkup.credentials import do_issue_token
 
     return do_issue_token(user)
+
+
+@pytest.fixture
+def emitted(django_capture_on_commit_callbacks: Any) -> Callable[..., tuple[Any, list[Any]]]:
+    """Run a write action; return its result and the events its commit queued."""
+    from linkup.events import collecting_events
+
+    def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+        with collecting_events() as events, django_capture_on_commit_callbacks(execute=True):
+            result = func(*args, **kwargs)
+        return result, events
+
+    return run
+
+
+def expected_status(markers: dict[int, tuple[int, int]], sender: int, seq: int) -> str:
+    """The contract's status of message `seq` for its sender, from every other member's
+    (delivered, read) markers: the reference the watermark-derived status must match."""
+    others = [value for user, value in markers.items() if user != sender]
+    if all(read >= seq for _, read in others):
+        return "read"
+    if all(delivered >= seq for delivered, _ in others):
+        return "delivered"
+    return "sent"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict[str, Any]]:
+    """A started server process of the current configuration, one per test module."""
+    from tests.live import live_server
+
+    with live_server() as srv:
+        yield srv

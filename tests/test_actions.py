@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,23 +11,11 @@ from django.db import transaction
 from linkup import actions, queries, receipts
 from linkup.credentials import do_issue_token, do_revoke_token
 from linkup.errors import Forbidden, NotFound
-from linkup.events import Event, collecting_events, room_group, user_group
+from linkup.events import room_group, user_group
 from linkup.models import ApiToken, Membership, Message, Room
 from linkup.serialization import SerializationError
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def emitted(django_capture_on_commit_callbacks: Any) -> Callable[..., tuple[Any, list[Event]]]:
-    """Run an action; return its result and the events its commit queued."""
-
-    def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[Event]]:
-        with collecting_events() as events, django_capture_on_commit_callbacks(execute=True):
-            result = func(*args, **kwargs)
-        return result, events
-
-    return run
 
 
 def cid() -> str:

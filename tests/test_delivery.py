@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 from linkup import actions, receipts
 from linkup.events import collecting_events
 from linkup.models import Membership, Message, Room
-from tests.conftest import make_user, token_for
+from tests.conftest import expected_status, make_user, token_for
 from tests.wsutil import connect, db, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -288,18 +288,9 @@ class DeliveryMachine(RuleBasedStateMachine):
             assert read <= delivered <= room.last_seq
         self.markers = markers
         for seq, sender in senders.items():
-            others = [v for k, v in markers.items() if k != sender]
-            expected = (
-                "read"
-                if all(r >= seq for _, r in others)
-                else "delivered"
-                if all(d >= seq for d, _ in others)
-                else "sent"
-            )
-            assert (
-                receipts.message_status(seq, room.delivered_watermark, room.read_watermark)
-                == expected
-            )
+            assert receipts.message_status(
+                seq, room.delivered_watermark, room.read_watermark
+            ) == expected_status(markers, sender, seq)
 
 
 def test_delivery_state_machine(settings: Any) -> None:

@@ -7,25 +7,18 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.live import api, live_server, new_user
+from tests.live import api, new_user
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.live]
 
 SENDERS = 50
 PER_SENDER = 100
 TOTAL = SENDERS * PER_SENDER
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[dict[str, Any]]:
-    with live_server() as srv:
-        yield srv
 
 
 def bearer(user: dict[str, Any]) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,15 +12,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import SCALEOUT
-from tests.live import api, live_server, new_user
+from tests.live import api, new_user
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[dict[str, Any]]:
-    with live_server() as srv:
-        yield srv
 
 
 def bearer(user: dict[str, Any]) -> dict[str, str]:

@@ -18,21 +18,11 @@ from hypothesis import strategies as st
 
 from linkup import actions, queries, receipts
 from linkup.errors import Forbidden, NotFound
-from linkup.events import Event, collecting_events, room_group
+from linkup.events import collecting_events, room_group
 from linkup.models import MarkerMove, Membership, Message, Room
-from tests.conftest import make_user
+from tests.conftest import expected_status, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def emitted(django_capture_on_commit_callbacks: Any) -> Callable[..., tuple[Any, list[Event]]]:
-    def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[Event]]:
-        with collecting_events() as events, django_capture_on_commit_callbacks(execute=True):
-            result = func(*args, **kwargs)
-        return result, events
-
-    return run
 
 
 def cid() -> str:
@@ -128,14 +118,7 @@ def test_markers_and_watermarks_invariants(steps: list[tuple[str, int, int]]) ->
         assert stored.delivered_watermark == min(d for d, _ in current.values())
         assert stored.read_watermark == min(r for _, r in current.values())
         for seq_, sender in senders.items():
-            others = [v for k, v in current.items() if k != sender]
-            expected = (
-                "read"
-                if all(r >= seq_ for _, r in others)
-                else "delivered"
-                if all(d >= seq_ for d, _ in others)
-                else "sent"
-            )
+            expected = expected_status(current, sender, seq_)
             status = receipts.message_status(
                 seq_, stored.delivered_watermark, stored.read_watermark
             )
