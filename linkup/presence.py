@@ -1,0 +1,163 @@
+"""Presence per connection, with time injected.
+
+A user is online while any of their connections is alive. Each connection has an expiry,
+pushed forward by the process that holds it (every PRESENCE_REFRESH_S, to now +
+PRESENCE_TTL_S) and removed when the socket closes. A sweep (every process, every
+PRESENCE_REFRESH_S) drops expired connections; a user with none left is offline once
+PRESENCE_GRACE_S has passed since the last one went, so a reload does not flicker. A process
+killed with SIGKILL stops refreshing: its users go offline within TTL + sweep + grace + sweep.
+
+`PresenceBook` holds that state in memory (the embedded default, one process);
+`RedisPresence` holds the same state in Redis so that every process agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Transition = tuple[int, str, float]  # (user id, "online" | "offline", at)
+
+
+@dataclass
+class PresenceBook:
+    """In-memory presence state: connections with expiries, and users in their grace period."""
+
+    ttl_s: float = 30.0
+    grace_s: float = 30.0
+    conns: dict[int, dict[str, float]] = field(default_factory=dict)  # user -> conn -> expiry
+    present: set[int] = field(default_factory=set)  # online, or offline pending grace
+    gone_at: dict[int, float] = field(default_factory=dict)  # user -> when the last conn went
+
+    async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
+        self.conns.setdefault(user, {})[conn] = now + self.ttl_s
+        self.gone_at.pop(user, None)
+        if user in self.present:
+            return []  # still shown online (another tab, or a reload within the grace)
+        self.present.add(user)
+        return [(user, "online", now)]
+
+    async def refresh(self, owned: list[tuple[int, str]], now: float) -> None:
+        for user, conn in owned:
+            if conn in self.conns.get(user, {}):
+                self.conns[user][conn] = now + self.ttl_s
+
+    async def disconnect(self, user: int, conn: str, now: float) -> None:
+        conns = self.conns.get(user, {})
+        conns.pop(conn, None)
+        if not conns:
+            self.conns.pop(user, None)
+            self.gone_at.setdefault(user, now)
+
+    async def sweep(self, now: float) -> list[Transition]:
+        transitions: list[Transition] = []
+        for user in sorted(self.present):
+            conns = self.conns.get(user, {})
+            for conn in [c for c, expiry in conns.items() if expiry <= now]:
+                del conns[conn]
+            if conns:
+                self.gone_at.pop(user, None)
+                continue
+            self.conns.pop(user, None)
+            gone = self.gone_at.setdefault(user, now)
+            if now - gone >= self.grace_s:
+                self.present.discard(user)
+                del self.gone_at[user]
+                transitions.append((user, "offline", gone))
+        return transitions
+
+    async def online(self, users: list[int]) -> set[int]:
+        return {u for u in users if u in self.present}
+
+
+# Atomically, for one user: drop expired connections; with none left, note when they went
+# (once) and, after the grace, take the user out of the present set. Returns the time the
+# last connection went when this call made the user offline, else false. Atomic, so a
+# connect between the check and the removal cannot be lost, and only one process reports it.
+_SWEEP_USER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) > 0 then
+  redis.call('HDEL', KEYS[3], ARGV[3])
+  return false
+end
+redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[1])
+local gone = redis.call('HGET', KEYS[3], ARGV[3])
+if tonumber(ARGV[1]) - tonumber(gone) >= tonumber(ARGV[2]) then
+  redis.call('SREM', KEYS[2], ARGV[3])
+  redis.call('HDEL', KEYS[3], ARGV[3])
+  return gone
+end
+return false
+"""
+
+# Atomically: add the connection, cancel a pending offline, and report whether the user was
+# absent (then they just came online).
+_CONNECT = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[3])
+return redis.call('SADD', KEYS[2], ARGV[3])
+"""
+
+
+class RedisPresence:
+    """The same state as PresenceBook, in Redis, shared by every server process."""
+
+    def __init__(self, client: Any, prefix: str, ttl_s: float = 30.0, grace_s: float = 30.0):
+        self.redis = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.grace_s = grace_s
+        self._sweep_user = client.register_script(_SWEEP_USER)
+        self._connect = client.register_script(_CONNECT)
+
+    def _conns(self, user: int) -> str:
+        return f"{self.prefix}:presence:conns:{user}"
+
+    @property
+    def _present(self) -> str:
+        return f"{self.prefix}:presence:present"
+
+    @property
+    def _gone(self) -> str:
+        return f"{self.prefix}:presence:gone"
+
+    async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
+        added = await self._connect(
+            keys=[self._conns(user), self._present, self._gone],
+            args=[conn, now + self.ttl_s, user],
+        )
+        return [(user, "online", now)] if int(added) else []
+
+    async def refresh(self, owned: list[tuple[int, str]], now: float) -> None:
+        if not owned:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, conn in owned:
+                pipe.zadd(self._conns(user), {conn: now + self.ttl_s}, xx=True)
+            await pipe.execute()
+
+    async def disconnect(self, user: int, conn: str, now: float) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._conns(user), conn)
+            pipe.zcard(self._conns(user))
+            _, left = await pipe.execute()
+        if not left:
+            await self.redis.hsetnx(self._gone, user, now)
+
+    async def sweep(self, now: float) -> list[Transition]:
+        transitions: list[Transition] = []
+        for raw in sorted(await self.redis.smembers(self._present)):
+            user = int(raw)
+            gone = await self._sweep_user(
+                keys=[self._conns(user), self._present, self._gone],
+                args=[now, self.grace_s, user],
+            )
+            if gone is not None:
+                transitions.append((user, "offline", float(gone)))
+        return transitions
+
+    async def online(self, users: list[int]) -> set[int]:
+        if not users:
+            return set()
+        flags = await self.redis.smismember(self._present, users)
+        return {u for u, flag in zip(users, flags, strict=True) if flag}
