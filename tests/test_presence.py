@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from linkup.presence import PresenceBook, RedisPresence, Transition
@@ -24,10 +24,22 @@ scripts = st.lists(
         st.sampled_from(["connect", "disconnect", "kill", "sweep", "refresh"]),
         st.sampled_from(USERS),
         st.sampled_from(CONNS),
-        st.floats(0, 25, allow_nan=False),
+        # Mostly quick steps (several between two sweeps), sometimes long silences.
+        st.one_of(
+            st.just(0.0), st.floats(0, 2, allow_nan=False), st.floats(0, 25, allow_nan=False)
+        ),
     ),
     max_size=40,
 )
+
+
+# A reload followed by a close before any sweep: the grace must restart from the second close.
+RELOAD_THEN_CLOSE: list[Step] = [
+    ("connect", 1, "a", 0.0),
+    ("disconnect", 1, "a", 1.0),
+    ("connect", 1, "b", 1.0),
+    ("disconnect", 1, "b", 1.0),
+]
 
 
 async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[str, Any]]:
@@ -77,6 +89,7 @@ async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[s
 
 
 @given(scripts)
+@example(RELOAD_THEN_CLOSE)
 def test_presence_transitions(script: list[Step]) -> None:
     book = PresenceBook(ttl_s=TTL, grace_s=GRACE)
     transitions, _ = asyncio.run(play(book, script))
@@ -94,6 +107,8 @@ def test_presence_transitions(script: list[Step]) -> None:
     assert not book.conns and not book.gone_at
     for events in per_user.values():
         assert events[-1][1] == "offline"
+    if script == RELOAD_THEN_CLOSE:
+        assert transitions[-1] == (1, "offline", 1003.0)  # last seen: the second close
 
 
 @given(st.floats(0, SWEEP_EVERY, allow_nan=False), st.floats(0, 25, allow_nan=False))
@@ -130,6 +145,7 @@ async def test_reload_within_grace_does_not_flicker() -> None:
 
 @pytest.mark.scaleout
 @given(scripts)
+@example(RELOAD_THEN_CLOSE)
 def test_redis_store_matches_the_book(script: list[Step]) -> None:
     import redis.asyncio as aioredis
 
