@@ -23,7 +23,7 @@ from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from linkup import actions, credentials, queries, receipts
+from linkup import actions, credentials, lastseen, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform_and_publish, read
 from linkup.errors import (
@@ -36,6 +36,7 @@ from linkup.errors import (
     Unauthorized,
     body_for_status,
 )
+from linkup.liveness import liveness
 from linkup.log import log_event
 from linkup.protocol import check_client_id, check_cursors, check_id, check_message_body
 from linkup.ratelimit import send_limiter
@@ -44,9 +45,11 @@ from linkup.schemas import (
     ErrorOut,
     HistoryOut,
     MembersIn,
+    MeOut,
     MessageInfoOut,
     MessageOut,
     OkOut,
+    PrivacyIn,
     ReceiptIn,
     ReceiptOut,
     RegisteredOut,
@@ -58,7 +61,6 @@ from linkup.schemas import (
     SyncOut,
     TicketOut,
     TokenOut,
-    UserOut,
     UsersOut,
 )
 from linkup.serialization import dumps, format_time
@@ -230,15 +232,35 @@ async def register(request: HttpRequest, payload: RegisterIn) -> Any:
 # -- people ----------------------------------------------------------------------------------
 
 
-@api.get("/me", response={200: UserOut, 401: E}, tags=["users"])
+async def _with_presence(viewer: Any, people: list[dict[str, Any]]) -> None:
+    """Add "status" and "last_seen" (as the viewer may see it) to user objects, in place."""
+    ids = sorted({p["id"] for p in people})
+    online = await liveness().online(ids)
+    views = await read(lastseen.presence_views, viewer.pk, ids, online)
+    for person in people:
+        person.update(views[person["id"]])
+
+
+@api.get("/me", response={200: MeOut, 401: E}, tags=["users"])
 async def me(request: HttpRequest) -> Any:
-    return queries.user_dict(_me(request))
+    user = _me(request)
+    return {**queries.user_dict(user), **await read(lastseen.privacy_of, user)}
+
+
+@api.patch("/me", response={200: MeOut, 400: E, 401: E, 403: E}, tags=["users"])
+async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
+    """Hide or show last seen (reciprocal: who hides it sees no one's)."""
+    user = _me(request)
+    privacy = await read(lastseen.do_set_privacy, user, payload.hide_last_seen)
+    return {**queries.user_dict(user), **privacy}
 
 
 @api.get("/users", response={200: UsersOut, 401: E}, tags=["users"])
 async def users(request: HttpRequest, q: str = "") -> Any:
-    """Find people to talk to by username."""
-    return {"users": await read(queries.search_users, q[:150], exclude=_me(request))}
+    """Find people to talk to by username (with their presence)."""
+    found = await read(queries.search_users, q[:150], exclude=_me(request))
+    await _with_presence(_me(request), found)
+    return {"users": found}
 
 
 # -- rooms -----------------------------------------------------------------------------------
@@ -246,8 +268,10 @@ async def users(request: HttpRequest, q: str = "") -> Any:
 
 @api.get("/rooms", response={200: RoomsOut, 401: E}, tags=["rooms"])
 async def list_rooms(request: HttpRequest) -> Any:
-    """The caller's rooms, most recent activity first."""
-    return {"rooms": await read(queries.list_rooms, _me(request))}
+    """The caller's rooms, most recent activity first (members with their presence)."""
+    rooms = await read(queries.list_rooms, _me(request))
+    await _with_presence(_me(request), [m for room in rooms for m in room["members"]])
+    return {"rooms": rooms}
 
 
 @api.post("/rooms", response={200: RoomOut, 201: RoomOut, 400: E, 401: E, 403: E}, tags=["rooms"])

@@ -30,6 +30,11 @@ DEFAULTS: dict[str, Any] = {
     # room at most this often.
     "TYPING_EXPIRE_S": 5.0,
     "TYPING_RELAY_INTERVAL_S": 3.0,
+    # Presence: a connection is alive while refreshed (every REFRESH_S, for TTL_S); a user is
+    # offline GRACE_S after their last connection went.
+    "PRESENCE_TTL_S": 30.0,
+    "PRESENCE_REFRESH_S": 10.0,
+    "PRESENCE_GRACE_S": 30.0,
     # Rooms up to this many members get every member's `receipt` frames.
     "RECEIPT_FANOUT_MAX_MEMBERS": 20,
     # Catch-up pages (sync): at most this many messages and this many bytes per room.

@@ -24,6 +24,7 @@ from linkup.conf import setting
 from linkup.edges import perform, read
 from linkup.errors import ABUSIVE, LinkupError, NotFound, RateLimited, ServerError
 from linkup.events import publish, publish_now, room_group, user_group
+from linkup.liveness import liveness
 from linkup.log import arecord_error, log_event
 from linkup.middleware import UNAUTHORIZED
 from linkup.protocol import (
@@ -73,6 +74,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.typing_timer: asyncio.TimerHandle | None = None
         self.bad_frames: deque[float] = deque()
         self.conn_id = uuid.uuid4().hex[:12]
+        self.last_heard = time.time()  # wall clock: the presence sweep compares across processes
+        self.present = False
         self.token_id = self.scope.get("linkup_token_id")
         refusal = self.scope.get("linkup_refusal")
         if refusal is not None or self.user is None or not self.user.is_authenticated:
@@ -116,11 +119,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "connection_id": self.conn_id,
             }
         )
+        try:
+            await liveness().join(self)
+            self.present = True
+        except Exception as exc:  # presence is best effort: the socket still serves
+            log_event(logging.WARNING, "connection", "presence join failed", exc, **self._ctx())
 
     async def disconnect(self, code: int) -> None:
         if not self.counted:
             return
         self.counted = False
+        if self.present:
+            try:
+                await liveness().leave(self)
+            except Exception as exc:
+                log_event(
+                    logging.WARNING, "connection", "presence leave failed", exc, **self._ctx()
+                )
         _open_sockets[self.user.pk] -= 1
         if _open_sockets[self.user.pk] <= 0:
             del _open_sockets[self.user.pk]
@@ -140,6 +155,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # -- frames from the client ------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_heard = time.time()
         try:
             frame = parse_frame(
                 text_data if text_data is not None else bytes_data,
@@ -309,6 +325,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         receipt = event["receipt"]
         if receipt["room"] in self.rooms:
             await self.send_frame(receipt)
+
+    async def chat_presence(self, event: dict[str, Any]) -> None:
+        await self.send_frame(
+            {
+                "type": "presence",
+                "user": event["user"],
+                "status": event["status"],
+                "last_seen": event["last_seen"],
+            }
+        )
 
     async def chat_watermark(self, event: dict[str, Any]) -> None:
         if event["room"] in self.rooms:

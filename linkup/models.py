@@ -131,6 +131,24 @@ class MarkerMove(models.Model):
         return f"user {self.user_id} {self.kind} {self.room_id}#{self.seq}"
 
 
+class UserPresence(models.Model):
+    """What outlives a connection: when the user was last seen, and their privacy choice."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="linkup_presence",
+    )
+    # When the user's last connection went (set as they go offline).
+    last_seen = models.DateTimeField(null=True, blank=True)
+    # Hide last seen from others; reciprocal, as on WhatsApp: who hides it sees no one's.
+    hide_last_seen = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"presence of user {self.user_id}"
+
+
 class ApiToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_tokens"

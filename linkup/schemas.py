@@ -17,8 +17,21 @@ class UserOut(Schema):
     username: str
 
 
-class MemberOut(UserOut):
+class PersonOut(UserOut):
+    status: Literal["online", "offline"] | None = None
+    last_seen: str | None = None
+
+
+class MemberOut(PersonOut):
     role: str
+
+
+class MeOut(UserOut):
+    hide_last_seen: bool
+
+
+class PrivacyIn(Strict):
+    hide_last_seen: bool
 
 
 class MessageOut(Schema):
@@ -58,7 +71,7 @@ class RoomsOut(Schema):
 
 
 class UsersOut(Schema):
-    users: list[UserOut]
+    users: list[PersonOut]
 
 
 class HistoryOut(Schema):

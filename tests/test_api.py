@@ -247,7 +247,7 @@ def test_token_login_returns_a_working_bearer_token(db: Any) -> None:
     assert ApiToken.objects.filter(digest=credentials.digest(body["token"])).exists()
     me = Api(token=body["token"]).get("/me")
     assert me.status_code == 200
-    assert me.json() == {"id": alice.pk, "username": "alice"}
+    assert me.json() == {"id": alice.pk, "username": "alice", "hide_last_seen": False}
 
 
 def test_token_wrong_password_and_unknown_user_look_the_same(db: Any) -> None:
@@ -325,7 +325,11 @@ def test_logout_revokes_only_the_token_in_use(alice: Any) -> None:
     assert response.json() == {"ok": True}
     assert_error(Api(token=first).get("/me"), 401, "unauthorized")
     assert_error(Api(token=first).post("/auth/logout"), 401, "unauthorized")
-    assert Api(token=second).get("/me").json() == {"id": alice.pk, "username": "alice"}
+    assert Api(token=second).get("/me").json() == {
+        "id": alice.pk,
+        "username": "alice",
+        "hide_last_seen": False,
+    }
     assert ApiToken.objects.filter(user=alice).count() == 1
 
 
@@ -371,7 +375,7 @@ def test_session_cookie_authenticates_reads(alice: Any) -> None:
     client.force_login(alice)
     response = client.get(API + "/me")
     assert response.status_code == 200, response.content
-    assert response.json() == {"id": alice.pk, "username": "alice"}
+    assert response.json() == {"id": alice.pk, "username": "alice", "hide_last_seen": False}
 
 
 def test_session_write_without_csrf_token_is_forbidden(alice: Any, bob: Any) -> None:
@@ -421,7 +425,11 @@ def test_bearer_requests_never_need_csrf(alice: Any, bob: Any) -> None:
 def test_bearer_header_takes_precedence_over_the_session(alice: Any, bob: Any) -> None:
     client = Client()
     client.force_login(alice)
-    assert Api(bob, client=client).get("/me").json() == {"id": bob.pk, "username": "bob"}
+    assert Api(bob, client=client).get("/me").json() == {
+        "id": bob.pk,
+        "username": "bob",
+        "hide_last_seen": False,
+    }
     assert_error(Api(token="garbage", client=client).get("/me"), 401, "unauthorized")
 
 
@@ -431,7 +439,7 @@ def test_bearer_header_takes_precedence_over_the_session(alice: Any, bob: Any) -
 def test_me(alice: Any) -> None:
     response = Api(alice).get("/me")
     assert response.status_code == 200
-    assert response.json() == {"id": alice.pk, "username": "alice"}
+    assert response.json() == {"id": alice.pk, "username": "alice", "hide_last_seen": False}
 
 
 def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, carol: Any) -> None:
@@ -441,8 +449,9 @@ def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, ca
     found = api.get("/users", q="lic")
     assert found.status_code == 200
     assert sorted(found.json()["users"], key=lambda u: u["id"]) == [
-        {"id": alicia.pk, "username": "alicia"},
-        {"id": malice.pk, "username": "malice"},
+        # Nobody is connected: offline, never seen.
+        {"id": alicia.pk, "username": "alicia", "status": "offline", "last_seen": None},
+        {"id": malice.pk, "username": "malice", "status": "offline", "last_seen": None},
     ]
     assert {u["id"] for u in api.get("/users", q="").json()["users"]} == {
         bob.pk,
@@ -450,7 +459,9 @@ def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, ca
         alicia.pk,
         malice.pk,
     }
-    assert api.get("/users", q="alice").json()["users"] == [{"id": malice.pk, "username": "malice"}]
+    assert api.get("/users", q="alice").json()["users"] == [
+        {"id": malice.pk, "username": "malice", "status": "offline", "last_seen": None}
+    ]
     assert api.get("/users", q="nobody-like-this").json() == {"users": []}
 
 

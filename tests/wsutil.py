@@ -15,16 +15,53 @@ from linkup.routing import websocket_urlpatterns
 APP = SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
 
 
+def _is_presence(output: dict[str, Any]) -> bool:
+    return output.get("type") == "websocket.send" and '"type":"presence"' in (
+        output.get("text") or ""
+    )
+
+
+class Socket(WebsocketCommunicator):
+    """A test socket that, unless `presence` is set, drops `presence` frames: they arrive
+    whenever someone connects, and most tests are about something else."""
+
+    presence = False
+
+    async def receive_output(self, timeout: float = 1) -> Any:
+        while True:
+            output = await super().receive_output(timeout)
+            if self.presence or not _is_presence(output):
+                return output
+
+    async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
+        if await super().receive_nothing(timeout, interval):
+            return True
+        if self.presence:
+            return False
+        kept = []
+        while not self.output_queue.empty():
+            output = self.output_queue.get_nowait()
+            if not _is_presence(output):
+                kept.append(output)
+        for output in kept:
+            self.output_queue.put_nowait(output)
+        if kept:
+            return False
+        return await self.receive_nothing(timeout, interval)  # only presence: look again
+
+
 async def connect(
     token: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     path: str = "/ws/chat/",
     expect_hello: bool = True,
+    presence: bool = False,
 ) -> WebsocketCommunicator:
     hdrs = list(headers or [])
     if token is not None:
         hdrs.append((b"authorization", f"Bearer {token}".encode()))
-    comm = WebsocketCommunicator(APP, path, headers=hdrs)
+    comm = Socket(APP, path, headers=hdrs)
+    comm.presence = presence
     connected, code = await comm.connect(timeout=5)
     if expect_hello:
         assert connected, f"refused with {code}"

@@ -1,0 +1,91 @@
+"""Presence in the database: last seen, the privacy choice, and announcing transitions to the
+users who share a room with the one who came or went."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+
+from linkup.events import send_event_on_commit, user_group
+from linkup.models import Membership, UserPresence
+from linkup.serialization import format_time
+
+
+def contacts_of(user_id: int) -> list[int]:
+    """Users who share at least one room with `user_id`."""
+    rooms = Membership.objects.filter(user_id=user_id).values("room_id")
+    return sorted(
+        set(
+            Membership.objects.filter(room_id__in=rooms)
+            .exclude(user_id=user_id)
+            .values_list("user_id", flat=True)
+        )
+    )
+
+
+def hiding(user_ids: list[int]) -> set[int]:
+    """Those of `user_ids` who hide their last seen (and so see no one's)."""
+    return set(
+        UserPresence.objects.filter(user_id__in=user_ids, hide_last_seen=True).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def visible_last_seen(viewer: int, user: int, last_seen: str | None, hidden: set[int]) -> Any:
+    """Last seen as `viewer` may see it: hidden if either of them hides it (reciprocal)."""
+    return None if viewer in hidden or user in hidden else last_seen
+
+
+def do_announce_presence(user_id: int, status: str, at: float) -> None:
+    """Record a presence transition and tell every contact (last seen set on going offline)."""
+    with transaction.atomic():
+        last_seen: str | None = None
+        if status == "offline":
+            when = dt.datetime.fromtimestamp(at, tz=dt.UTC)
+            UserPresence.objects.update_or_create(user_id=user_id, defaults={"last_seen": when})
+            last_seen = format_time(when)
+        contacts = contacts_of(user_id)
+        hidden = hiding([user_id, *contacts])
+        for contact in contacts:
+            send_event_on_commit(
+                user_group(contact),
+                {
+                    "type": "chat.presence",
+                    "user": user_id,
+                    "status": status,
+                    "last_seen": visible_last_seen(contact, user_id, last_seen, hidden),
+                },
+            )
+
+
+def presence_views(viewer: int, user_ids: list[int], online: set[int]) -> dict[int, dict[str, Any]]:
+    """{user: {"status", "last_seen"}} as `viewer` may see them."""
+    stored = {p.user_id: p.last_seen for p in UserPresence.objects.filter(user_id__in=user_ids)}
+    hidden = hiding([viewer, *user_ids])
+    views = {}
+    for user in user_ids:
+        if user in online:
+            views[user] = {"status": "online", "last_seen": None}
+            continue
+        seen = stored.get(user)
+        views[user] = {
+            "status": "offline",
+            "last_seen": visible_last_seen(
+                viewer, user, format_time(seen) if seen else None, hidden
+            ),
+        }
+    return views
+
+
+def do_set_privacy(user: Any, hide_last_seen: bool) -> dict[str, Any]:
+    UserPresence.objects.update_or_create(
+        user_id=user.pk, defaults={"hide_last_seen": hide_last_seen}
+    )
+    return {"hide_last_seen": hide_last_seen}
+
+
+def privacy_of(user: Any) -> dict[str, Any]:
+    return {"hide_last_seen": bool(hiding([user.pk]))}

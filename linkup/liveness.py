@@ -1,0 +1,113 @@
+"""The process's side of presence: its sockets, their heartbeat, and the periodic sweep.
+
+One `Liveness` per event loop (per server process). Every PRESENCE_REFRESH_S it refreshes
+the presence entries of its own sockets, closes sockets silent for IDLE_TIMEOUT_S (4408), and
+sweeps the shared presence state, announcing who went offline. Wall-clock time (not the
+loop's), because several processes share the state in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import Any
+
+from django.conf import settings
+
+from linkup.conf import setting
+from linkup.edges import perform_and_publish
+from linkup.lastseen import do_announce_presence
+from linkup.log import log_event
+from linkup.presence import PresenceBook, RedisPresence, Transition
+
+IDLE = 4408
+
+
+def _redis_address() -> str | None:
+    """The Redis URL of the channel layer, when it is channels_redis."""
+    config = settings.CHANNEL_LAYERS.get("default", {})
+    if not str(config.get("BACKEND", "")).startswith("channels_redis"):
+        return None
+    hosts = config.get("CONFIG", {}).get("hosts") or ["redis://localhost:6379"]
+    first = hosts[0]
+    if isinstance(first, dict):
+        return str(first.get("address"))
+    if isinstance(first, (tuple, list)):
+        return f"redis://{first[0]}:{first[1]}"
+    return str(first)
+
+
+def make_store() -> PresenceBook | RedisPresence:
+    ttl, grace = float(setting("PRESENCE_TTL_S")), float(setting("PRESENCE_GRACE_S"))
+    address = _redis_address()
+    if address is None:
+        return PresenceBook(ttl_s=ttl, grace_s=grace)
+    import redis.asyncio as aioredis
+
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "linkup")
+    return RedisPresence(aioredis.Redis.from_url(address), prefix, ttl_s=ttl, grace_s=grace)
+
+
+class Liveness:
+    """This process's sockets and the heartbeat task that keeps their presence fresh."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, Any] = {}  # connection id -> consumer
+        self.store = make_store()
+        self.task: asyncio.Task[None] | None = None
+
+    async def join(self, consumer: Any) -> None:
+        self.sockets[consumer.conn_id] = consumer
+        await self.announce(
+            await self.store.connect(consumer.user.pk, consumer.conn_id, time.time())
+        )
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def leave(self, consumer: Any) -> None:
+        self.sockets.pop(consumer.conn_id, None)
+        await self.store.disconnect(consumer.user.pk, consumer.conn_id, time.time())
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(float(setting("PRESENCE_REFRESH_S")))
+            try:
+                await self.tick()
+            except Exception as exc:  # Redis or the database down: try again next time
+                log_event(logging.WARNING, "connection", "presence heartbeat failed", exc)
+
+    async def tick(self, now: float | None = None) -> list[Transition]:
+        """Refresh this process's sockets, close silent ones, sweep; return what changed."""
+        now = time.time() if now is None else now
+        idle_after = float(setting("IDLE_TIMEOUT_S"))
+        for consumer in list(self.sockets.values()):
+            if now - consumer.last_heard > idle_after:
+                self.sockets.pop(consumer.conn_id, None)
+                await consumer.close(code=IDLE)
+        await self.store.refresh([(c.user.pk, c.conn_id) for c in self.sockets.values()], now)
+        transitions = await self.store.sweep(now)
+        await self.announce(transitions)
+        return transitions
+
+    async def announce(self, transitions: list[Transition]) -> None:
+        for user, status, at in transitions:
+            await perform_and_publish(do_announce_presence, user, status, at)
+
+    async def online(self, user_ids: list[int]) -> set[int]:
+        return await self.store.online(user_ids)
+
+
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Liveness] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def liveness() -> Liveness:
+    """The Liveness of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    found = _per_loop.get(loop)
+    if found is None:
+        found = _per_loop[loop] = Liveness()
+    return found
