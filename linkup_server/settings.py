@@ -145,6 +145,14 @@ def _channel_layers() -> dict[str, Any]:
                             "max_connections": int(
                                 os.environ.get("LINKUP_REDIS_MAX_CONNECTIONS", "2000")
                             ),
+                            # redis-py 8 reads with a 5 s socket timeout by default, and
+                            # channels_redis blocks 5 s in BZPOPMIN: an idle socket's read
+                            # then times out and kills its consumer. Wait longer than the
+                            # blocking pop (a dead Redis is still noticed within 30 s).
+                            "socket_timeout": float(
+                                os.environ.get("LINKUP_REDIS_SOCKET_TIMEOUT", "30")
+                            ),
+                            "socket_connect_timeout": 5,
                         }
                     ],
                     "capacity": 1000,
@@ -194,6 +202,10 @@ CSRF_TRUSTED_ORIGINS = [
 LINKUP: dict[str, Any] = {
     "REGISTRATION_OPEN": _env_bool("LINKUP_REGISTRATION_OPEN", True),
 }
+# Presence timings (seconds) may be shortened for tests and demos.
+for _name in ("PRESENCE_TTL_S", "PRESENCE_REFRESH_S", "PRESENCE_GRACE_S", "IDLE_TIMEOUT_S"):
+    if os.environ.get(f"LINKUP_{_name}"):
+        LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
 
 LOGGING = {
     "version": 1,

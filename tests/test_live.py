@@ -222,3 +222,29 @@ async def test_a_thousand_sockets_on_the_redis_layer(server: dict[str, Any]) -> 
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     assert "Too many connections" not in server["log"].read_text()
+
+
+@pytest.mark.scaleout
+async def test_idle_socket_survives_on_the_redis_layer(server: dict[str, Any]) -> None:
+    """redis-py 8's default 5 s read timeout killed consumers idle in channels_redis's 5 s
+    blocking pop ("Timeout reading"). A socket idle for 7 s must still hear and answer."""
+    a, b = new_user(server["base"]), new_user(server["base"])
+    _, room = api(
+        server["base"], "POST", "/rooms", {"kind": "direct", "members": [b["id"]]}, a["token"]
+    )
+    url = server["ws"] + "/ws/chat/"
+    async with connect(url, additional_headers=bearer(b)) as idle:
+        await frame_of(idle, "hello")
+        await asyncio.sleep(7)
+        status, _ = api(
+            server["base"],
+            "POST",
+            f"/rooms/{room['id']}/messages",
+            {"client_id": str(uuid.uuid4()), "body": "still there?"},
+            a["token"],
+        )
+        assert status == 201
+        assert (await frame_of(idle, "message.new"))["message"]["body"] == "still there?"
+        await idle.send(json.dumps({"type": "ping"}))
+        await frame_of(idle, "pong")
+    assert "Timeout reading" not in server["log"].read_text()
