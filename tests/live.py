@@ -36,8 +36,13 @@ def _raise_fd_limit() -> None:
 
 
 @contextmanager
-def live_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
-    """Yield {"base", "ws", "env"} for a migrated, running server; stop it afterwards."""
+def live_server(
+    extra_env: dict[str, str] | None = None, share: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield {"base", "ws", "env"} for a migrated, running server; stop it afterwards.
+
+    With `share` (another live_server's result), use its database and Redis prefix: a second
+    process of the same deployment."""
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="linkup-live-"))
@@ -45,7 +50,11 @@ def live_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, A
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update({"LINKUP_VAR_DIR": str(tmp), "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex})
     db_name = None
-    if env.get("DATABASE_URL"):
+    if share is not None:
+        for key in ("DATABASE_URL", "REDIS_URL", "LINKUP_REDIS_PREFIX", "LINKUP_DB_PATH"):
+            if key in share["env"]:
+                env[key] = share["env"][key]
+    elif env.get("DATABASE_URL"):
         import psycopg
 
         db_name = f"linkup_live_{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,89 @@
+"""Presence across two real server processes sharing PostgreSQL and Redis: a tab on one
+process and a watcher on the other; SIGKILL; multi-tab across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.live import api, live_server, new_user
+
+pytestmark = [pytest.mark.scaleout, pytest.mark.live]
+
+# Shortened timings (the defaults are 30 / 10 / 30 s; test_presence.py bounds those at 80 s).
+TIMINGS = {
+    "LINKUP_PRESENCE_TTL_S": "3",
+    "LINKUP_PRESENCE_REFRESH_S": "1",
+    "LINKUP_PRESENCE_GRACE_S": "3",
+}
+BOUND_S = 3 + 1 + 3 + 1  # TTL + sweep + grace + sweep
+
+
+@pytest.fixture
+def two_processes() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    with live_server(TIMINGS) as first, live_server(TIMINGS, share=first) as second:
+        yield first, second
+
+
+async def presence_of(ws: ClientConnection, user: int, status: str, timeout: float) -> float:
+    """Wait for `user`'s presence frame with `status`; return when it came."""
+
+    async def loop() -> float:
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == "presence" and (frame["user"], frame["status"]) == (user, status):
+                return time.monotonic()
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+def bearer(user: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user['token']}"}
+
+
+async def test_sigkilled_process_users_go_offline(
+    two_processes: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    first, second = two_processes
+    alice, bob = new_user(first["base"]), new_user(first["base"])
+    status, _ = api(
+        first["base"], "POST", "/rooms", {"kind": "direct", "members": [bob["id"]]}, alice["token"]
+    )
+    assert status == 201
+    async with connect(first["ws"] + "/ws/chat/", additional_headers=bearer(bob)) as watcher:
+        victim = await connect(second["ws"] + "/ws/chat/", additional_headers=bearer(alice))
+        await presence_of(watcher, alice["id"], "online", 10)  # across processes
+        status, people = api(first["base"], "GET", "/users?q=" + alice["name"], token=bob["token"])
+        assert people["users"][0]["status"] == "online"  # the other process sees it too
+        killed = time.monotonic()
+        os.killpg(second["proc"].pid, signal.SIGKILL)
+        offline_at = await presence_of(watcher, alice["id"], "offline", BOUND_S + 10)
+        took = offline_at - killed
+        victim.transport.abort()
+    print(f"\noffline {took:.1f} s after SIGKILL (bound at these timings: {BOUND_S} s)")
+    assert took <= BOUND_S + 2  # + the sweep and the delivery themselves
+
+
+async def test_tab_on_each_process_keeps_the_user_online(
+    two_processes: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    first, second = two_processes
+    alice, bob = new_user(first["base"]), new_user(first["base"])
+    api(first["base"], "POST", "/rooms", {"kind": "direct", "members": [bob["id"]]}, alice["token"])
+    async with connect(first["ws"] + "/ws/chat/", additional_headers=bearer(bob)) as watcher:
+        tab_one = await connect(first["ws"] + "/ws/chat/", additional_headers=bearer(alice))
+        await presence_of(watcher, alice["id"], "online", 10)
+        async with connect(second["ws"] + "/ws/chat/", additional_headers=bearer(alice)):
+            await tab_one.close()  # alice's first tab goes; the one on the other process stays
+            with pytest.raises(TimeoutError):
+                await presence_of(watcher, alice["id"], "offline", BOUND_S + 2)
+        # Now her last tab is gone: offline after the grace.
+        await presence_of(watcher, alice["id"], "offline", BOUND_S + 5)
