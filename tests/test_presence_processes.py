@@ -65,11 +65,13 @@ async def test_sigkilled_process_users_go_offline(
         assert people["users"][0]["status"] == "online"  # the other process sees it too
         killed = time.monotonic()
         os.killpg(second["proc"].pid, signal.SIGKILL)
-        offline_at = await presence_of(watcher, alice["id"], "offline", BOUND_S + 10)
+        offline_at = await presence_of(watcher, alice["id"], "offline", BOUND_S + 20)
         took = offline_at - killed
         victim.transport.abort()
     print(f"\noffline {took:.1f} s after SIGKILL (bound at these timings: {BOUND_S} s)")
-    assert took <= BOUND_S + 2  # + the sweep and the delivery themselves
+    # The bound plus slack for a loaded machine; a broken sweep never goes offline at all.
+    # (At the default timings the bound is 80 s: test_presence.py proves it.)
+    assert took <= BOUND_S + 5
 
 
 async def test_tab_on_each_process_keeps_the_user_online(
