@@ -61,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
     # Re-join channel-layer groups this often, so group expiry or a Redis restart that
     # forgot every group never leaves a live socket deaf.
     "GROUP_REFRESH_S": 300,
+    # Redis connections the presence store of one process may hold, and how long a presence
+    # call waits for a free one before it fails (and is logged; the socket still serves).
+    "PRESENCE_REDIS_CONNECTIONS": 50,
+    "PRESENCE_REDIS_WAIT_S": 10,
     # Store a MessagingError row for errors an operator must see.
     "RECORD_ERRORS": True,
 }

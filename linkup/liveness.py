@@ -46,8 +46,18 @@ def make_store() -> PresenceBook | RedisPresence:
         return PresenceBook(ttl_s=ttl, grace_s=grace)
     import redis.asyncio as aioredis
 
+    # A bounded pool that makes a caller wait for a free connection: redis-py's default pool
+    # raises "Too many connections" past 100, which 1,000 sockets closing at once reach.
+    # Presence calls are short, so a few dozen connections serve thousands of sockets.
+    pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
+        address,
+        max_connections=int(setting("PRESENCE_REDIS_CONNECTIONS")),
+        timeout=float(setting("PRESENCE_REDIS_WAIT_S")),
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
     prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "linkup")
-    return RedisPresence(aioredis.Redis.from_url(address), prefix, ttl_s=ttl, grace_s=grace)
+    return RedisPresence(aioredis.Redis(connection_pool=pool), prefix, ttl_s=ttl, grace_s=grace)
 
 
 class Liveness:
