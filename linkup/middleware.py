@@ -15,6 +15,7 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
 
 from linkup import credentials
@@ -35,6 +36,24 @@ def _session_user(session_key: str) -> Any:
     engine = import_string(settings.SESSION_ENGINE)
     request = SimpleNamespace(session=engine.SessionStore(session_key))
     return get_user(request)  # type: ignore[arg-type]
+
+
+def origin_allowed(origin: str, host: str | None) -> bool:
+    """Is a cookie handshake's Origin ours: listed, or this very server under an allowed host?
+
+    The same-origin case compares the whole `host:port` exactly (a look-alike such as
+    `127.0.0.1:8000.evil.example` is not the host) and requires the Host header to match
+    ALLOWED_HOSTS without a wildcard, so a DNS-rebinding page cannot pass as us."""
+    if not origin:
+        return False
+    if origin in allowed_origins():
+        return True
+    scheme, sep, netloc = origin.partition("://")
+    if not sep or scheme not in ("http", "https") or not host or netloc != host.lower():
+        return False
+    hostname, _port = split_domain_port(host)
+    patterns = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    return bool(hostname) and validate_host(hostname, patterns)
 
 
 async def authenticate_socket(scope: dict[str, Any]) -> tuple[Any, int | None, int | None]:
@@ -61,7 +80,7 @@ async def authenticate_socket(scope: dict[str, Any]) -> tuple[Any, int | None, i
         return AnonymousUser(), None, UNAUTHORIZED
     # The cookie rides along on any page's request: only our own origins may use it.
     origin = headers.get("origin", "").rstrip("/").lower()
-    if not origin or origin not in allowed_origins():
+    if not origin_allowed(origin, headers.get("host")):
         return AnonymousUser(), None, BAD_ORIGIN
     user = await database_sync_to_async(_session_user)(session_key)
     if not user.is_authenticated:

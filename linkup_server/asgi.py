@@ -10,6 +10,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linkup_server.settings")
 http_application = get_asgi_application()
 
+if os.environ.get("LINKUP_SERVE_STATIC", "1") != "0":
+    # The standalone server serves the web client's few small files itself, with Django's
+    # own handler (from the apps' static folders, no collectstatic needed). Behind nginx, set
+    # LINKUP_SERVE_STATIC=0 and serve `manage collectstatic`'s output there instead.
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    http_application = ASGIStaticFilesHandler(http_application)
+
 from linkup.asgi import websocket_application  # noqa: E402  (needs the apps loaded)
 
 application = ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})

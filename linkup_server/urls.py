@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("linkup.urls")),
+    path("", include("linkup.web_urls")),
 ]

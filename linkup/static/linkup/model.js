@@ -1,0 +1,136 @@
+// Pure functions of the client: no DOM, no network. The browser tests import them too.
+
+/** Status of one of my messages from the room's watermark (the lowest markers of all members). */
+export function tickStatus(message, watermark) {
+  if (message.failed) return "failed";
+  if (message.seq == null) return "pending";
+  if (watermark && watermark.read_seq >= message.seq) return "read";
+  if (watermark && watermark.delivered_seq >= message.seq) return "delivered";
+  return "sent";
+}
+
+export const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✗" };
+export const TICK_LABELS = {
+  pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
+};
+
+/**
+ * A room's messages held as one contiguous run of seqs [lo, hi].
+ * merge() adds messages and reports whether they fit; a message beyond hi + 1 starts a
+ * new run (the old one is dropped: the client refetches around what the user looks at).
+ */
+export class Segment {
+  constructor() { this.bySeq = new Map(); this.lo = null; this.hi = null; }
+
+  get size() { return this.bySeq.size; }
+
+  has(seq) { return this.bySeq.has(seq); }
+
+  /** Messages in ascending seq order. */
+  list() {
+    const out = [];
+    if (this.lo == null) return out;
+    for (let s = this.lo; s <= this.hi; s++) out.push(this.bySeq.get(s));
+    return out;
+  }
+
+  /** Add newer messages (ascending). Returns {added: [...], reset: bool}. */
+  append(messages) {
+    const added = [];
+    let reset = false;
+    for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
+      if (this.lo == null) {
+        this.lo = this.hi = m.seq;
+        this.bySeq.set(m.seq, m);
+        added.push(m);
+      } else if (m.seq >= this.lo && m.seq <= this.hi) {
+        continue; // held already: never shown twice
+      } else if (m.seq === this.hi + 1) {
+        this.hi = m.seq;
+        this.bySeq.set(m.seq, m);
+        added.push(m);
+      } else if (m.seq > this.hi + 1) {
+        this.bySeq.clear();
+        this.lo = this.hi = m.seq;
+        this.bySeq.set(m.seq, m);
+        added.push(m);
+        reset = true;
+      }
+      // older than lo - 1 is not contiguous: prepend() takes older pages
+    }
+    return { added, reset };
+  }
+
+  /** Add an older page (any order); only what joins on at lo - 1 downwards is kept. */
+  prepend(messages) {
+    let added = 0;
+    for (const m of [...messages].sort((a, b) => b.seq - a.seq)) {
+      if (this.lo == null) {
+        this.lo = this.hi = m.seq;
+        this.bySeq.set(m.seq, m);
+        added++;
+      } else if (m.seq === this.lo - 1) {
+        this.lo = m.seq;
+        this.bySeq.set(m.seq, m);
+        added++;
+      }
+    }
+    return added;
+  }
+}
+
+/** "Bob is typing…", "Bob and Carol are typing…", "3 people are typing…", or "". */
+export function typingText(names) {
+  if (names.length === 0) return "";
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+/** Reconnect delay: 2 s, 4 s, 8 s … (capped), each scaled by a jitter in [0.5, 1.5). */
+export function backoffDelay(attempt, random = Math.random, firstMs = 2000, capMs = 30000) {
+  const base = Math.min(capMs, firstMs * 2 ** attempt);
+  return Math.round(base * (0.5 + random()));
+}
+
+function hhmm(date) {
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** A short time for a bubble or the room list: 14:05, or a date when not today. */
+export function shortTime(iso, now = new Date()) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (d.toDateString() === now.toDateString()) return hhmm(d);
+  return d.toLocaleDateString([], { day: "numeric", month: "short" });
+}
+
+/** The header line for a person: "online", "last seen today at 14:05", or "". */
+export function presenceText(person, now = new Date()) {
+  if (!person) return "";
+  if (person.status === "online") return "online";
+  if (!person.last_seen) return "";
+  const d = new Date(person.last_seen);
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (d.toDateString() === now.toDateString()) return `last seen today at ${hhmm(d)}`;
+  if (d.toDateString() === yesterday.toDateString()) return `last seen yesterday at ${hhmm(d)}`;
+  return `last seen ${d.toLocaleDateString([], { day: "numeric", month: "short" })} at ${hhmm(d)}`;
+}
+
+/** The display name of a room: a group's name, or the other member of a direct room. */
+export function roomName(room, me) {
+  if (room.kind === "group") return room.name || "Group";
+  const other = (room.members || []).find((m) => m.id !== me);
+  return other ? other.username : room.name || "Direct chat";
+}
+
+/** A new client_id (a UUID string). */
+export function newClientId() {
+  if (globalThis.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

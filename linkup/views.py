@@ -1,0 +1,154 @@
+"""The web client's pages: sign in, sign up, sign out, and the chat itself.
+
+The pages are thin: the chat page hands `chat.js` who the user is and where the API and the
+socket live; everything else happens over the wire contract. Every page carries a strict
+Content-Security-Policy (scripts and styles from our own origin only, no inline code), so a
+message body that slipped past `textContent` still could not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import alogin, alogout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from linkup import credentials
+from linkup.conf import setting
+from linkup.errors import LinkupError
+from linkup.routing import ROUTE_EXAMPLES
+
+View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
+
+
+def content_security_policy() -> str:
+    """The policy of every Linkup page: nothing but our own origin, and no inline code."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            # 'self' covers ws: and wss: to the same host (CSP Level 3).
+            "connect-src 'self'",
+            "manifest-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def with_csp(view: View) -> View:
+    """Add the Content-Security-Policy and friends to a page's response."""
+
+    @wraps(view)
+    async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = await view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = content_security_policy()
+        response["Referrer-Policy"] = "same-origin"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return wrapped
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go after signing in: a local `next`, else the chat."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("linkup-chat")
+
+
+@with_csp
+async def sign_in(request: HttpRequest) -> HttpResponse:
+    """Show the sign-in form; on a correct password, start a session and open the chat."""
+    error = ""
+    username = ""
+    if request.method == "POST":
+        username = request.POST.get("username", "")
+        # The password hasher is slow by design: keep it off the shared database thread.
+        user = await sync_to_async(credentials.check_credentials, thread_sensitive=False)(
+            username, request.POST.get("password", "")
+        )
+        if user is not None:
+            await alogin(request, user)
+            return HttpResponseRedirect(_next_url(request))
+        error = "Wrong username or password."
+    return render(
+        request,
+        "linkup/sign_in.html",
+        {
+            "error": error,
+            "username": username,
+            "next": request.GET.get("next", ""),
+            "registration_open": bool(setting("REGISTRATION_OPEN")),
+        },
+        status=401 if error else 200,
+    )
+
+
+@with_csp
+async def sign_up(request: HttpRequest) -> HttpResponse:
+    """Show the sign-up form; create the account, sign in and open the chat."""
+    error = ""
+    username = ""
+    if not setting("REGISTRATION_OPEN"):
+        return render(request, "linkup/sign_up.html", {"closed": True}, status=403)
+    if request.method == "POST":
+        username = request.POST.get("username", "")
+        password = request.POST.get("password", "")
+        if password != request.POST.get("password2", ""):
+            error = "The two passwords differ."
+        else:
+            try:
+                user = await sync_to_async(credentials.do_register, thread_sensitive=False)(
+                    username, password, request.POST.get("email") or None
+                )
+            except LinkupError as exc:
+                error = exc.detail
+            else:
+                await alogin(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return HttpResponseRedirect(reverse("linkup-chat"))
+    return render(
+        request,
+        "linkup/sign_up.html",
+        {"error": error, "username": username, "closed": False},
+        status=400 if error else 200,
+    )
+
+
+@with_csp
+async def sign_out(request: HttpRequest) -> HttpResponse:
+    """End the session (POST only: a link must not sign anyone out)."""
+    if request.method == "POST":
+        await alogout(request)
+        return HttpResponseRedirect(reverse("linkup-sign-in"))
+    return render(request, "linkup/sign_out.html", {})
+
+
+@with_csp
+@ensure_csrf_cookie
+async def chat(request: HttpRequest) -> HttpResponse:
+    """The chat page: the room list, a conversation, and `chat.js` to drive them."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?next={request.path}")
+    config = {
+        "user": {"id": user.pk, "username": user.get_username()},
+        "api": reverse("linkup-api:api-root").rstrip("/"),
+        "socket": ROUTE_EXAMPLES["linkup-chat"],
+        "heartbeat_s": setting("HEARTBEAT_S"),
+        "sign_out": reverse("linkup-sign-out"),
+    }
+    return render(request, "linkup/chat.html", {"config": config, "username": config["user"]})

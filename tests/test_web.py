@@ -1,0 +1,209 @@
+"""The web client's pages (sign in, sign up, sign out, chat), their Content-Security-Policy,
+and the Origin rule of cookie-authenticated sockets."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkup.middleware import authenticate_socket, origin_allowed
+from tests.conftest import make_user
+
+User = get_user_model()
+PASSWORD = "pw-" + "x" * 8
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def signed_in(username: str = "alice") -> tuple[Client, Any]:
+    user = make_user(username, PASSWORD)
+    client = Client()
+    response = client.post("/sign-in/", {"username": username, "password": PASSWORD})
+    assert response.status_code == 302, response
+    return client, user
+
+
+def test_chat_page_sends_strangers_to_sign_in() -> None:
+    response = Client().get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/sign-in/?next=/"
+
+
+def test_sign_in_page_has_the_strict_policy_and_a_labelled_form() -> None:
+    response = Client().get("/sign-in/")
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == CSP
+    assert response["X-Content-Type-Options"] == "nosniff"
+    html = response.content.decode()
+    for field in ("username", "password"):
+        assert f'<label for="{field}">' in html and f'id="{field}"' in html
+    assert "csrfmiddlewaretoken" in html
+
+
+def test_wrong_password_is_refused_with_a_message() -> None:
+    make_user("alice", PASSWORD)
+    response = Client().post("/sign-in/", {"username": "alice", "password": "nope"})
+    assert response.status_code == 401
+    assert "Wrong username or password." in response.content.decode()
+    assert "_auth_user_id" not in response.wsgi_request.session
+
+
+def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> None:
+    client, user = signed_in()
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == CSP
+    html = response.content.decode()
+    config = json.loads(
+        re.search(r'<script id="linkup-config" type="application/json">(.*?)</script>', html)[1]
+    )
+    assert config == {
+        "user": {"id": user.pk, "username": "alice"},
+        "api": "/api/v1",
+        "socket": "/ws/chat/",
+        "heartbeat_s": 30,
+        "sign_out": "/sign-out/",
+    }
+    # Every other script is an external module (the policy would refuse inline code).
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert [attrs for attrs, body in scripts if 'type="application/json"' not in attrs] == [
+        ' type="module" src="/static/linkup/chat.js"'
+    ]
+    assert "csrftoken" in response.cookies
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/x", "http:/\\evil"])
+def test_sign_in_never_redirects_off_site(target: str) -> None:
+    make_user("alice", PASSWORD)
+    response = Client().post(
+        "/sign-in/", {"username": "alice", "password": PASSWORD, "next": target}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_sign_in_follows_a_local_next() -> None:
+    make_user("alice", PASSWORD)
+    response = Client().post(
+        "/sign-in/", {"username": "alice", "password": PASSWORD, "next": "/admin/"}
+    )
+    assert response["Location"] == "/admin/"
+
+
+def test_sign_up_creates_the_account_and_signs_in() -> None:
+    client = Client()
+    response = client.post(
+        "/sign-up/",
+        {"username": "dora", "password": "long enough pw", "password2": "long enough pw"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert User.objects.filter(username="dora").exists()
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"username": "dora", "password": "long enough pw", "password2": "other"}, "differ"),
+        (
+            {"username": "alice", "password": "long enough pw", "password2": "long enough pw"},
+            "taken",
+        ),
+        (
+            {"username": "bad name!", "password": "long enough pw", "password2": "long enough pw"},
+            "",
+        ),
+    ],
+)
+def test_sign_up_refusals_write_nothing(form: dict[str, str], message: str) -> None:
+    make_user("alice", PASSWORD)
+    response = Client().post("/sign-up/", form)
+    assert response.status_code == 400
+    assert 'class="form-error"' in response.content.decode()
+    assert message in response.content.decode()
+    assert User.objects.count() == 1
+
+
+def test_sign_up_closed_by_setting(settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "REGISTRATION_OPEN": False}
+    response = Client().post(
+        "/sign-up/",
+        {"username": "dora", "password": "long enough pw", "password2": "long enough pw"},
+    )
+    assert response.status_code == 403
+    assert not User.objects.filter(username="dora").exists()
+
+
+def test_sign_out_needs_a_post_with_the_csrf_token() -> None:
+    client, _ = signed_in()
+    assert client.get("/sign-out/").status_code == 200
+    assert client.get("/").status_code == 200  # a GET signs nobody out
+    strict = Client(enforce_csrf_checks=True)
+    strict.cookies = client.cookies
+    assert strict.post("/sign-out/").status_code == 403
+    assert client.post("/sign-out/")["Location"] == "/sign-in/"
+    assert client.get("/").status_code == 302
+
+
+# -- the Origin of cookie-authenticated sockets ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("http://localhost:8123", "localhost:8123", True),
+        ("https://127.0.0.1:8443", "127.0.0.1:8443", True),
+        ("http://127.0.0.1", "127.0.0.1", True),  # listed (ALLOWED_HOSTS without a port)
+        ("http://127.0.0.1:8000", "127.0.0.1:9000", False),  # another port is another origin
+        ("http://127.0.0.1:8000.evil.example", "127.0.0.1:8000", False),
+        ("http://evil.example:8000", "evil.example:8000", False),  # host not allowed
+        ("null", "127.0.0.1:8000", False),
+        ("", "127.0.0.1:8000", False),
+        ("ws://127.0.0.1:8000", "127.0.0.1:8000", False),
+        ("http://127.0.0.1:8000", None, False),
+    ],
+)
+def test_origin_rule(origin: str, host: str | None, allowed: bool) -> None:
+    assert origin_allowed(origin, host) is allowed
+
+
+@given(origin=st.text(max_size=60), host=st.one_of(st.none(), st.text(max_size=40)))
+def test_origin_rule_admits_only_listed_or_same_origin(origin: str, host: str | None) -> None:
+    """Whatever the two headers hold, an Origin passes only if it is listed, or it is
+    exactly this server (scheme + the Host header) under an allowed host name."""
+    from linkup.conf import allowed_origins
+
+    if origin_allowed(origin, host):
+        same = host is not None and origin in (f"http://{host.lower()}", f"https://{host.lower()}")
+        assert origin in allowed_origins() or same
+
+
+async def test_cookie_socket_from_our_own_origin_with_a_port_is_accepted() -> None:
+    from asgiref.sync import sync_to_async
+
+    client, user = await sync_to_async(signed_in)()
+    session = client.cookies["sessionid"].value
+    headers = [
+        (b"cookie", f"sessionid={session}".encode()),
+        (b"origin", b"http://127.0.0.1:8123"),
+        (b"host", b"127.0.0.1:8123"),
+    ]
+    found, _token, refusal = await authenticate_socket({"type": "websocket", "headers": headers})
+    assert refusal is None and found.pk == user.pk
+    headers[1] = (b"origin", b"http://127.0.0.1:8123.evil.example")
+    found, _token, refusal = await authenticate_socket({"type": "websocket", "headers": headers})
+    assert refusal == 4403 and not found.is_authenticated
