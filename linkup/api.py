@@ -280,12 +280,15 @@ async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
     room, created = await perform_and_publish(
         actions.do_create_room, _me(request), payload.kind, payload.members, payload.name
     )
+    await _with_presence(_me(request), room["members"])
     return Status(201 if created else 200, room)
 
 
 @api.get("/rooms/{room_id}", response={200: RoomOut, 401: E, 404: E}, tags=["rooms"])
 async def get_room(request: HttpRequest, room_id: int) -> Any:
-    return await read(queries.room_view, _me(request), check_id(room_id, "room"))
+    room = await read(queries.room_view, _me(request), check_id(room_id, "room"))
+    await _with_presence(_me(request), room["members"])
+    return room
 
 
 @api.post(
@@ -295,9 +298,11 @@ async def get_room(request: HttpRequest, room_id: int) -> Any:
 )
 async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) -> Any:
     """Add members to a group (owner or admins)."""
-    return await perform_and_publish(
+    room = await perform_and_publish(
         actions.do_add_members, _me(request), check_id(room_id, "room"), payload.user_ids
     )
+    await _with_presence(_me(request), room["members"])
+    return room
 
 
 @api.delete(

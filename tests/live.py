@@ -37,12 +37,14 @@ def _raise_fd_limit() -> None:
 
 @contextmanager
 def live_server(
-    extra_env: dict[str, str] | None = None, share: dict[str, Any] | None = None
+    extra_env: dict[str, str] | None = None,
+    share: dict[str, Any] | None = None,
+    port: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield {"base", "ws", "env"} for a migrated, running server; stop it afterwards.
 
-    With `share` (another live_server's result), use its database and Redis prefix: a second
-    process of the same deployment."""
+    With `share` (another live_server's result), use its database, Redis prefix and secret
+    key: a second process of the same deployment (or the same one restarted, on its `port`)."""
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="linkup-live-"))
@@ -51,7 +53,13 @@ def live_server(
     env.update({"LINKUP_VAR_DIR": str(tmp), "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex})
     db_name = None
     if share is not None:
-        for key in ("DATABASE_URL", "REDIS_URL", "LINKUP_REDIS_PREFIX", "LINKUP_DB_PATH"):
+        for key in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "LINKUP_REDIS_PREFIX",
+            "LINKUP_DB_PATH",
+            "LINKUP_SECRET_KEY",
+        ):
             if key in share["env"]:
                 env[key] = share["env"][key]
     elif env.get("DATABASE_URL"):
@@ -66,7 +74,7 @@ def live_server(
     else:
         env["LINKUP_DB_PATH"] = str(tmp / "live.sqlite3")
     env.update(extra_env or {})
-    port = free_port()
+    port = port or free_port()
     env["PORT"] = str(port)
     python = sys.executable
     subprocess.run(
@@ -104,6 +112,7 @@ def live_server(
             "env": env,
             "proc": proc,
             "log": tmp / "server.log",
+            "port": port,
         }
     finally:
         if proc.poll() is None:

@@ -122,8 +122,25 @@ function upsertRoom(data) {
   room.read_seq = Math.max(mine.read, data.read_seq || 0);
   room.delivered_seq = Math.max(mine.delivered, data.delivered_seq || 0);
   room.watermark = maxWatermark(watermark, data.watermark);
+  // An answer computed before my latest read (another tab's, or this one's in flight) would
+  // bring a badge back: count again from what this tab holds when it can.
+  if (Math.max(room.read_seq, room.readSent) > (data.read_seq || 0)) recountUnread(room, false);
   for (const member of data.members || []) rememberPerson(member);
   return room;
+}
+
+/** Unread = others' messages after my read position, when the held run covers them all. */
+function recountUnread(room, mayRefresh = true) {
+  const readPos = Math.max(room.read_seq, room.readSent);
+  if (readPos >= room.last_seq) {
+    room.unread_count = 0;
+  } else if (room.seg.lo != null && room.seg.lo <= readPos + 1 && room.seg.hi >= room.last_seq) {
+    room.unread_count = room.seg
+      .list()
+      .filter((m) => m.seq > readPos && m.sender.id !== me.id).length;
+  } else if (mayRefresh) {
+    refreshRoomsSoon();
+  }
 }
 
 function maxWatermark(a, b) {
@@ -136,8 +153,14 @@ function maxWatermark(a, b) {
 }
 
 function rememberPerson(person) {
+  // Only what is stated: a room pushed without presence must not wipe what we know of it.
   const known = people.get(person.id) || {};
-  people.set(person.id, { ...known, ...person });
+  const stated = Object.fromEntries(Object.entries(person).filter(([, v]) => v !== undefined));
+  if (!("status" in person) || person.status == null) {
+    delete stated.status;
+    delete stated.last_seen;
+  }
+  people.set(person.id, { ...known, ...stated });
 }
 
 async function loadRooms() {
@@ -237,12 +260,9 @@ function markVisibleRead() {
     const rect = el.getBoundingClientRect();
     if (rect.top < box.bottom && rect.bottom > box.top) {
       const seq = Number(el.dataset.seq);
-      if (seq > room.read_seq) {
-        room.unread_count = 0;
-        for (const m of room.seg.list()) {
-          if (m.seq > seq && m.sender.id !== me.id && m.seq > room.read_seq) room.unread_count++;
-        }
+      if (seq > room.read_seq && seq > room.readSent) {
         receipt(room, "read", seq);
+        recountUnread(room);
         renderRooms();
       }
       return;
@@ -271,12 +291,7 @@ function onFrame(frame) {
       if (frame.kind === "read") {
         room.read_seq = Math.max(room.read_seq, frame.seq);
         room.delivered_seq = Math.max(room.delivered_seq, frame.seq);
-        if (room.read_seq >= room.last_seq) room.unread_count = 0;
-        else if (room.seg.lo != null && room.seg.lo <= room.read_seq + 1) {
-          room.unread_count = room.seg
-            .list()
-            .filter((m) => m.seq > room.read_seq && m.sender.id !== me.id).length;
-        } else refreshRoomsSoon();
+        recountUnread(room);
       } else {
         room.delivered_seq = Math.max(room.delivered_seq, frame.seq);
       }
@@ -312,6 +327,7 @@ function onFrame(frame) {
       break;
     }
     case "room.updated":
+      if (!rooms.has(frame.room.id)) refreshRoomsSoon(); // a new room: its members' presence
       upsertRoom(frame.room);
       break;
     case "room.removed":
