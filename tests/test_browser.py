@@ -6,7 +6,7 @@ reload, a server restarted mid-conversation, infinite scroll over 200 messages, 
 of XSS payloads rendered inert. Screenshots of the main states go to test-artifacts/.
 
 With CI=true a missing Chromium fails these tests; elsewhere they are skipped with a reason.
-They run in the embedded pass of `make test` (the client is the same on either backend)."""
+They run in both passes of `make test`: on the embedded default and on PostgreSQL + Redis."""
 
 from __future__ import annotations
 
