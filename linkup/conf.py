@@ -61,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     # Re-join channel-layer groups this often, so group expiry or a Redis restart that
     # forgot every group never leaves a live socket deaf.
     "GROUP_REFRESH_S": 300,
+    # The web client: its first reconnect delay (doubling, with jitter), the tries before it
+    # falls back to HTTP (sending by REST, polling GET /sync) while retrying the socket, and
+    # how often it polls then.
+    "CLIENT_RECONNECT_FIRST_S": 2.0,
+    "CLIENT_RECONNECT_ATTEMPTS": 5,
+    "CLIENT_POLL_S": 3.0,
     # Redis connections the presence store of one process may hold, and how long a presence
     # call waits for a free one before it fails (and is logged; the socket still serves).
     "PRESENCE_REDIS_CONNECTIONS": 50,

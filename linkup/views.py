@@ -149,6 +149,9 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "api": reverse("linkup-api:api-root").rstrip("/"),
         "socket": ROUTE_EXAMPLES["linkup-chat"],
         "heartbeat_s": setting("HEARTBEAT_S"),
+        "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),
+        "reconnect_attempts": int(setting("CLIENT_RECONNECT_ATTEMPTS")),
+        "poll_s": float(setting("CLIENT_POLL_S")),
         "sign_out": reverse("linkup-sign-out"),
     }
     return render(request, "linkup/chat.html", {"config": config, "username": config["user"]})

@@ -39,6 +39,9 @@ def serve() -> None:
         # uvicorn's default 20 s pong timeout cuts busy but live clients under load.
         ws_ping_interval=float(os.environ.get("LINKUP_WS_PING_INTERVAL", "30")),
         ws_ping_timeout=float(os.environ.get("LINKUP_WS_PING_TIMEOUT", "60")),
+        # SIGTERM closes every socket (clients reconnect and sync); a connection that does
+        # not finish within this many seconds does not hold a deploy up.
+        timeout_graceful_shutdown=int(os.environ.get("LINKUP_SHUTDOWN_TIMEOUT_S", "10")),
         log_level=os.environ.get("LINKUP_UVICORN_LOG_LEVEL", "warning"),
         access_log=False,
     )

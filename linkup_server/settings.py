@@ -202,8 +202,15 @@ CSRF_TRUSTED_ORIGINS = [
 LINKUP: dict[str, Any] = {
     "REGISTRATION_OPEN": _env_bool("LINKUP_REGISTRATION_OPEN", True),
 }
-# Presence timings (seconds) may be shortened for tests and demos.
-for _name in ("PRESENCE_TTL_S", "PRESENCE_REFRESH_S", "PRESENCE_GRACE_S", "IDLE_TIMEOUT_S"):
+# Presence and web-client timings (seconds) may be shortened for tests and demos.
+for _name in (
+    "PRESENCE_TTL_S",
+    "PRESENCE_REFRESH_S",
+    "PRESENCE_GRACE_S",
+    "IDLE_TIMEOUT_S",
+    "CLIENT_RECONNECT_FIRST_S",
+    "CLIENT_POLL_S",
+):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
 

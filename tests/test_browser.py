@@ -82,6 +82,15 @@ def web() -> Iterator[dict[str, Any]]:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def fast_reconnect_web() -> Iterator[dict[str, Any]]:
+    """A server whose pages tell the client to retry every 0.1 s (doubling) and poll every
+    0.5 s, so the fallback to HTTP and the way back take seconds, not minutes."""
+    env = {**FAST_PRESENCE, "LINKUP_CLIENT_RECONNECT_FIRST_S": "0.1", "LINKUP_CLIENT_POLL_S": "0.5"}
+    with live_server(env) as srv:
+        yield srv
+
+
 class Watch:
     """JavaScript errors and CSP violations of every page: a test fails if any occurs."""
 
@@ -359,7 +368,7 @@ def test_server_restart_mid_conversation_loses_and_doubles_nothing(browser: Any,
         wait_bubble(b, "before the restart")
 
         os.killpg(first["proc"].pid, signal.SIGTERM)
-        first["proc"].wait(timeout=15)
+        first["proc"].wait(timeout=30)
         a.wait_for_selector("#conn:not([data-state=online])")
         b.wait_for_selector("#conn:not([data-state=online])")
         send(a, "alice while it is down")
@@ -514,3 +523,119 @@ def test_sign_up_sign_out_and_phone_layout(web: dict[str, Any], browser: Any, wa
     page.goto(base + "/")
     assert page.url.startswith(base + "/sign-in/")
     phone.close()
+
+
+def test_group_typing_names_and_senders(web: dict[str, Any], browser: Any, watch: Watch):
+    base = web["base"]
+    alice, bob, carol = (new_user(base, n) for n in ("alice", "bob", "carol"))
+    contexts = [browser.new_context() for _ in range(3)]
+    a, b, c = (
+        sign_in(watch, ctx, base, u) for ctx, u in zip(contexts, (alice, bob, carol), strict=True)
+    )
+
+    # Alice creates the group in the dialog, picking Bob and Carol from a search.
+    a.click("#new-group")
+    a.fill("#group-name", "Trip")
+    for person in (bob, carol):
+        a.fill("#people-search", person["name"])
+        a.check(f"#people-choices label:has-text('{person['name']}') input")
+    a.click("#people-ok")
+    a.wait_for_function("() => document.getElementById('room-title').textContent === 'Trip'")
+    for page in (b, c):
+        open_room(page, "Trip")
+    for page in (b, c):
+        page.type("#composer-input", "so")
+    a.wait_for_function(
+        """([x, y]) => [`${x} and ${y} are typing…`, `${y} and ${x} are typing…`]
+            .includes(document.getElementById('room-status').textContent)""",
+        arg=[bob["name"], carol["name"]],
+    )
+    shot(a, "group-typing")
+    # Shift+Enter is a new line, Enter sends; in a group the sender's name is on the bubble.
+    b.fill("#composer-input", "line one")
+    b.press("#composer-input", "Shift+Enter")
+    b.type("#composer-input", "line two")
+    b.press("#composer-input", "Enter")
+    wait_bubble(a, "line one\nline two")
+    assert a.eval_on_selector("#messages .msg:not(.own) .who", "e => e.textContent") == bob["name"]
+    for ctx in contexts:
+        ctx.close()
+
+
+def test_failed_send_shows_retry_and_old_outbox_items_expire(
+    web: dict[str, Any], browser: Any, watch: Watch
+):
+    base = web["base"]
+    alice, bob = new_user(base, "alice"), new_user(base, "bob")
+    room = direct_room(base, alice, bob)
+    a_ctx = browser.new_context()
+    a = sign_in(watch, a_ctx, base, alice)
+    open_room(a, bob["name"])
+    # A control character is refused by the server (invalid_frame): ✗ and a Retry button.
+    send(a, "bell \u0007 here")
+    wait_bubble(a, "bell \u0007 here", "failed")
+    assert a.is_visible("#messages .msg[data-status=failed] .retry")
+
+    # An item queued 8 days ago (say, in a tab that was closed offline) expires as failed;
+    # Retry sends it, under its original client_id, once.
+    eight_days_ms = 8 * 24 * 3600 * 1000
+    a.evaluate(
+        """([key, room, age]) => localStorage.setItem(key, JSON.stringify([{
+            client_id: 'old-one', room, body: 'from last week',
+            queued_at: Date.now() - age, state: 'pending'}]))""",
+        [f"linkup:outbox:{alice['id']}", room, eight_days_ms],
+    )
+    a.reload()
+    a.wait_for_selector("#conn[data-state=online]")
+    open_room(a, bob["name"])
+    wait_bubble(a, "from last week", "failed")
+    assert history(base, room, alice["token"]) == []
+    a.click("#messages .msg[data-status=failed] .retry")
+    wait_bubble(a, "from last week", "sent")
+    stored = history(base, room, alice["token"])
+    assert [(m["body"], m["client_id"]) for m in stored] == [("from last week", "old-one")]
+    a_ctx.close()
+
+
+def test_http_fallback_when_the_socket_cannot_connect(
+    fast_reconnect_web: dict[str, Any], browser: Any, watch: Watch
+):
+    base = fast_reconnect_web["base"]
+    alice, bob = new_user(base, "alice"), new_user(base, "bob")
+    room = direct_room(base, alice, bob)
+    a_ctx, b_ctx = browser.new_context(), browser.new_context()
+    b = sign_in(watch, b_ctx, base, bob)
+    open_room(b, alice["name"])
+    a = sign_in(watch, a_ctx, base, alice)
+    open_room(a, bob["name"])
+
+    # From now on every socket Alice's page opens is closed at once (a proxy that blocks
+    # WebSockets): after the retries the client falls back to HTTP.
+    blocked = {"on": True}
+
+    def gate(ws: Any) -> None:
+        if blocked["on"]:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    a.route_web_socket("**/ws/chat/", gate)
+    a.evaluate("window.linkup.connection.dead()")
+    a.wait_for_selector("#conn[data-state=fallback]", timeout=30_000)
+    shot(a, "fallback")
+    send(a, "sent over http")
+    wait_bubble(b, "sent over http")
+    wait_bubble(a, "sent over http", "read")  # Bob's read came back by polling
+    send(b, "polled by alice")
+    wait_bubble(a, "polled by alice")
+
+    # The socket comes back by itself (background retries): live again, nothing doubled.
+    blocked["on"] = False
+    a.wait_for_selector("#conn[data-state=online]", timeout=30_000)
+    send(b, "live again")
+    wait_bubble(a, "live again")
+    expected = ["sent over http", "polled by alice", "live again"]
+    assert [m["body"] for m in bubbles(a)] == expected
+    assert [m["body"] for m in history(base, room, alice["token"])] == expected
+    a_ctx.close()
+    b_ctx.close()

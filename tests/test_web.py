@@ -75,6 +75,9 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "api": "/api/v1",
         "socket": "/ws/chat/",
         "heartbeat_s": 30,
+        "reconnect_first_s": 2.0,
+        "reconnect_attempts": 5,
+        "poll_s": 3.0,
         "sign_out": "/sign-out/",
     }
     # Every other script is an external module (the policy would refuse inline code).

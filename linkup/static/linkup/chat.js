@@ -26,7 +26,7 @@ const $ = (id) => document.getElementById(id);
 
 const HISTORY_FIRST = 50;
 const HISTORY_MORE = 20;
-const POLL_MS = 3000;
+const POLL_MS = (config.poll_s || 3) * 1000;
 const ACK_TIMEOUT_MS = 15000;
 const TYPING_REFRESH_MS = 3000;
 const TYPING_IDLE_MS = 1000;
@@ -56,7 +56,10 @@ class ApiError extends Error {
   }
 }
 
+let leaving = false; // signing out: no more calls, no reconnects, no redirects of our own
+
 async function api(method, path, body) {
+  if (leaving) throw new ApiError(0, "leaving", "signing out");
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
@@ -81,12 +84,16 @@ async function api(method, path, body) {
 }
 
 function signedOut() {
+  if (leaving) return;
+  leaving = true;
   location.assign(`/sign-in/?next=${encodeURIComponent(location.pathname)}`);
 }
 
 const connection = new Connection({
   url: config.socket,
   heartbeatS: config.heartbeat_s,
+  firstS: config.reconnect_first_s,
+  attempts: config.reconnect_attempts,
   onFrame,
   onState: stateChanged,
   onHello: connected,
@@ -943,6 +950,10 @@ function wire() {
   });
   input.addEventListener("input", typed);
   $("back").addEventListener("click", showList);
+  $("sign-out").form.addEventListener("submit", () => {
+    leaving = true;
+    connection.stop();
+  });
   $("scroller").addEventListener("scroll", () => {
     if ($("scroller").scrollTop < 80) loadOlder();
     markVisibleRead();

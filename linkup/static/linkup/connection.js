@@ -1,20 +1,23 @@
 // The chat socket with its heartbeat, reconnects and fallback state.
 //
 // States: "connecting" (first try), "online" (hello received), "reconnecting" (the first
-// MAX_ATTEMPTS retries, backoff 2 s, 4 s, 8 s … with jitter), "fallback" (retries exhausted:
+// retries (5 by default; backoff 2 s, 4 s, 8 s … with jitter)), "fallback" (retries exhausted:
 // the app sends and polls over HTTP while the socket keeps retrying in the background),
 // "offline" (the browser says the network is gone: wait for it to come back).
 
 import { backoffDelay } from "./model.js";
 
-export const MAX_ATTEMPTS = 5;
 const PONG_TIMEOUT_MS = 10000;
+const HELLO_TIMEOUT_MS = 10000;
 const UNAUTHORIZED = 4401;
 
 export class Connection {
-  constructor({ url, heartbeatS, onFrame, onState, onHello, onUnauthorized }) {
+  constructor({ url, heartbeatS, firstS, attempts, onFrame, onState, onHello, onUnauthorized }) {
     this.url = url;
     this.heartbeatMs = (heartbeatS || 30) * 1000;
+    this.firstMs = (firstS || 2) * 1000;
+    this.maxAttempts = attempts || 5;
+    this.helloTimer = null;
     this.onFrame = onFrame;
     this.onState = onState;
     this.onHello = onHello;
@@ -37,6 +40,15 @@ export class Connection {
     this.onState(state);
   }
 
+  /** Close for good (signing out): no reconnects. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.helloTimer);
+    this.stopHeartbeat();
+    if (this.ws) this.ws.close(1000);
+  }
+
   start() {
     if (!navigator.onLine) {
       this.setState("offline");
@@ -55,6 +67,11 @@ export class Connection {
     ws.onmessage = (event) => this.received(ws, event.data);
     ws.onclose = (event) => this.closed(ws, event.code);
     ws.onerror = () => {}; // onclose follows and decides
+    // A socket that opens but never says hello (a proxy that swallows it) is no socket.
+    clearTimeout(this.helloTimer);
+    this.helloTimer = setTimeout(() => {
+      if (this.ws === ws && !this.ready) this.dead();
+    }, HELLO_TIMEOUT_MS);
   }
 
   received(ws, raw) {
@@ -67,6 +84,7 @@ export class Connection {
     }
     clearTimeout(this.pongTimer); // any frame proves the socket alive
     if (frame.type === "hello") {
+      clearTimeout(this.helloTimer);
       this.ready = true;
       this.attempt = 0;
       this.setState("online");
@@ -95,14 +113,14 @@ export class Connection {
   }
 
   scheduleReconnect() {
-    if (this.timer) return;
+    if (this.timer || this.stopped) return;
     if (!navigator.onLine) {
       this.setState("offline");
       return;
     }
     const attempt = this.attempt++;
-    this.setState(attempt < MAX_ATTEMPTS ? "reconnecting" : "fallback");
-    const delay = backoffDelay(Math.min(attempt, 4));
+    this.setState(attempt < this.maxAttempts ? "reconnecting" : "fallback");
+    const delay = backoffDelay(Math.min(attempt, 4), Math.random, this.firstMs);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.open();
@@ -121,6 +139,7 @@ export class Connection {
   }
 
   cameOnline() {
+    if (this.stopped) return;
     this.attempt = 0;
     if (!this.ws) {
       this.setState("reconnecting");
