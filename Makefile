@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-contract serve clean
+.PHONY: demo test lint serve clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,6 @@ lint: $(STAMP)
 	$(BIN)/ruff check linkup linkup_server tests
 	$(BIN)/mypy linkup linkup_server
 
-check-contract: $(STAMP)
-	$(BIN)/python tests/contract_smoke.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

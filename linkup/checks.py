@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+from linkup.log import log_event
 
 TAG = "linkup"
 
@@ -62,6 +65,10 @@ def validate_startup() -> None:
     problems = checks.run_checks(tags=[TAG])
     serious = [p for p in problems if p.is_serious()]
     if serious:
+        for problem in serious:
+            # A broken route is a routing problem; a bad setting breaks connection set-up.
+            category = "routing" if problem.id == "linkup.E001" else "connection"
+            log_event(logging.CRITICAL, category, f"{problem.id}: {problem.msg}")
         raise ImproperlyConfigured(
             "Linkup cannot start:\n" + "\n".join(f"  {p.id}: {p.msg} ({p.hint})" for p in serious)
         )

@@ -17,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     # Sends per user: a token bucket refilled at RATE per second holding up to BURST.
     "SEND_RATE_PER_S": 10.0,
     "SEND_BURST": 20,
+    # Typing frames per user (a client sends about one a second at most: start every 3 s,
+    # stop after 1 s idle); more get `rate_limited` and are not relayed.
+    "TYPING_RATE_PER_S": 2.0,
+    "TYPING_BURST": 10,
     # Open chat sockets per user in this process.
     "MAX_CONNECTIONS_PER_USER": 20,
     # A socket earning this many invalid_frame/unknown_type/too_large errors within the

@@ -37,7 +37,7 @@ from linkup.protocol import (
     TypingFrame,
     parse_frame,
 )
-from linkup.ratelimit import send_limiter
+from linkup.ratelimit import send_limiter, typing_limiter
 from linkup.serialization import SerializationError, dumps_text, format_time
 from linkup.typingstate import TypingTracker
 
@@ -219,6 +219,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await publish(events)
 
     async def on_typing(self, room_id: int, state: str) -> None:
+        wait = typing_limiter.hit(
+            self.user.pk, float(setting("TYPING_RATE_PER_S")), int(setting("TYPING_BURST"))
+        )
+        if wait:
+            raise RateLimited(retry_after_s=math.ceil(wait * 1000) / 1000)
         now = asyncio.get_running_loop().time()
         if state == "start":
             if self.typing.start(room_id, now):

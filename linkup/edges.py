@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -20,6 +21,35 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Arguments of actions and queries worth naming in a failure's log line (ids, never bodies).
+_CONTEXT_NAMES = {
+    "user": "user_id",
+    "sender": "user_id",
+    "viewer": "user_id",
+    "actor": "user_id",
+    "user_id": "user_id",
+    "room": "room_id",
+    "room_id": "room_id",
+    "client_id": "client_id",
+}
+
+
+def failure_context(func: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
+    """The ids among a call's arguments, however they were passed (user objects by pk)."""
+    try:
+        bound = inspect.signature(func).bind_partial(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        return {}
+    context: dict[str, Any] = {}
+    for name, key in _CONTEXT_NAMES.items():
+        if name not in bound or key in context:
+            continue
+        value = getattr(bound[name], "pk", bound[name])
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            context[key] = value
+    return context
+
+
 def _collect(func: Callable[..., R], args: Any, kwargs: Any) -> tuple[R, list[Event]]:
     with collecting_events() as events:
         result = func(*args, **kwargs)
@@ -31,24 +61,29 @@ async def perform(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tu
 
     Errors come back as LinkupErrors: storage failures as Unavailable (retry the same
     request), bugs as ServerError after logging and recording them."""
-    context = {k: v for k, v in kwargs.items() if k in ("user_id", "room_id", "client_id")}
     try:
         return await database_sync_to_async(_collect)(func, args, kwargs)
     except LinkupError:
         raise
     except SynchronousOnlyOperation as exc:
-        await arecord_error("async_context", f"{func.__name__}: ORM call on the event loop", exc)
+        context = failure_context(func, args, kwargs)
+        await arecord_error(
+            "async_context", f"{func.__name__}: ORM call on the event loop", exc, **context
+        )
         raise ServerError() from exc
     except SerializationError as exc:
+        context = failure_context(func, args, kwargs)
         await arecord_error(
             "serialization", f"{func.__name__}: {exc}", exc, shape=dumps_text(exc.shape), **context
         )
         raise ServerError() from exc
     except IntegrityError as exc:
+        context = failure_context(func, args, kwargs)
         await arecord_error("database", f"{func.__name__}: integrity error", exc, **context)
         raise ServerError() from exc
     except DatabaseError as exc:
         # The database is down or refusing: nothing was committed, the client may retry.
+        context = failure_context(func, args, kwargs)
         log_event(
             logging.WARNING, "database", f"{func.__name__}: storage unavailable", exc, **context
         )

@@ -50,3 +50,4 @@ class LocalLimiter:
 
 
 send_limiter = LocalLimiter()
+typing_limiter = LocalLimiter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, StrictInt, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 
 class Strict(Schema):
@@ -31,7 +31,7 @@ class MeOut(UserOut):
 
 
 class PrivacyIn(Strict):
-    hide_last_seen: bool
+    hide_last_seen: StrictBool  # "yes" or 1 is a mistake to report, not a True
 
 
 class MessageOut(Schema):

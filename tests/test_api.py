@@ -1309,3 +1309,74 @@ def test_message_info_over_rest(alice: Any, bob: Any, carol: Any) -> None:
         "delivered_seq": 0,
         "read_seq": 0,
     }
+
+
+# -- presence in room answers, privacy, the operator's error list ------------------------------
+
+
+def _presence_of(room: dict[str, Any], user: Any) -> tuple[str, Any]:
+    member = next(m for m in room["members"] if m["id"] == user.pk)
+    return member["status"], member["last_seen"]
+
+
+def test_room_answers_carry_members_presence_and_hidden_last_seen_both_ways(
+    alice: Any, bob: Any
+) -> None:
+    from linkup.models import UserPresence
+
+    seen = timezone.now() - dt.timedelta(minutes=5)
+    UserPresence.objects.create(user=bob, last_seen=seen)
+    UserPresence.objects.create(user=alice, last_seen=seen)
+    as_alice, as_bob = Api(alice), Api(bob)
+    created = as_alice.post("/rooms", {"kind": "direct", "members": [bob.pk]})
+    assert created.status_code == 201
+    room_id = created.json()["id"]
+    expected = ("offline", seen.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    assert _presence_of(created.json(), bob) == expected
+    assert _presence_of(as_alice.get(f"/rooms/{room_id}").json(), bob) == expected
+    assert _presence_of(as_alice.get("/rooms").json()["rooms"][0], bob) == expected
+
+    # Bob hides his last seen: Alice no longer sees his, and he no longer sees hers.
+    response = as_bob.client.patch(
+        API + "/me", {"hide_last_seen": True}, content_type="application/json", **as_bob.headers
+    )
+    assert response.status_code == 200
+    assert response.json() == {"id": bob.pk, "username": "bob", "hide_last_seen": True}
+    assert as_bob.get("/me").json()["hide_last_seen"] is True
+    assert _presence_of(as_alice.get("/rooms").json()["rooms"][0], bob) == ("offline", None)
+    assert _presence_of(as_bob.get("/rooms").json()["rooms"][0], alice) == ("offline", None)
+    # Showing it again restores both.
+    as_bob.client.patch(
+        API + "/me", {"hide_last_seen": False}, content_type="application/json", **as_bob.headers
+    )
+    assert _presence_of(as_alice.get("/rooms").json()["rooms"][0], bob) == expected
+
+
+def test_patch_me_refuses_bad_input(alice: Any) -> None:
+    caller = Api(alice)
+    for body in ({"hide_last_seen": "yes"}, {"hide_last_seen": 1}, {"hide_last_seen": None}, {}):
+        response = caller.client.patch(
+            API + "/me", body, content_type="application/json", **caller.headers
+        )
+        assert_error(response, 400, "invalid_request")
+
+
+def test_messaging_errors_are_listed_and_resolved_in_the_admin(alice: Any) -> None:
+    from linkup.models import MessagingError
+
+    error = MessagingError.objects.create(
+        category="delivery",
+        message="frame handling failed",
+        context={"room_id": 3},
+        occurred_at=timezone.now(),
+    )
+    staff = User.objects.create_superuser("operator", "op@example.com", "pw-operator-1")
+    client = Client()
+    client.force_login(staff)
+    listing = client.get("/admin/linkup/messagingerror/")
+    assert listing.status_code == 200
+    assert "frame handling failed" in listing.content.decode()
+    detail = client.get(f"/admin/linkup/messagingerror/{error.pk}/change/")
+    assert detail.status_code == 200 and "room_id" in detail.content.decode()
+    client.force_login(alice)  # not staff: no admin
+    assert client.get("/admin/linkup/messagingerror/").status_code == 302

@@ -639,3 +639,47 @@ def test_http_fallback_when_the_socket_cannot_connect(
     assert [m["body"] for m in history(base, room, alice["token"])] == expected
     a_ctx.close()
     b_ctx.close()
+
+
+def test_focus_frames_and_one_batched_read_receipt(web: dict[str, Any], browser: Any, watch: Watch):
+    base = web["base"]
+    alice, bob = new_user(base, "alice"), new_user(base, "bob")
+    room = direct_room(base, alice, bob)
+    a_ctx = browser.new_context()
+    page = watch.page(a_ctx)
+    sent: list[dict[str, Any]] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent", lambda payload: sent.append(json.loads(payload)) if payload else None
+        ),
+    )
+    page.goto(base + "/")
+    page.fill("#username", alice["name"])
+    page.fill("#password", alice["password"])
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#conn[data-state=online]")
+    for i in range(5):
+        status, body = api(
+            base,
+            "POST",
+            f"/rooms/{room}/messages",
+            {"client_id": f"batch-{i}", "body": f"unread {i}"},
+            bob["token"],
+        )
+        assert status == 201, body
+    page.wait_for_selector("#rooms .badge:text-is('5')")
+    open_room(page, bob["name"])
+    wait_bubble(page, "unread 4")
+    page.wait_for_selector("#rooms .badge", state="hidden")
+    page.evaluate("document.getElementById('back').click()")
+    page.wait_for_timeout(300)  # anything more the client would send, it sends now
+
+    reads = [f for f in sent if f.get("type") == "receipt" and f["kind"] == "read"]
+    assert reads == [{"type": "receipt", "room": room, "kind": "read", "seq": 5}]
+    delivered = [f["seq"] for f in sent if f.get("type") == "receipt" and f["kind"] == "delivered"]
+    assert delivered == sorted(delivered) and delivered[-1] == 5
+    assert len(delivered) <= 5  # batched: never more than one per message
+    focus = [f["room"] for f in sent if f.get("type") == "focus"]
+    assert focus[-2:] == [room, None]  # the room when shown, nothing when back at the list
+    a_ctx.close()

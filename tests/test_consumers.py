@@ -302,6 +302,25 @@ async def test_typing_reaches_others_only_and_stops_on_close(setup: dict[str, An
     await b.disconnect()
 
 
+async def test_typing_frames_are_rate_limited_and_the_socket_stays_open(
+    setup: dict[str, Any],
+) -> None:
+    a = await connect(setup["alice"])
+    b = await connect(setup["bob"])
+    for i in range(10):  # the burst: alternating start/stop, each relayed
+        await send(a, {"type": "typing", "room": setup["room"], "state": ("start", "stop")[i % 2]})
+    for i in range(10):
+        assert (await recv_type(b, "typing"))["state"] == ("start", "stop")[i % 2]
+    await send(a, {"type": "typing", "room": setup["room"], "state": "start"})
+    refused = await recv_type(a, "error")
+    assert refused["code"] == "rate_limited" and 0 < refused["retry_after_s"] <= 0.5
+    assert await b.receive_nothing(timeout=0.2)  # not relayed
+    await send(a, {"type": "ping"})
+    assert (await recv_type(a, "pong"))["type"] == "pong"
+    await a.disconnect()
+    await b.disconnect()
+
+
 async def test_typing_and_focus_in_foreign_room_are_not_found(
     setup: dict[str, Any], carol: Any
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -190,3 +191,16 @@ def test_websocket_application_refuses_to_start_on_a_broken_route(
     monkeypatch.setattr(linkup.routing, "websocket_urlpatterns", [broken_route()])
     with pytest.raises(ImproperlyConfigured, match="broken-route"):
         websocket_application()
+
+
+def test_a_broken_route_is_logged_in_the_routing_category(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from linkup.asgi import websocket_application
+
+    monkeypatch.setattr(linkup.routing, "websocket_urlpatterns", [broken_route()])
+    with caplog.at_level(logging.CRITICAL, logger="linkup"), pytest.raises(ImproperlyConfigured):
+        websocket_application()
+    records = [r for r in caplog.records if r.name == "linkup"]
+    assert [(r.levelname, r.category) for r in records] == [("CRITICAL", "routing")]  # type: ignore[attr-defined]
+    assert "broken-route" in records[0].getMessage()
