@@ -116,6 +116,8 @@ function upsertRoom(data) {
       countedSeq: data.last_seq, // unread_count already counts every seq up to here
       deliveredSent: 0,
       readSent: 0,
+      parked: new Map(), // seq -> message that arrived ahead of the held run
+      filling: false,
       loadingOlder: false,
     };
     rooms.set(data.id, room);
@@ -124,7 +126,16 @@ function upsertRoom(data) {
   }
   const mine = { read: room.read_seq || 0, delivered: room.delivered_seq || 0 };
   const watermark = room.watermark;
+  const newer = {
+    last_seq: room.last_seq,
+    last_message: room.last_message,
+    last_activity_at: room.last_activity_at,
+    unread_count: room.unread_count,
+  };
   Object.assign(room, data);
+  if (newer.last_seq != null && newer.last_seq > data.last_seq) {
+    Object.assign(room, newer); // a snapshot older than what arrived live: keep the live view
+  }
   // Markers only grow: a stale answer never takes a tick or a read state back.
   room.read_seq = Math.max(mine.read, data.read_seq || 0);
   room.delivered_seq = Math.max(mine.delivered, data.delivered_seq || 0);
@@ -195,7 +206,32 @@ function dropRoom(id) {
 
 /** Add messages to a room (from any source); returns those that were new. */
 function takeMessages(room, messages) {
-  const { added } = room.seg.append(messages);
+  // In the shown room, a message beyond the held run waits while the gap is fetched (an
+  // ack can overtake the doorbell of an earlier message): the run never skips a seq.
+  let fitting = messages;
+  if (room === current && room.seg.hi != null) {
+    const ahead = messages.filter((m) => m.seq > room.seg.hi + 1);
+    if (ahead.length) {
+      for (const m of ahead) room.parked.set(m.seq, m);
+      fitting = messages.filter((m) => m.seq <= room.seg.hi + 1);
+      fillGap(room);
+    }
+  }
+  const { added } = room.seg.append(fitting);
+  let newest = null;
+  for (const message of added) {
+    room.parked.delete(message.seq);
+    if (message.sender.id !== me.id) {
+      stopShowingTyping(room, message.sender.id);
+      if (message.seq > room.countedSeq && message.seq > room.read_seq) room.unread_count++;
+    } else {
+      // Sending moved my own markers to it (the contract): never receipt my own messages.
+      room.read_seq = Math.max(room.read_seq, message.seq);
+      room.delivered_seq = Math.max(room.delivered_seq, message.seq);
+    }
+    room.countedSeq = Math.max(room.countedSeq, message.seq);
+    if (!newest || message.seq > newest.seq) newest = message;
+  }
   for (const message of messages) {
     if (message.sender.id !== me.id) continue;
     // Committed, whichever path told us (ack, another tab's echo, sync, REST), and whether
@@ -203,15 +239,6 @@ function takeMessages(room, messages) {
     outbox.remove(message.client_id);
     const waiter = pendingAcks.get(message.client_id);
     if (waiter) waiter.resolve(message);
-  }
-  let newest = null;
-  for (const message of added) {
-    if (message.sender.id !== me.id) {
-      stopShowingTyping(room, message.sender.id);
-      if (message.seq > room.countedSeq && message.seq > room.read_seq) room.unread_count++;
-    }
-    room.countedSeq = Math.max(room.countedSeq, message.seq);
-    if (!newest || message.seq > newest.seq) newest = message;
   }
   if (newest && newest.seq >= (room.last_message ? room.last_message.seq : 0)) {
     room.last_message = newest;
@@ -222,6 +249,33 @@ function takeMessages(room, messages) {
     receipt(room, "delivered", Math.max(...added.map((m) => m.seq)));
   }
   return added;
+}
+
+/** Fetch what lies between the held run and the parked messages, then take them in order. */
+async function fillGap(room) {
+  if (room.filling) return;
+  room.filling = true;
+  try {
+    for (let page = 0; page < 5 && room.parked.size; page++) {
+      const after = room.seg.hi;
+      const got = await api("GET", `/rooms/${room.id}/messages?after_seq=${after}&limit=100`);
+      takeMessages(room, got.messages.filter((m) => m.seq <= after + 100));
+      const ready = [...room.parked.values()].filter((m) => m.seq <= room.seg.hi + 1);
+      if (ready.length) takeMessages(room, ready);
+      if (!got.messages.length) break;
+    }
+  } catch {
+    // the next doorbell, ping or sync brings the rest
+  } finally {
+    room.filling = false;
+    if (room.parked.size) {
+      // Too far behind to page through: start again from the newest (history loads on scroll).
+      const rest = [...room.parked.values()];
+      room.parked.clear();
+      room.seg.append(rest);
+    }
+    render();
+  }
 }
 
 // -- receipts --------------------------------------------------------------------------------
@@ -263,7 +317,7 @@ function markVisibleRead() {
   const items = $("messages").children;
   for (let i = items.length - 1; i >= 0; i--) {
     const el = items[i];
-    if (!el.dataset.seq) continue;
+    if (!el.dataset.seq || el.classList.contains("own")) continue;
     const rect = el.getBoundingClientRect();
     if (rect.top < box.bottom && rect.bottom > box.top) {
       const seq = Number(el.dataset.seq);
@@ -368,6 +422,10 @@ const STATE_TEXT = {
 };
 
 function stateChanged(state) {
+  if (state !== "online") {
+    // Sends in flight on a socket that is gone: resent (same client_id) when one is back.
+    for (const waiter of [...pendingAcks.values()]) waiter.reject(null);
+  }
   const el = $("conn");
   el.dataset.state = state;
   el.textContent = STATE_TEXT[state] || state;
@@ -389,6 +447,14 @@ async function connected() {
     console.warn("linkup: catch-up failed", error);
   }
   flushOutbox();
+  // Receipts handed to a socket that then died may never have reached the server: start
+  // again from the markers it confirmed.
+  for (const room of rooms.values()) {
+    room.readSent = room.read_seq;
+    room.deliveredSent = room.delivered_seq;
+    const others = room.seg.list().filter((m) => m.sender.id !== me.id);
+    if (others.length) receipt(room, "delivered", others[others.length - 1].seq);
+  }
   render();
 }
 
@@ -464,37 +530,39 @@ async function flushOutbox() {
     return;
   }
   flushing = true;
+  let stopped = false;
   try {
-    await outbox.withLock(async () => {
-      do {
-        flushAgain = false;
+    do {
+      flushAgain = false;
+      stopped = false;
+      await outbox.withLock(async () => {
         outbox.expire();
         for (const item of outbox.all()) {
           const fresh = outbox.get(item.client_id);
           if (!fresh || fresh.state !== "pending") continue; // sent meanwhile (another tab)
-          if ((await sendOne(fresh)) === "stop") return;
+          if ((await sendOne(fresh)) === "stop") {
+            stopped = true;
+            return;
+          }
         }
-      } while (flushAgain);
-    });
+      });
+    } while (flushAgain); // asked again meanwhile (say, the socket came back): go again
   } finally {
     flushing = false;
   }
+  // Stopped on a live socket (an ack that never came): try again shortly, same client_ids.
+  if (stopped && connection.ready) setTimeout(flushOutbox, 5000);
 }
 
 /** Send one outbox item until it is acknowledged or refused: "done", or "stop" (no transport). */
 async function sendOne(item) {
   for (;;) {
-    const room = rooms.get(item.room);
-    if (!room) {
-      outbox.update(item.client_id, { state: "failed", error: "room not found" });
-      return "done";
-    }
     if (connection.ready) {
       const outcome = await sendOverSocket(item);
       if (outcome === "done" || outcome === "stop") return outcome;
       await sleep(outcome); // rate_limited or unavailable: wait as told, same client_id
     } else if (connection.state === "fallback") {
-      const outcome = await sendOverHttp(room, item);
+      const outcome = await sendOverHttp(item);
       if (outcome === "done" || outcome === "stop") return outcome;
       await sleep(outcome);
     } else {
@@ -527,13 +595,15 @@ function sendOverSocket(item) {
   });
 }
 
-async function sendOverHttp(room, item) {
+async function sendOverHttp(item) {
   try {
-    const message = await api("POST", `/rooms/${room.id}/messages`, {
+    const message = await api("POST", `/rooms/${item.room}/messages`, {
       client_id: item.client_id,
       body: item.body,
     });
-    takeMessages(room, [message]);
+    const room = rooms.get(item.room);
+    if (room) takeMessages(room, [message]);
+    else outbox.remove(item.client_id);
     render();
     return "done";
   } catch (error) {
@@ -600,6 +670,9 @@ async function openRoom(id) {
   if (room.last_seq > 0 && !complete) {
     try {
       const page = await api("GET", `/rooms/${id}/messages?limit=${HISTORY_FIRST}`);
+      if (room.seg.hi != null && page.messages.length && page.messages[0].seq > room.seg.hi + 1) {
+        room.seg = new Segment(); // far behind: show the newest, older pages load on scroll
+      }
       takeMessages(room, page.messages);
       room.seg.prepend(page.messages);
     } catch (error) {
@@ -611,6 +684,17 @@ async function openRoom(id) {
     scrollToBottom();
     $("composer-input").focus();
     markVisibleRead();
+    fillPane();
+  }
+}
+
+/** While the messages do not fill the pane there is no scrolling up: load older ones. */
+function fillPane() {
+  const scroller = $("scroller");
+  if (current && scroller.scrollHeight <= scroller.clientHeight + 10) {
+    loadOlder().then((loaded) => {
+      if (loaded) fillPane();
+    });
   }
 }
 
@@ -624,7 +708,9 @@ function showList() {
 
 async function loadOlder() {
   const room = current;
-  if (!room || room.loadingOlder || room.seg.lo == null || room.seg.lo <= firstSeq(room)) return;
+  if (!room || room.loadingOlder || room.seg.lo == null || room.seg.lo <= firstSeq(room)) {
+    return false;
+  }
   room.loadingOlder = true;
   $("history-state").textContent = "Loading earlier messages…";
   try {
@@ -640,8 +726,10 @@ async function loadOlder() {
       scroller.scrollTop = scroller.scrollHeight - before; // the user stays where they were
     }
     $("history-state").textContent = "";
+    return page.messages.length > 0;
   } catch {
     $("history-state").textContent = "Could not load earlier messages.";
+    return false;
   } finally {
     room.loadingOlder = false;
   }
@@ -996,6 +1084,7 @@ function wire() {
 }
 
 wire();
+outbox.expire(); // a week-old item shows ✗ at once, even offline
 stateChanged("connecting");
 loadRooms().catch(() => {});
 connection.start();

@@ -94,6 +94,15 @@ export class Connection {
     }
     const queue = this.waiters.get(frame.type);
     if (queue && queue.length) queue.shift().resolve(frame);
+    if (frame.type === "error" && !frame.ref) {
+      // An error without a ref answers a request (sync, ping): the oldest one waiting.
+      for (const waiting of this.waiters.values()) {
+        if (waiting.length) {
+          waiting.shift().reject(frame);
+          break;
+        }
+      }
+    }
     this.onFrame(frame);
   }
 
@@ -178,14 +187,30 @@ export class Connection {
   }
 
   /** Send a frame and resolve with the next frame of type `reply`. */
-  request(frame, reply) {
+  request(frame, reply, timeoutMs = 15000) {
     return new Promise((resolve, reject) => {
       if (!this.send(frame)) {
         reject(new Error("not connected"));
         return;
       }
       if (!this.waiters.has(reply)) this.waiters.set(reply, []);
-      this.waiters.get(reply).push({ resolve, reject });
+      const queue = this.waiters.get(reply);
+      const waiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        const at = queue.indexOf(waiter);
+        if (at >= 0) queue.splice(at, 1);
+        reject(new Error(`no ${reply} in time`));
+      }, timeoutMs);
+      queue.push(waiter);
     });
   }
 }
