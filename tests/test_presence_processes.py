@@ -89,3 +89,34 @@ async def test_tab_on_each_process_keeps_the_user_online(
                 await presence_of(watcher, alice["id"], "offline", BOUND_S + 2)
         # Now her last tab is gone: offline after the grace.
         await presence_of(watcher, alice["id"], "offline", BOUND_S + 5)
+
+
+async def test_reload_onto_the_other_process_does_not_flicker_offline(
+    two_processes: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """A reload behind a load balancer: the tab closes on one process and opens again on the
+    other within the grace. The watcher sees no offline (and no second online) meanwhile."""
+    first, second = two_processes
+    alice, bob = new_user(first["base"]), new_user(first["base"])
+    api(first["base"], "POST", "/rooms", {"kind": "direct", "members": [bob["id"]]}, alice["token"])
+    async with connect(first["ws"] + "/ws/chat/", additional_headers=bearer(bob)) as watcher:
+        tab = await connect(first["ws"] + "/ws/chat/", additional_headers=bearer(alice))
+        await presence_of(watcher, alice["id"], "online", 10)
+        await tab.close()
+        await asyncio.sleep(1)  # the page reloads (under the 3 s grace)
+        async with connect(second["ws"] + "/ws/chat/", additional_headers=bearer(alice)):
+            seen: list[str] = []
+
+            async def watch() -> None:
+                while True:
+                    frame = json.loads(await watcher.recv())
+                    if frame["type"] == "presence" and frame["user"] == alice["id"]:
+                        seen.append(frame["status"])
+
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(watch(), BOUND_S + 2)
+            assert seen == []
+            status, people = api(
+                second["base"], "GET", "/users?q=" + alice["name"], token=bob["token"]
+            )
+            assert status == 200 and people["users"][0]["status"] == "online"
