@@ -153,7 +153,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    fast_presence = {"LINKUP_PRESENCE_GRACE_S": "0.5", "LINKUP_PRESENCE_REFRESH_S": "0.25"}
+    fast_presence = {
+        "LINKUP_PRESENCE_GRACE_S": "0.5",
+        "LINKUP_PRESENCE_REFRESH_S": "0.25",
+        # The probe sends a typing frame every ~50 ms: far above what a person does, so
+        # lift the per-user typing limit (2/s) that would otherwise refuse it.
+        "LINKUP_TYPING_RATE_PER_S": "1000",
+        "LINKUP_TYPING_BURST": "1000",
+    }
     with live_server(fast_presence) as server:
         results = asyncio.run(
             run(server["base"], server["ws"] + "/ws/chat/", args.rate, args.seconds)

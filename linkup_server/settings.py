@@ -210,6 +210,8 @@ for _name in (
     "IDLE_TIMEOUT_S",
     "CLIENT_RECONNECT_FIRST_S",
     "CLIENT_POLL_S",
+    "TYPING_RATE_PER_S",
+    "TYPING_BURST",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
