@@ -28,6 +28,8 @@ from tests.live import api, live_server, new_user
 
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
+    if not ordered:
+        return "n=0 (no sample completed)"
 
     def at(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000

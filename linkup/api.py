@@ -36,6 +36,7 @@ from linkup.errors import (
     Unauthorized,
     body_for_status,
 )
+from linkup.events import publish
 from linkup.liveness import liveness
 from linkup.log import log_event
 from linkup.protocol import check_client_id, check_cursors, check_id, check_message_body
@@ -63,6 +64,7 @@ from linkup.schemas import (
     TokenOut,
     UsersOut,
 )
+from linkup.sending import submit_send
 from linkup.serialization import dumps, format_time
 
 
@@ -359,9 +361,8 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
     wait = send_limiter.hit(user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST")))
     if wait:
         raise RateLimited(retry_after_s=wait)
-    message, created = await perform_and_publish(
-        actions.do_send_message, user, check_id(room_id, "room"), client_id, body
-    )
+    (message, created), events = await submit_send(user, check_id(room_id, "room"), client_id, body)
+    await publish(events)
     return Status(201 if created else 200, message)
 
 

@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     # Sends per user: a token bucket refilled at RATE per second holding up to BURST.
     "SEND_RATE_PER_S": 10.0,
     "SEND_BURST": 20,
+    # Most sends one transaction commits together (group commit, linkup/sending.py).
+    "SEND_BATCH_MAX": 100,
     # Typing frames per user (a client sends about one a second at most: start every 3 s,
     # stop after 1 s idle); more get `rate_limited` and are not relayed.
     "TYPING_RATE_PER_S": 2.0,

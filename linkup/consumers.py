@@ -19,7 +19,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from linkup import PROTOCOL_VERSION, actions, queries, receipts
+from linkup import PROTOCOL_VERSION, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform, read
 from linkup.errors import ABUSIVE, LinkupError, NotFound, RateLimited, ServerError
@@ -38,6 +38,7 @@ from linkup.protocol import (
     parse_frame,
 )
 from linkup.ratelimit import send_limiter, typing_limiter
+from linkup.sending import submit_send
 from linkup.serialization import SerializationError, dumps_text, format_time
 from linkup.typingstate import TypingTracker
 
@@ -200,8 +201,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if wait:
             raise RateLimited(ref=frame.client_id, retry_after_s=math.ceil(wait * 1000) / 1000)
         try:
-            (message, _created), events = await perform(
-                actions.do_send_message, self.user, frame.room, frame.client_id, frame.body
+            (message, _created), events = await submit_send(
+                self.user, frame.room, frame.client_id, frame.body
             )
         except LinkupError as exc:
             exc.ref = frame.client_id

@@ -1,0 +1,160 @@
+"""Group commit (linkup/sending.py): a batch in one transaction is the same as one send at a
+time; concurrent sends share transactions; a refused send or a failed batch loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from django.db import OperationalError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkup import actions, sending
+from linkup.errors import LinkupError, Unavailable
+from linkup.events import collecting_events
+from linkup.models import Message
+from linkup.sending import Send, SendQueue, do_send_batch
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A send: (sender index, room index, client_id). Rooms: 0 = direct a-b, 1 = group a-b-c,
+# 2 = direct b-c (a is not in it), 3 = a room that does not exist.
+SENDS = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(0, 3), st.sampled_from(["x", "y", "z"])),
+    max_size=12,
+)
+
+
+def cast() -> tuple[list[Any], list[int]]:
+    """Three new users and their rooms (ids), as above."""
+    tag = uuid.uuid4().hex[:8]
+    a, b, c = (make_user(f"{n}{tag}") for n in "abc")
+    with collecting_events():
+        direct = actions.do_create_room(a, "direct", [b.pk])[0]["id"]
+        group = actions.do_create_room(a, "group", [b.pk, c.pk], "g")[0]["id"]
+        other = actions.do_create_room(b, "direct", [c.pk])[0]["id"]
+    return [a, b, c], [direct, group, other, 10**9]
+
+
+def normalized(
+    outcome: tuple[Any, LinkupError | None, list[Any]], rooms: list[int]
+) -> tuple[Any, ...]:
+    """What must agree between the batch and one-at-a-time: errors, seqs, created flags,
+    bodies, and the events (by room index and type, not by database id)."""
+    result, error, events = outcome
+    if error is not None:
+        return ("error", error.code)
+    message, created = result
+    shown = tuple(
+        (
+            rooms.index(int(group.rsplit(".", 1)[1])) if ".room." in group else "user",
+            event["type"],
+            event.get("message", {}).get("seq"),
+        )
+        for group, event in events
+    )
+    return (message["seq"], created, message["body"], message["client_id"], shown)
+
+
+@given(plan=SENDS)
+def test_a_batch_commits_exactly_what_one_send_at_a_time_would(plan: list[Any]) -> None:
+    outcomes = []
+    for batched in (True, False):
+        users, rooms = cast()
+        sends = [
+            Send(users[u], rooms[r], cid, f"{u}-{r}-{cid}-{i}")
+            for i, (u, r, cid) in enumerate(plan)
+        ]
+        if batched:
+            got = do_send_batch(sends)
+        else:
+            got = []
+            for send in sends:
+                try:
+                    with collecting_events() as events:
+                        result = actions.do_send_message(
+                            send.sender, send.room_id, send.client_id, send.body
+                        )
+                    got.append((result, None, events))
+                except LinkupError as exc:
+                    got.append((None, exc, []))
+        stored = {
+            index: list(
+                Message.objects.filter(room_id=room)
+                .order_by("seq")
+                .values_list("seq", "sender__username", "client_id", "body")
+            )
+            for index, room in enumerate(rooms[:3])
+        }
+        # Names differ between the two casts by their tag: compare the letter only.
+        stored = {
+            k: [(s, name[0], cid, body) for s, name, cid, body in v] for k, v in stored.items()
+        }
+        outcomes.append(([normalized(o, rooms) for o in got], stored))
+    assert outcomes[0] == outcomes[1]
+    batch_results, stored = outcomes[0]
+    for messages in stored.values():  # and the usual promises hold
+        assert [seq for seq, *_ in messages] == list(range(1, len(messages) + 1))
+
+
+async def test_concurrent_sends_share_transactions_and_stay_gap_free() -> None:
+    from asgiref.sync import sync_to_async
+
+    users, rooms = await sync_to_async(cast)()
+    queue = SendQueue()
+    results = await asyncio.gather(
+        *(queue.submit(Send(users[i % 2], rooms[0], f"c{i}", f"m{i}")) for i in range(60))
+    )
+    seqs = sorted(message["seq"] for (message, created), _events in results)
+    assert seqs == list(range(1, 61))
+    assert all(created for (message, created), _ in results)
+    assert sum(queue.batch_sizes) == 60
+    assert max(queue.batch_sizes) > 1  # they did share a transaction
+    # Each send got its own doorbell, for its own message.
+    for (message, _), events in results:
+        assert [e["message"]["seq"] for _, e in events if e["type"] == "chat.message"] == [
+            message["seq"]
+        ]
+
+
+async def test_a_refused_send_in_a_batch_fails_alone() -> None:
+    from asgiref.sync import sync_to_async
+
+    users, rooms = await sync_to_async(cast)()
+    queue = SendQueue()
+    a = users[0]
+    good_one, foreign, good_two = await asyncio.gather(
+        queue.submit(Send(a, rooms[0], "g1", "one")),
+        queue.submit(Send(a, rooms[2], "f1", "not mine")),  # a is not in this room
+        queue.submit(Send(a, rooms[0], "g2", "two")),
+        return_exceptions=True,
+    )
+    assert isinstance(foreign, LinkupError) and foreign.code == "not_found"
+    assert [m["seq"] for (m, _), _ in (good_one, good_two)] == [1, 2]
+    assert not await Message.objects.filter(room_id=rooms[2]).aexists()
+
+
+async def test_a_failed_batch_fails_every_send_with_its_own_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    users, rooms = await sync_to_async(cast)()
+
+    def down(sends: list[Send]) -> Any:
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(sending, "do_send_batch", down)
+    queue = SendQueue()
+    errors = await asyncio.gather(
+        *(queue.submit(Send(users[0], rooms[0], f"c{i}", "x")) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(e, Unavailable) and e.retry_after_s for e in errors)
+    assert len({id(e) for e in errors}) == 3  # each caller may set its own ref
+    assert not await Message.objects.filter(room_id=rooms[0]).aexists()
+    assert not queue.running and not queue.waiting
