@@ -96,7 +96,7 @@ def test_a_batch_commits_exactly_what_one_send_at_a_time_would(plan: list[Any]) 
         }
         outcomes.append(([normalized(o, rooms) for o in got], stored))
     assert outcomes[0] == outcomes[1]
-    batch_results, stored = outcomes[0]
+    _, stored = outcomes[0]
     for messages in stored.values():  # and the usual promises hold
         assert [seq for seq, *_ in messages] == list(range(1, len(messages) + 1))
 
