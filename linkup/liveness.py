@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from linkup.conf import setting
 from linkup.edges import perform_and_publish
 from linkup.lastseen import do_announce_presence
 from linkup.log import log_event
+from linkup.looplocal import LoopLocal
 from linkup.presence import PresenceBook, RedisPresence, Transition
 
 IDLE = 4408
@@ -109,15 +109,5 @@ class Liveness:
         return await self.store.online(user_ids)
 
 
-_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Liveness] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def liveness() -> Liveness:
-    """The Liveness of the running event loop (one per server process)."""
-    loop = asyncio.get_running_loop()
-    found = _per_loop.get(loop)
-    if found is None:
-        found = _per_loop[loop] = Liveness()
-    return found
+# The Liveness of the running event loop (one per server process): liveness().
+liveness = LoopLocal(Liveness)

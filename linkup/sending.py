@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from linkup.edges import failure_context, perform
 from linkup.errors import LinkupError, ServerError
 from linkup.events import Event, collecting_events
 from linkup.log import record_error
+from linkup.looplocal import LoopLocal
 
 
 @dataclass(frozen=True)
@@ -124,18 +124,8 @@ class SendQueue:
                 asyncio.get_running_loop().create_task(self.drain())
 
 
-_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendQueue] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def send_queue() -> SendQueue:
-    """The SendQueue of the running event loop (one per server process)."""
-    loop = asyncio.get_running_loop()
-    found = _per_loop.get(loop)
-    if found is None:
-        found = _per_loop[loop] = SendQueue()
-    return found
+# The SendQueue of the running event loop (one per server process): send_queue().
+send_queue = LoopLocal(SendQueue)
 
 
 async def submit_send(

@@ -148,6 +148,22 @@ def direct_room(base: str, a: dict[str, Any], b: dict[str, Any]) -> int:
     return int(room["id"])
 
 
+def pair(base: str) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Alice and Bob, new, and the direct room between them."""
+    alice, bob = new_user(base, "alice"), new_user(base, "bob")
+    return alice, bob, direct_room(base, alice, bob)
+
+
+def in_room(
+    watch: Watch, browser: Any, base: str, user: dict[str, Any], other: dict[str, Any]
+) -> tuple[Any, Any]:
+    """A new browser context where `user` has signed in and opened the chat with `other`."""
+    context = browser.new_context()
+    page = sign_in(watch, context, base, user)
+    open_room(page, other["name"])
+    return context, page
+
+
 def bubbles(page: Any) -> list[dict[str, Any]]:
     return list(
         page.eval_on_selector_all(
@@ -278,8 +294,7 @@ def test_conversation_ticks_typing_and_presence(web: dict[str, Any], browser: An
 
 def test_two_tabs_of_one_user_stay_consistent(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
+    alice, bob, room = pair(base)
     a_ctx, b_ctx = browser.new_context(), browser.new_context()
     tab1 = sign_in(watch, a_ctx, base, alice)
     tab2 = sign_in(watch, a_ctx, base, alice)
@@ -315,11 +330,8 @@ def test_offline_outbox_survives_a_reload_and_delivers_once(
     web: dict[str, Any], browser: Any, watch: Watch
 ):
     base = web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
-    a_ctx = browser.new_context()
-    a = sign_in(watch, a_ctx, base, alice)
-    open_room(a, bob["name"])
+    alice, bob, room = pair(base)
+    a_ctx, a = in_room(watch, browser, base, alice, bob)
 
     a_ctx.set_offline(True)
     a.wait_for_selector("#conn[data-state=offline]")
@@ -357,8 +369,7 @@ def test_offline_outbox_survives_a_reload_and_delivers_once(
 def test_server_restart_mid_conversation_loses_and_doubles_nothing(browser: Any, watch: Watch):
     with live_server(FAST_PRESENCE) as first:
         base = first["base"]
-        alice, bob = new_user(base, "alice"), new_user(base, "bob")
-        room = direct_room(base, alice, bob)
+        alice, bob, room = pair(base)
         a_ctx, b_ctx = browser.new_context(), browser.new_context()
         a = sign_in(watch, a_ctx, base, alice)
         b = sign_in(watch, b_ctx, base, bob)
@@ -421,12 +432,9 @@ def seed_messages(web: dict[str, Any], room: int, sender: int, count: int) -> No
 
 def test_infinite_scroll_over_two_hundred_messages(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
+    alice, bob, room = pair(base)
     seed_messages(web, room, bob["id"], 200)
-    a_ctx = browser.new_context()
-    a = sign_in(watch, a_ctx, base, alice)
-    open_room(a, bob["name"])
+    a_ctx, a = in_room(watch, browser, base, alice, bob)
     a.wait_for_function("() => document.querySelectorAll('#messages .msg').length === 50")
     assert [m["seq"] for m in bubbles(a)] == list(range(151, 201))
 
@@ -459,8 +467,7 @@ def test_infinite_scroll_over_two_hundred_messages(web: dict[str, Any], browser:
 
 def test_xss_payloads_render_as_text(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
+    alice, bob, room = pair(base)
     for i, payload in enumerate(XSS_PAYLOADS):
         status, body = api(
             base,
@@ -566,11 +573,8 @@ def test_failed_send_shows_retry_and_old_outbox_items_expire(
     web: dict[str, Any], browser: Any, watch: Watch
 ):
     base = web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
-    a_ctx = browser.new_context()
-    a = sign_in(watch, a_ctx, base, alice)
-    open_room(a, bob["name"])
+    alice, bob, room = pair(base)
+    a_ctx, a = in_room(watch, browser, base, alice, bob)
     # A control character is refused by the server (invalid_frame): ✗ and a Retry button.
     send(a, "bell \u0007 here")
     wait_bubble(a, "bell \u0007 here", "failed")
@@ -601,8 +605,7 @@ def test_http_fallback_when_the_socket_cannot_connect(
     fast_reconnect_web: dict[str, Any], browser: Any, watch: Watch
 ):
     base = fast_reconnect_web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
+    alice, bob, room = pair(base)
     a_ctx, b_ctx = browser.new_context(), browser.new_context()
     b = sign_in(watch, b_ctx, base, bob)
     open_room(b, alice["name"])
@@ -643,8 +646,7 @@ def test_http_fallback_when_the_socket_cannot_connect(
 
 def test_focus_frames_and_one_batched_read_receipt(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
-    alice, bob = new_user(base, "alice"), new_user(base, "bob")
-    room = direct_room(base, alice, bob)
+    alice, bob, room = pair(base)
     a_ctx = browser.new_context()
     page = watch.page(a_ctx)
     sent: list[dict[str, Any]] = []
