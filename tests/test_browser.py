@@ -341,7 +341,10 @@ def test_offline_outbox_survives_a_reload_and_delivers_once(
     for text in texts:
         wait_bubble(a, text, "pending")
     shot(a, "offline-outbox")
-    queued = json.loads(a.evaluate(f"localStorage.getItem('linkup:outbox:{alice['id']}')"))
+    queued = a.evaluate("window.linkup.outbox.all()")
+    # Kept in localStorage, one key per message.
+    keys = a.evaluate("Object.keys(localStorage)")
+    assert sorted(keys) == sorted(f"linkup:outbox:{alice['id']}:{q['client_id']}" for q in queued)
     assert [item["body"] for item in queued] == texts
     assert history(base, room, alice["token"]) == []
 
@@ -361,7 +364,7 @@ def test_offline_outbox_survives_a_reload_and_delivers_once(
     stored = history(base, room, alice["token"])
     assert [m["body"] for m in stored] == texts
     assert [m["client_id"] for m in stored] == [item["client_id"] for item in queued]
-    assert a2.evaluate(f"localStorage.getItem('linkup:outbox:{alice['id']}')") == "[]"
+    assert a2.evaluate("window.linkup.outbox.all()") == []
     assert [m["body"] for m in bubbles(a2)] == texts
     a_ctx.close()
 
@@ -584,10 +587,15 @@ def test_failed_send_shows_retry_and_old_outbox_items_expire(
     # Retry sends it, under its original client_id, once.
     eight_days_ms = 8 * 24 * 3600 * 1000
     a.evaluate(
-        """([key, room, age]) => localStorage.setItem(key, JSON.stringify([{
-            client_id: 'old-one', room, body: 'from last week',
-            queued_at: Date.now() - age, state: 'pending'}]))""",
-        [f"linkup:outbox:{alice['id']}", room, eight_days_ms],
+        """([prefix, room, age]) => {
+            for (const key of Object.keys(localStorage)) {
+                if (key.startsWith(prefix)) localStorage.removeItem(key);
+            }
+            localStorage.setItem(prefix + 'old-one', JSON.stringify({
+                client_id: 'old-one', room, body: 'from last week',
+                queued_at: Date.now() - age, state: 'pending'}));
+        }""",
+        [f"linkup:outbox:{alice['id']}:", room, eight_days_ms],
     )
     a.reload()
     a.wait_for_selector("#conn[data-state=online]")

@@ -36,6 +36,7 @@ const rooms = new Map(); // id -> room (the server's fields plus the client's ow
 const people = new Map(); // user id -> {id, username, status, last_seen}
 let current = null; // the room shown
 const pendingAcks = new Map(); // client_id -> {resolve}
+const orphans = new Map(); // room id -> messages that came before the room did
 let flushing = false;
 let flushAgain = false;
 let pollTimer = null;
@@ -189,6 +190,10 @@ async function loadRooms() {
     seen.add(room.id);
   }
   for (const id of [...rooms.keys()]) if (!seen.has(id)) dropRoom(id);
+  for (const [id, messages] of orphans) {
+    if (rooms.has(id)) takeMessages(rooms.get(id), messages);
+  }
+  orphans.clear();
   renderRooms();
   renderConversation();
 }
@@ -340,6 +345,10 @@ function onFrame(frame) {
       const message = frame.message;
       const room = rooms.get(message.room);
       if (!room) {
+        // A room this tab does not know yet (just joined): keep the message for when the
+        // room list arrives, so it is delivered (and receipted) like any other.
+        if (!orphans.has(message.room)) orphans.set(message.room, []);
+        orphans.get(message.room).push(message);
         refreshRoomsSoon();
         return;
       }

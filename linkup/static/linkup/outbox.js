@@ -5,27 +5,38 @@
 
 export const EXPIRY_MS = 7 * 24 * 3600 * 1000;
 
+// One localStorage key per item (`linkup:outbox:<user>:<client_id>`): two tabs writing at
+// once touch different keys, so neither can overwrite what the other just queued.
 export class Outbox {
   constructor(userId, onChange) {
-    this.key = `linkup:outbox:${userId}`;
+    this.prefix = `linkup:outbox:${userId}:`;
     this.lockName = `linkup:outbox-lock:${userId}`;
     this.onChange = onChange;
     window.addEventListener("storage", (event) => {
-      if (event.key === this.key) this.onChange();
+      if (event.key === null || event.key.startsWith(this.prefix)) this.onChange();
     });
   }
 
+  /** Every item, oldest first. */
   all() {
-    try {
-      const items = JSON.parse(localStorage.getItem(this.key) || "[]");
-      return Array.isArray(items) ? items : [];
-    } catch {
-      return [];
+    const items = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const key = localStorage.key(i);
+      if (!key || !key.startsWith(this.prefix)) continue;
+      try {
+        const item = JSON.parse(localStorage.getItem(key));
+        if (item && item.client_id) items.push(item);
+      } catch {
+        // a damaged entry is skipped, never fatal
+      }
     }
+    return items.sort(
+      (a, b) => a.queued_at - b.queued_at || (a.order || 0) - (b.order || 0),
+    );
   }
 
-  save(items) {
-    localStorage.setItem(this.key, JSON.stringify(items));
+  write(item) {
+    localStorage.setItem(this.prefix + item.client_id, JSON.stringify(item));
     this.onChange();
   }
 
@@ -34,34 +45,38 @@ export class Outbox {
   }
 
   get(clientId) {
-    return this.all().find((item) => item.client_id === clientId);
+    try {
+      return JSON.parse(localStorage.getItem(this.prefix + clientId)) || undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   add(item) {
-    this.save([...this.all(), { state: "pending", ...item }]);
+    Outbox.counter = (Outbox.counter || 0) + 1;
+    this.write({ state: "pending", order: Outbox.counter, ...item });
   }
 
   remove(clientId) {
-    const items = this.all();
-    const kept = items.filter((item) => item.client_id !== clientId);
-    if (kept.length !== items.length) this.save(kept);
+    if (localStorage.getItem(this.prefix + clientId) === null) return;
+    localStorage.removeItem(this.prefix + clientId);
+    this.onChange();
   }
 
   update(clientId, patch) {
-    this.save(this.all().map((item) => (item.client_id === clientId ? { ...item, ...patch } : item)));
+    const item = this.get(clientId);
+    if (item) this.write({ ...item, ...patch });
   }
 
   /** Mark pending items older than EXPIRY_MS as failed; return how many. */
   expire(now = Date.now()) {
     let n = 0;
-    const items = this.all().map((item) => {
+    for (const item of this.all()) {
       if (item.state === "pending" && now - item.queued_at > EXPIRY_MS) {
         n++;
-        return { ...item, state: "failed", error: "expired" };
+        this.write({ ...item, state: "failed", error: "expired" });
       }
-      return item;
-    });
-    if (n) this.save(items);
+    }
     return n;
   }
 
