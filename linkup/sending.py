@@ -28,6 +28,7 @@ from linkup.errors import LinkupError, ServerError
 from linkup.events import Event, collecting_events
 from linkup.log import record_error
 from linkup.looplocal import LoopLocal
+from linkup.serialization import SerializationError, dumps_text
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,23 @@ def do_send_batch(sends: list[Send]) -> list[Outcome]:
                 outcomes[i] = (result, None, events)
             except LinkupError as exc:
                 outcomes[i] = (None, exc, [])
-            except IntegrityError as exc:  # its savepoint rolled back; the others stand
-                record_error(
-                    "database",
-                    "do_send_message: integrity error in a batch",
-                    exc,
-                    **failure_context(
-                        actions.do_send_message,
-                        (send.sender, send.room_id, send.client_id, send.body),
-                        {},
-                    ),
+            except (IntegrityError, SerializationError) as exc:
+                # Its savepoint rolled back; the others stand. Recorded for the operator.
+                context = failure_context(
+                    actions.do_send_message,
+                    (send.sender, send.room_id, send.client_id, send.body),
+                    {},
                 )
+                if isinstance(exc, SerializationError):
+                    record_error(
+                        "serialization",
+                        f"do_send_message: {exc}",
+                        exc,
+                        shape=dumps_text(exc.shape),
+                        **context,
+                    )
+                else:
+                    record_error("database", "do_send_message: integrity error", exc, **context)
                 outcomes[i] = (None, ServerError(), [])
     return outcomes
 
@@ -79,6 +86,7 @@ class SendQueue:
     def __init__(self) -> None:
         self.waiting: list[tuple[Send, asyncio.Future[tuple[Any, list[Event]]]]] = []
         self.running = False
+        self.task: asyncio.Task[None] | None = None
         self.batch_sizes: list[int] = []  # the last batches, for tests and the curious
 
     async def submit(self, send: Send) -> tuple[tuple[dict[str, Any], bool], list[Event]]:
@@ -87,7 +95,8 @@ class SendQueue:
         self.waiting.append((send, future))
         if not self.running:
             self.running = True
-            asyncio.get_running_loop().create_task(self.drain())
+            # Held here: the loop keeps only a weak reference to a task.
+            self.task = asyncio.get_running_loop().create_task(self.drain())
         return await future
 
     async def drain(self) -> None:
@@ -119,9 +128,10 @@ class SendQueue:
                         future.set_result((result, events))
         finally:
             self.running = False
-            if self.waiting:  # arrived as this one stopped
+            loop = asyncio.get_running_loop()
+            if self.waiting and not loop.is_closed():  # arrived as this one stopped
                 self.running = True
-                asyncio.get_running_loop().create_task(self.drain())
+                self.task = loop.create_task(self.drain())
 
 
 # The SendQueue of the running event loop (one per server process): send_queue().
