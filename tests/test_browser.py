@@ -568,6 +568,20 @@ def test_group_typing_names_and_senders(web: dict[str, Any], browser: Any, watch
     b.press("#composer-input", "Enter")
     wait_bubble(a, "line one\nline two")
     assert a.eval_on_selector("#messages .msg:not(.own) .who", "e => e.textContent") == bob["name"]
+
+    # Alice adds Dora to the group: the room appears in Dora's list, live, with its history.
+    dora = new_user(base, "dora")
+    contexts.append(browser.new_context())
+    d = sign_in(watch, contexts[-1], base, dora)
+    a.click("#add-members")
+    a.fill("#people-search", dora["name"])
+    a.check(f"#people-choices label:has-text('{dora['name']}') input")
+    a.click("#people-ok")
+    a.wait_for_function(
+        "n => document.getElementById('room-status').textContent.includes(n)", arg=dora["name"]
+    )
+    open_room(d, "Trip")
+    wait_bubble(d, "line one\nline two")
     for ctx in contexts:
         ctx.close()
 
