@@ -152,6 +152,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),
         "reconnect_attempts": int(setting("CLIENT_RECONNECT_ATTEMPTS")),
         "poll_s": float(setting("CLIENT_POLL_S")),
-        "sign_out": reverse("linkup-sign-out"),
+        # Where to go when the session has ended (the pages may be mounted under a prefix).
+        "sign_in": reverse("linkup-sign-in"),
     }
-    return render(request, "linkup/chat.html", {"config": config, "username": config["user"]})
+    return render(request, "linkup/chat.html", {"config": config, "me": config["user"]})

@@ -78,7 +78,7 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "reconnect_first_s": 2.0,
         "reconnect_attempts": 5,
         "poll_s": 3.0,
-        "sign_out": "/sign-out/",
+        "sign_in": "/sign-in/",
     }
     # Every other script is an external module (the policy would refuse inline code).
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)

@@ -87,7 +87,7 @@ async function api(method, path, body) {
 function signedOut() {
   if (leaving) return;
   leaving = true;
-  location.assign(`/sign-in/?next=${encodeURIComponent(location.pathname)}`);
+  location.assign(`${config.sign_in}?next=${encodeURIComponent(location.pathname)}`);
 }
 
 const connection = new Connection({

@@ -95,7 +95,8 @@ export class Connection {
     const queue = this.waiters.get(frame.type);
     if (queue && queue.length) queue.shift().resolve(frame);
     if (frame.type === "error" && !frame.ref) {
-      // An error without a ref answers a request (sync, ping): the oldest one waiting.
+      // An error without a ref answers a request (only `sync` is asked by request()):
+      // fail the first one waiting rather than let it hang until its timeout.
       for (const waiting of this.waiters.values()) {
         if (waiting.length) {
           waiting.shift().reject(frame);
