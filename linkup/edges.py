@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, IntegrityError
@@ -14,7 +15,7 @@ from django.db import DatabaseError, IntegrityError
 from linkup.conf import setting
 from linkup.errors import LinkupError, ServerError, Unavailable
 from linkup.events import Event, collecting_events, publish
-from linkup.log import arecord_error, log_event
+from linkup.log import log_event, record_error
 from linkup.serialization import SerializationError, dumps_text
 
 P = ParamSpec("P")
@@ -50,6 +51,22 @@ def failure_context(func: Callable[..., Any], args: Any, kwargs: Any) -> dict[st
     return context
 
 
+# Failures that are bugs, not outages: the client gets server_error, the operator a record.
+BUGS = (SynchronousOnlyOperation, SerializationError, IntegrityError)
+
+
+def record_failure(func: Callable[..., Any], args: Any, kwargs: Any, exc: BaseException) -> None:
+    """Log and record one of BUGS raised by `func`, with the ids among its arguments."""
+    context = failure_context(func, args, kwargs)
+    name = func.__name__
+    if isinstance(exc, SynchronousOnlyOperation):
+        record_error("async_context", f"{name}: ORM call on the event loop", exc, **context)
+    elif isinstance(exc, SerializationError):
+        record_error("serialization", f"{name}: {exc}", exc, shape=dumps_text(exc.shape), **context)
+    else:
+        record_error("database", f"{name}: integrity error", exc, **context)
+
+
 def _collect(func: Callable[..., R], args: Any, kwargs: Any) -> tuple[R, list[Event]]:
     with collecting_events() as events:
         result = func(*args, **kwargs)
@@ -65,21 +82,8 @@ async def perform(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tu
         return await database_sync_to_async(_collect)(func, args, kwargs)
     except LinkupError:
         raise
-    except SynchronousOnlyOperation as exc:
-        context = failure_context(func, args, kwargs)
-        await arecord_error(
-            "async_context", f"{func.__name__}: ORM call on the event loop", exc, **context
-        )
-        raise ServerError() from exc
-    except SerializationError as exc:
-        context = failure_context(func, args, kwargs)
-        await arecord_error(
-            "serialization", f"{func.__name__}: {exc}", exc, shape=dumps_text(exc.shape), **context
-        )
-        raise ServerError() from exc
-    except IntegrityError as exc:
-        context = failure_context(func, args, kwargs)
-        await arecord_error("database", f"{func.__name__}: integrity error", exc, **context)
+    except BUGS as exc:
+        await sync_to_async(record_failure)(func, args, kwargs, exc)
         raise ServerError() from exc
     except DatabaseError as exc:
         # The database is down or refusing: nothing was committed, the client may retry.

@@ -23,12 +23,11 @@ from django.db import IntegrityError, transaction
 
 from linkup import actions
 from linkup.conf import setting
-from linkup.edges import failure_context, perform
+from linkup.edges import perform, record_failure
 from linkup.errors import LinkupError, ServerError
 from linkup.events import Event, collecting_events
-from linkup.log import record_error
 from linkup.looplocal import LoopLocal
-from linkup.serialization import SerializationError, dumps_text
+from linkup.serialization import SerializationError
 
 
 @dataclass(frozen=True)
@@ -61,21 +60,8 @@ def do_send_batch(sends: list[Send]) -> list[Outcome]:
                 outcomes[i] = (None, exc, [])
             except (IntegrityError, SerializationError) as exc:
                 # Its savepoint rolled back; the others stand. Recorded for the operator.
-                context = failure_context(
-                    actions.do_send_message,
-                    (send.sender, send.room_id, send.client_id, send.body),
-                    {},
-                )
-                if isinstance(exc, SerializationError):
-                    record_error(
-                        "serialization",
-                        f"do_send_message: {exc}",
-                        exc,
-                        shape=dumps_text(exc.shape),
-                        **context,
-                    )
-                else:
-                    record_error("database", "do_send_message: integrity error", exc, **context)
+                args = (send.sender, send.room_id, send.client_id, send.body)
+                record_failure(actions.do_send_message, args, {}, exc)
                 outcomes[i] = (None, ServerError(), [])
     return outcomes
 
