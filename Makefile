@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve clean
+.PHONY: demo test lint serve bench bench-smoke clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,8 +21,15 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python tests/run_suite.py
 
+# The benchmark opens 10,000 sockets on each side: raise the open-file limit for this run.
+bench: $(STAMP)
+	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check linkup linkup_server tests
+	$(BIN)/ruff check linkup linkup_server tests bench
 	$(BIN)/mypy linkup linkup_server
 
 

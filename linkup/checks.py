@@ -53,7 +53,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 "CHANNEL_LAYERS is not configured",
                 id="linkup.E004",
-                hint="Use channels.layers.InMemoryChannelLayer for one process, "
+                hint="Use linkup.layers.EmbeddedChannelLayer for one process, "
                 "channels_redis for several.",
             )
         )

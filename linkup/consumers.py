@@ -51,6 +51,9 @@ ABUSE = 1008
 class ChatConsumer(AsyncWebsocketConsumer):
     user: Any
     rooms: dict[int, int]  # room id -> last seq sent to this socket
+    # Set once the socket is closing (by us, or by the server under us): events still
+    # queued for it until the disconnect (doorbells, presence) send nothing.
+    closing = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels >= 4.2 runs aclose_old_connections() before every handler, doorbells
@@ -396,7 +399,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 **self._ctx(),
             )
             text = dumps_text(ServerError().as_frame())
-        await self.send(text_data=text)
+        if self.closing:
+            return
+        try:
+            await self.send(text_data=text)
+        except RuntimeError:
+            # The ASGI server refuses frames once the socket is closing on its side (uvicorn
+            # after its keepalive timeout). The disconnect event follows; nothing is lost,
+            # since the client catches up by its cursors when it reconnects.
+            self.closing = True
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
     async def _count_bad_frame(self) -> None:
         now = time.monotonic()

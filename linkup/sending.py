@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
 
-from linkup import actions
+from linkup import actions, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform, record_failure
-from linkup.errors import LinkupError, ServerError
-from linkup.events import Event, collecting_events
+from linkup.errors import LinkupError, NotFound, ServerError
+from linkup.events import Event, collecting_events, room_group, send_event_on_commit
 from linkup.looplocal import LoopLocal
+from linkup.models import MarkerMove, Membership, Message, Room
 from linkup.serialization import SerializationError
 
 
@@ -45,25 +48,158 @@ def do_send_batch(sends: list[Send]) -> list[Outcome]:
     """Commit every send that can be committed, in one transaction; one outcome per send.
 
     An outcome is ((message, created), None, events) or (None, error, []). Events are the
-    ones each send queued; they fill in when the batch commits."""
-    outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
+    ones each send queued; they fill in when the batch commits.
+
+    The batch is written set-wise (`_commit_together`: a fixed number of queries per batch,
+    not per send). Should that fail on a constraint or a payload, its savepoint rolls back
+    and the sends go again one by one, each in a savepoint of its own, so the one at fault
+    fails alone."""
     with transaction.atomic():
-        for i in sorted(range(len(sends)), key=lambda i: sends[i].room_id):
-            send = sends[i]
-            try:
-                with collecting_events() as events:
-                    result = actions.do_send_message(
-                        send.sender, send.room_id, send.client_id, send.body
-                    )
-                outcomes[i] = (result, None, events)
-            except LinkupError as exc:
-                outcomes[i] = (None, exc, [])
-            except (IntegrityError, SerializationError) as exc:
-                # Its savepoint rolled back; the others stand. Recorded for the operator.
-                args = (send.sender, send.room_id, send.client_id, send.body)
-                record_failure(actions.do_send_message, args, {}, exc)
-                outcomes[i] = (None, ServerError(), [])
+        try:
+            with transaction.atomic():
+                return _commit_together(sends)
+        except (IntegrityError, SerializationError):
+            pass
+        return _commit_one_by_one(sends)
+
+
+def _commit_one_by_one(sends: list[Send]) -> list[Outcome]:
+    outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
+    for i in sorted(range(len(sends)), key=lambda i: sends[i].room_id):
+        send = sends[i]
+        try:
+            with collecting_events() as events:
+                result = actions.do_send_message(
+                    send.sender, send.room_id, send.client_id, send.body
+                )
+            outcomes[i] = (result, None, events)
+        except LinkupError as exc:
+            outcomes[i] = (None, exc, [])
+        except (IntegrityError, SerializationError) as exc:
+            # Its savepoint rolled back; the others stand. Recorded for the operator.
+            args = (send.sender, send.room_id, send.client_id, send.body)
+            record_failure(actions.do_send_message, args, {}, exc)
+            outcomes[i] = (None, ServerError(), [])
     return outcomes
+
+
+def _commit_together(sends: list[Send]) -> list[Outcome]:
+    """The batch in a fixed number of queries: lock its rooms (in id order), read the
+    senders' memberships and the earlier sends of these client_ids, insert every new
+    message at once, then move the rooms' last_seq and the senders' markers.
+
+    The same result as `actions.do_send_message` one send at a time, in the batch's order
+    within each room, except that a room's watermark moves (and is announced) once per
+    batch rather than once per send."""
+    outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
+    room_ids = sorted({s.room_id for s in sends})
+    sender_ids = {s.sender.pk for s in sends}
+    rooms = {
+        r.pk: r for r in Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk")
+    }
+    memberships = {
+        (m.room_id, m.user_id): m
+        for m in Membership.objects.filter(room_id__in=room_ids, user_id__in=sender_ids)
+    }
+    earlier = {
+        (m.room_id, m.sender_id, m.client_id): m
+        for m in Message.objects.select_related("sender").filter(
+            room_id__in=room_ids,
+            sender_id__in=sender_ids,
+            client_id__in={s.client_id for s in sends},
+        )
+    }
+    now = timezone.now()
+    fresh: list[tuple[int, Message]] = []
+    repeats: list[tuple[int, Message]] = []  # a client_id sent twice within the batch
+    in_batch: dict[tuple[int, int, str], Message] = {}
+    for i in sorted(range(len(sends)), key=lambda i: sends[i].room_id):
+        send = sends[i]
+        room = rooms.get(send.room_id)
+        if room is None or (send.room_id, send.sender.pk) not in memberships:
+            outcomes[i] = (None, NotFound("room not found"), [])
+            continue
+        key = (send.room_id, send.sender.pk, send.client_id)
+        if key in earlier:
+            outcomes[i] = ((queries.message_dict(earlier[key]), False), None, [])
+            continue
+        if key in in_batch:
+            repeats.append((i, in_batch[key]))
+            continue
+        room.last_seq += 1
+        message = Message(
+            room_id=room.pk,
+            seq=room.last_seq,
+            sender=send.sender,
+            body=send.body,
+            client_id=send.client_id,
+            created_at=now,
+        )
+        in_batch[key] = message
+        fresh.append((i, message))
+    if not fresh:
+        for i, message in repeats:
+            outcomes[i] = ((queries.message_dict(message), False), None, [])
+        return outcomes
+    Message.objects.bulk_create([message for _, message in fresh])
+    touched = sorted({message.room_id for _, message in fresh})
+    _update_each(
+        Room, {r: {"last_seq": rooms[r].last_seq, "last_activity_at": now} for r in touched}
+    )
+    # Sending moves the sender's own markers to their newest message (read implies delivered).
+    newest: dict[tuple[int, int], int] = {}
+    for _, message in fresh:
+        newest[(message.room_id, message.sender_id)] = message.seq
+    held_minimum: set[int] = set()
+    moves: list[MarkerMove] = []
+    marker_updates: dict[int, dict[str, Any]] = {}
+    for (room_id, user_id), seq in newest.items():
+        membership, room = memberships[(room_id, user_id)], rooms[room_id]
+        if (
+            membership.delivered_seq <= room.delivered_watermark
+            or membership.read_seq <= room.read_watermark
+        ):
+            held_minimum.add(room_id)
+        marker_updates[membership.pk] = {"delivered_seq": seq, "read_seq": seq}
+        moves += [
+            MarkerMove(room_id=room_id, user_id=user_id, kind=kind.value, seq=seq, at=now)
+            for kind in (MarkerMove.Kind.DELIVERED, MarkerMove.Kind.READ)
+        ]
+    _update_each(Membership, marker_updates)
+    MarkerMove.objects.bulk_create(moves)
+    last_of_room = {message.room_id: i for i, message in fresh}
+    for i, message in fresh:
+        with collecting_events() as events:
+            data = queries.message_dict(message)
+            send_event_on_commit(
+                room_group(message.room_id), {"type": "chat.message", "message": data}
+            )
+            if last_of_room[message.room_id] == i and message.room_id in held_minimum:
+                receipts.advance_watermarks(rooms[message.room_id])
+        outcomes[i] = ((data, True), None, events)
+    for i, message in repeats:
+        outcomes[i] = ((queries.message_dict(message), False), None, [])
+    return outcomes
+
+
+def _update_each(model: Any, values: dict[int, dict[str, Any]]) -> None:
+    """UPDATE rows of `model` by primary key, each to its own values, in one statement."""
+    if not values:
+        return
+    if len(values) == 1:
+        ((pk, fields),) = values.items()
+        model.objects.filter(pk=pk).update(**fields)
+        return
+    names = next(iter(values.values())).keys()
+    model.objects.filter(pk__in=list(values)).update(
+        **{
+            name: Case(
+                *(When(pk=pk, then=Value(fields[name])) for pk, fields in values.items()),
+                output_field=model._meta.get_field(name),
+            )
+            for name in names
+        }
+    )
 
 
 class SendQueue:

@@ -164,7 +164,7 @@ def _channel_layers() -> dict[str, Any]:
         }
     return {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "linkup.layers.EmbeddedChannelLayer",
             "CONFIG": {"capacity": 1000, "expiry": 60},
         }
     }

@@ -50,7 +50,7 @@ def main() -> int:
     failures: list[str] = []
 
     banner("lint: ruff + mypy")
-    if run([str(BIN / "ruff"), "check", "linkup", "linkup_server", "tests"]) != 0:
+    if run([str(BIN / "ruff"), "check", "linkup", "linkup_server", "tests", "bench"]) != 0:
         failures.append("ruff")
     if run([str(BIN / "mypy"), "linkup", "linkup_server"]) != 0:
         failures.append("mypy")

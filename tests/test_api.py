@@ -1264,14 +1264,14 @@ def test_created_responses_survive_warnings_as_errors(alice: Any, bob: Any) -> N
 def test_storage_failure_is_503_with_retry_after(alice: Any, bob: Any, monkeypatch: Any) -> None:
     from django.db import OperationalError
 
-    from linkup import actions
+    from linkup import sending
 
     room = Api(alice).post("/rooms", {"kind": "direct", "members": [bob.pk]}).json()
 
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(actions, "do_send_message", down)
+    monkeypatch.setattr(sending, "_commit_together", down)  # the batch's write
     response = Api(alice).post(
         f"/rooms/{room['id']}/messages", {"client_id": str(uuid.uuid4()), "body": "x"}
     )

@@ -576,8 +576,10 @@ async def test_storage_failure_answers_unavailable_and_keeps_the_socket(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
 
+    from linkup import sending
+
     a = await connect(setup["alice"])
-    monkeypatch.setattr(actions, "do_send_message", down)
+    monkeypatch.setattr(sending, "_commit_together", down)  # the batch's write
     client_id = cid()
     await send(
         a,
@@ -628,3 +630,32 @@ async def test_room_joined_while_connecting_is_subscribed(
     assert new["message"]["body"] == "welcome" and joined
     await a.disconnect()
     await c.disconnect()
+
+
+async def test_frames_for_a_closing_socket_are_dropped_quietly() -> None:
+    """Events still queued for a socket being closed (idle 4408, say) send nothing, and a
+    server that refuses frames after closing under us (uvicorn's keepalive timeout) does not
+    crash the consumer."""
+    from linkup.consumers import ChatConsumer
+
+    sent: list[str] = []
+    server_closed = False
+
+    async def like_uvicorn(message: dict[str, Any]) -> None:
+        # uvicorn raises this for any frame after the socket's close went out.
+        if server_closed:
+            raise RuntimeError(f"Unexpected ASGI message {message['type']!r}, after close.")
+        sent.append(message["type"])
+
+    consumer = ChatConsumer()
+    consumer.base_send = like_uvicorn
+    await consumer.send_frame({"type": "pong"})
+    await consumer.close(code=4408)
+    await consumer.send_frame({"type": "presence", "user": 1, "status": "online"})
+    assert sent == ["websocket.send", "websocket.close"]
+
+    other = ChatConsumer()
+    other.base_send = like_uvicorn
+    server_closed = True
+    await other.send_frame({"type": "pong"})  # no exception
+    assert other.closing

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from django.db import OperationalError
+from django.db.models import Max
 from hypothesis import given
 from hypothesis import strategies as st
 
 from linkup import actions, sending
 from linkup.errors import LinkupError, Unavailable
 from linkup.events import collecting_events
-from linkup.models import Message
+from linkup.models import MarkerMove, Membership, Message, Room
 from linkup.sending import Send, SendQueue, do_send_batch
 from tests.conftest import make_user
 
@@ -44,7 +45,8 @@ def normalized(
     outcome: tuple[Any, LinkupError | None, list[Any]], rooms: list[int]
 ) -> tuple[Any, ...]:
     """What must agree between the batch and one-at-a-time: errors, seqs, created flags,
-    bodies, and the events (by room index and type, not by database id)."""
+    bodies, and the message events (by room index, not by database id). Watermark events
+    may be coalesced by a batch: `final_state` compares what they announce."""
     result, error, events = outcome
     if error is not None:
         return ("error", error.code)
@@ -56,8 +58,36 @@ def normalized(
             event.get("message", {}).get("seq"),
         )
         for group, event in events
+        if event["type"] != "chat.watermark"
     )
     return (message["seq"], created, message["body"], message["client_id"], shown)
+
+
+def final_state(got: list[Any], rooms: list[int], users: list[Any]) -> dict[str, Any]:
+    """Per room: the watermarks stored and the last ones announced, every member's markers,
+    and the highest logged marker move per member and kind."""
+    announced: dict[int, tuple[int, int]] = {}
+    for _result, _error, events in got:
+        for _group, event in events:
+            if event["type"] == "chat.watermark":
+                announced[rooms.index(event["room"])] = (event["delivered_seq"], event["read_seq"])
+    letter = {u.pk: u.username[0] for u in users}
+    state: dict[str, Any] = {"announced": announced}
+    for index, room_id in enumerate(rooms[:3]):
+        room = Room.objects.get(pk=room_id)
+        state[f"watermarks {index}"] = (room.delivered_watermark, room.read_watermark)
+        state[f"markers {index}"] = sorted(
+            (letter[m.user_id], m.delivered_seq, m.read_seq)
+            for m in Membership.objects.filter(room_id=room_id)
+        )
+        state[f"moves {index}"] = sorted(
+            (letter[user], kind, top)
+            for user, kind, top in MarkerMove.objects.filter(room_id=room_id)
+            .values("user_id", "kind")
+            .annotate(top=Max("seq"))
+            .values_list("user_id", "kind", "top")
+        )
+    return state
 
 
 @given(plan=SENDS)
@@ -94,9 +124,14 @@ def test_a_batch_commits_exactly_what_one_send_at_a_time_would(plan: list[Any]) 
         stored = {
             k: [(s, name[0], cid, body) for s, name, cid, body in v] for k, v in stored.items()
         }
-        outcomes.append(([normalized(o, rooms) for o in got], stored))
+        outcomes.append(
+            ([normalized(o, rooms) for o in got], stored, final_state(got, rooms, users))
+        )
     assert outcomes[0] == outcomes[1]
-    _, stored = outcomes[0]
+    _, stored, state = outcomes[0]
+    for index in range(3):  # what was announced last is what is stored
+        if index in state["announced"]:
+            assert state["announced"][index] == state[f"watermarks {index}"]
     for messages in stored.values():  # and the usual promises hold
         assert [seq for seq, *_ in messages] == list(range(1, len(messages) + 1))
 
@@ -158,3 +193,35 @@ async def test_a_failed_batch_fails_every_send_with_its_own_error(
     assert len({id(e) for e in errors}) == 3  # each caller may set its own ref
     assert not await Message.objects.filter(room_id=rooms[0]).aexists()
     assert not queue.running and not queue.waiting
+
+
+def test_a_send_that_breaks_the_set_wise_write_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch is written set-wise; one send whose event cannot be serialized makes it go
+    again one send at a time, where that send alone fails (and is recorded)."""
+    from linkup import queries
+    from linkup.models import MessagingError
+
+    users, rooms = cast()
+    real = queries.message_dict
+
+    def poisoned(message: Any) -> dict[str, Any]:
+        data = real(message)
+        return {**data, "when": object()} if message.body == "poison" else data
+
+    monkeypatch.setattr(queries, "message_dict", poisoned)
+    a, b, _ = users
+    outcomes = do_send_batch(
+        [
+            Send(a, rooms[0], "p1", "one"),
+            Send(b, rooms[1], "p2", "poison"),
+            Send(b, rooms[0], "p3", "two"),
+        ]
+    )
+    assert [o[1].code if o[1] else o[0][0]["seq"] for o in outcomes] == [1, "server_error", 2]
+    assert list(Message.objects.filter(room_id=rooms[0]).values_list("body", flat=True)) == [
+        "one",
+        "two",
+    ]
+    assert not Message.objects.filter(room_id=rooms[1]).exists()
+    assert Room.objects.get(pk=rooms[1]).last_seq == 0
+    assert MessagingError.objects.filter(category="serialization").count() == 1

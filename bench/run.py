@@ -1,0 +1,507 @@
+"""`make bench`: Linkup, the tutorial baseline and the bare ceiling, side by side, one run.
+
+    python -m bench.run                 # the full run; writes docs/bench/results.json and .png
+    python -m bench.run --smoke         # seconds, small: CI runs it so the harness cannot rot
+    python -m bench.run --configs embedded --targets linkup,ceiling --workloads W1,W2
+
+Workloads (issue 7): W1 500 clients in 50 rooms of 10 at 1 msg/s each; W2 the same clients at
+2 msg/s each (1,000 msg/s, 10,000 deliveries/s); W3 10,000 sockets (500 users x 20 tabs) and
+one broadcast per room; W4 one room of 1,000 members, 5 msg/s; W5 W1 on two server processes
+sharing PostgreSQL + Redis (scale-out configuration only; the ceiling has no shared bus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.servers import LOAD_CORE, ROOT, TARGETS, Server, database, pinning, run_server
+
+
+@dataclass(frozen=True)
+class Shape:
+    users: int  # Linkup users to register (the tutorial dialect has none)
+    clients: int  # W1/W2/W5 sockets
+    room_size: int
+    w1_rate: float
+    w2_rate: float
+    seconds: float
+    w3_users: int
+    w3_tabs: int
+    w4_members: int
+    w4_rate: float
+    w4_senders: int
+    warmup: float
+
+
+FULL = Shape(
+    users=1000, clients=500, room_size=10, w1_rate=500, w2_rate=1000, seconds=20,
+    w3_users=500, w3_tabs=20, w4_members=1000, w4_rate=5, w4_senders=50, warmup=2,
+)  # fmt: skip
+SMOKE = Shape(
+    users=40, clients=40, room_size=10, w1_rate=40, w2_rate=80, seconds=2,
+    w3_users=10, w3_tabs=10, w4_members=40, w4_rate=5, w4_senders=5, warmup=0,
+)  # fmt: skip
+
+# What issue 7 asks of Linkup (one server process; W5 compares with W1).
+TARGET_P99_MS = {"W1": 25, "W2": 100, "W4": 150}
+W3_MAX_RSS_KIB, W3_MIN_HANDSHAKES = 40, 500
+W5_MAX_COST_RATIO = 1.15
+
+
+@dataclass
+class Setup:
+    """What a workload needs of a server: Linkup's users and rooms, or tutorial room names."""
+
+    users: list[dict[str, Any]]
+    small_rooms: list[int]  # Linkup room ids of W1/W2/W3, room_size members each
+    big_room: int | None
+
+    def stream_plan(self, server: Server, shape: Shape) -> list[tuple[Any, str | None]]:
+        if server.protocol == "linkup":
+            return [
+                (self.small_rooms[i // shape.room_size], self.users[i]["token"])
+                for i in range(shape.clients)
+            ]
+        return [(f"a{i // shape.room_size}", None) for i in range(shape.clients)]
+
+    def big_plan(self, server: Server, shape: Shape) -> list[tuple[Any, str | None]]:
+        if server.protocol == "linkup":
+            return [(self.big_room, u["token"]) for u in self.users[: shape.w4_members]]
+        return [("big", None)] * shape.w4_members
+
+    def tabs_plan(self, server: Server, shape: Shape) -> list[tuple[Any, str | None]]:
+        plan: list[tuple[Any, str | None]] = []
+        for u in range(shape.w3_users):
+            for _tab in range(shape.w3_tabs):
+                if server.protocol == "linkup":
+                    room = self.small_rooms[u // shape.room_size]
+                    plan.append((room, self.users[u]["token"]))
+                else:
+                    plan.append((f"c{u // shape.room_size}", None))
+        return plan
+
+
+def prepare(server: Server, shape: Shape) -> Setup:
+    if server.protocol != "linkup":
+        return Setup([], [], None)
+    started = time.perf_counter()
+    tag = os.urandom(3).hex()
+    users = loadgen.make_users(server.base(), shape.users, tag)
+    size = shape.room_size
+    rooms = [
+        loadgen.make_room(server.base(), users[i : i + size], f"bench {i // size}")
+        for i in range(0, max(shape.clients, shape.w3_users), size)
+    ]
+    print(
+        f"    set up {len(users)} users and {len(rooms)} rooms over REST "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    return Setup(users, rooms, None)
+
+
+def add_big_room(server: Server, setup: Setup, shape: Shape) -> None:
+    """W4's room, made after W3: its members would otherwise all be contacts, and W3 would
+    measure presence announcements to 999 contacts x 20 tabs rather than sockets."""
+    if server.protocol == "linkup" and setup.big_room is None:
+        setup.big_room = loadgen.make_room(server.base(), setup.users[: shape.w4_members], "big")
+
+
+def _spread(clients: list[loadgen.Client], count: int) -> list[loadgen.Client]:
+    step = max(1, len(clients) // count)
+    return clients[::step][:count]
+
+
+async def stream(
+    server: Server,
+    plan: list[tuple[Any, str | None]],
+    rate: float,
+    seconds: float,
+    warmup: float,
+    senders: int | None = None,
+    closed: bool = False,
+) -> dict[str, Any]:
+    stats = loadgen.Stats()
+    beat = asyncio.create_task(loadgen.heartbeat(server.protocol, stats))
+    clients, took, failed = await loadgen.connect_all(server, plan, stats)
+    in_room = Counter(c.room for c in clients)
+    chosen = _spread(clients, senders) if senders else clients
+    await asyncio.sleep(2)  # presence announcements of the newcomers settle
+    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    stats.measure_from = t0 + warmup
+    if closed:
+        window = await loadgen.closed_loop(server.protocol, chosen, in_room, stats, seconds)
+    else:
+        window = await loadgen.open_loop(server.protocol, chosen, in_room, stats, rate, seconds)
+    await stats.drain(10)
+    elapsed = time.perf_counter() - t0
+    cpu = server.cpu_seconds() - cpu0
+    rss = server.rss_bytes()
+    beat.cancel()
+    await loadgen.close_all(clients)
+    await asyncio.sleep(1)
+    return {
+        **loadgen.summary(stats),
+        "clients": len(clients),
+        "handshake_failures": failed,
+        "handshakes_per_s": len(clients) / took if took else None,
+        "offered_msg_per_s": None if closed else rate,
+        "send_seconds": window,
+        "msg_per_s": stats.sent / window if window else None,
+        "deliveries_per_s": (
+            stats.received / (stats.last_delivery - t0) if stats.last_delivery > t0 else None
+        ),
+        "server_cpu_percent": 100 * cpu / elapsed if elapsed else None,
+        "cpu_ms_per_1k_deliveries": cpu * 1e6 / stats.received if stats.received else None,
+        "server_rss_mib": rss / 2**20,
+    }
+
+
+async def many_sockets(server: Server, plan: list[tuple[Any, str | None]]) -> dict[str, Any]:
+    """W3: open every socket of `plan`, weigh the server, then one broadcast per room."""
+    stats = loadgen.Stats()
+    rss0 = server.rss_bytes()
+    beat = asyncio.create_task(loadgen.heartbeat(server.protocol, stats))
+    clients, took, failed = await loadgen.connect_all(server, plan, stats, concurrency=200)
+    await asyncio.sleep(2)
+    rss1 = server.rss_bytes()
+    in_room = Counter(c.room for c in clients)
+    firsts: dict[Any, loadgen.Client] = {}
+    for client in clients:
+        firsts.setdefault(client.room, client)
+    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    for client in firsts.values():
+        await loadgen._send(server.protocol, client, stats, in_room[client.room], closed=False)
+    await stats.drain(30)
+    elapsed = time.perf_counter() - t0
+    cpu = server.cpu_seconds() - cpu0
+    alive = sum(1 for c in clients if c.reader is not None and not c.reader.done())
+    beat.cancel()
+    await loadgen.close_all(clients)
+    await asyncio.sleep(2)
+    return {
+        **loadgen.summary(stats),
+        "sockets": len(clients),
+        "sockets_alive_at_end": alive,
+        "handshake_failures": failed,
+        "handshake_seconds": took,
+        "handshakes_per_s": len(clients) / took if took else None,
+        "rss_before_mib": rss0 / 2**20,
+        "rss_open_mib": rss1 / 2**20,
+        "rss_kib_per_socket": (rss1 - rss0) / 1024 / len(clients) if clients else None,
+        "broadcast_seconds": elapsed,
+        "cpu_ms_per_1k_deliveries": cpu * 1e6 / stats.received if stats.received else None,
+    }
+
+
+def _bench_env(target: str) -> dict[str, str]:
+    return {}
+
+
+def workload(name: str, server: Server, setup: Setup, shape: Shape, closed: bool) -> dict[str, Any]:
+    """Run one workload against a started server; a contender that fails is reported so."""
+    print(f"  {server.config:9s} {server.target:8s} {name} ...", flush=True)
+    before = server.tracebacks()
+    try:
+        result = _workload(name, server, setup, shape, closed)
+    except Exception as exc:
+        print(f"    {name} failed: {exc!r}\n{server.log_tail(3000)}", flush=True)
+        return {"error": f"failed: {exc!r}"}
+    result["server_tracebacks"] = server.tracebacks() - before
+    print("    " + _line(name, result), flush=True)
+    if result["server_tracebacks"]:
+        print(f"    the server logged {result['server_tracebacks']} tracebacks, the first:")
+        print("    " + server.first_error().replace("\n", "\n    "), flush=True)
+    return result
+
+
+def _workload(
+    name: str, server: Server, setup: Setup, shape: Shape, closed: bool
+) -> dict[str, Any]:
+    if name == "W3":
+        return asyncio.run(many_sockets(server, setup.tabs_plan(server, shape)))
+    if name == "W4":
+        add_big_room(server, setup, shape)
+        plan = setup.big_plan(server, shape)
+        return asyncio.run(
+            stream(server, plan, shape.w4_rate, shape.seconds, shape.warmup, shape.w4_senders)
+        )
+    # W1, W2, and W5 (W1's load)
+    rate = shape.w2_rate if name == "W2" else shape.w1_rate
+    plan = setup.stream_plan(server, shape)
+    return asyncio.run(stream(server, plan, rate, shape.seconds, shape.warmup, closed=closed))
+
+
+def run_target(
+    target: str, config: str, shape: Shape, workloads: list[str], closed: bool
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    w5 = "W5" in workloads and config == "scaleout" and target != "ceiling"
+    with database(config) as db_env:
+        single = [w for w in workloads if w != "W5"]
+        with run_server(target, config, db_env, extra_env=_bench_env(target)) as server:
+            setup = prepare(server, shape)
+            for name in sorted(single, key=lambda w: (w != "W3", w)):
+                if not server.alive():
+                    results[name] = {"error": "server died", "log": server.log_tail()}
+                    continue
+                results[name] = workload(name, server, setup, shape, closed)
+            # W5's one-process reference, in the same state as the two-process run.
+            reference = workload("W5", server, setup, shape, closed) if w5 else {}
+            if not server.alive():
+                results["server_log"] = server.log_tail()
+        if w5:
+            with run_server(
+                target, config, db_env, processes=2, extra_env=_bench_env(target), migrate=False
+            ) as server:
+                result = workload("W5", server, setup, shape, closed)
+                result["processes"] = 2
+                result["one_process"] = reference
+                one = reference.get("cpu_ms_per_1k_deliveries")
+                two = result["cpu_ms_per_1k_deliveries"]
+                result["cost_ratio_to_one_process"] = two / one if one and two else None
+                results["W5"] = result
+    return results
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def _line(name: str, r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"{name}: {r['error']}"
+    head = f"{name}: sent {_fmt(r['sent'])} lost {_fmt(r['lost'])} dup {_fmt(r['duplicates'])}"
+    lat = f"p50 {_fmt(r['p50_ms'])} p99 {_fmt(r['p99_ms'])} max {_fmt(r['max_ms'])} ms"
+    if name == "W3":
+        return (
+            f"{head} sockets {_fmt(r['sockets'])} ({_fmt(r['handshakes_per_s'], 0)}/s, "
+            f"{_fmt(r['rss_kib_per_socket'])} KiB each) broadcast {lat}"
+        )
+    return (
+        f"{head} {lat} {_fmt(r['deliveries_per_s'], 0)} deliveries/s "
+        f"cpu {_fmt(r['cpu_ms_per_1k_deliveries'], 0)} ms/1k"
+    )
+
+
+def verdicts(runs: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per configuration and workload: does Linkup meet issue 7's target?"""
+    out: dict[str, dict[str, str]] = {}
+    for config, targets in runs.items():
+        mine = targets.get("linkup", {})
+        out[config] = {}
+        for name, r in mine.items():
+            if not isinstance(r, dict) or "error" in r or name.startswith("server"):
+                continue
+            clean = r["lost"] == 0 and r["duplicates"] == 0
+            if name in TARGET_P99_MS:
+                ok = clean and r["p99_ms"] is not None and r["p99_ms"] <= TARGET_P99_MS[name]
+                if name == "W2":
+                    ok = ok and (r["msg_per_s"] or 0) >= 0.98 * (r["offered_msg_per_s"] or 0)
+            elif name == "W3":
+                ok = (
+                    clean
+                    and r["handshake_failures"] == 0
+                    and (r["rss_kib_per_socket"] or 1e9) <= W3_MAX_RSS_KIB
+                    and (r["handshakes_per_s"] or 0) >= W3_MIN_HANDSHAKES
+                )
+            elif name == "W5":
+                reference = r.get("one_process") or mine.get("W1", {})
+                one = reference.get("cpu_ms_per_1k_deliveries")
+                two = r["cpu_ms_per_1k_deliveries"]
+                ok = clean and bool(one and two and two <= W5_MAX_COST_RATIO * one)
+            else:
+                continue
+            out[config][name] = "met" if ok else "MISSED"
+    return out
+
+
+def table(runs: dict[str, Any]) -> str:
+    lines = []
+    header = (
+        f"{'config':9s} {'work':4s} {'target':8s} {'sent':>7s} {'lost':>7s} {'dup':>4s} "
+        f"{'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} {'deliv/s':>8s} {'cpu/1k':>7s} "
+        f"{'RSS MiB':>7s}  extra"
+    )
+    lines.append(header)
+    lines.append("-" * len(header))
+    judged = verdicts(runs)
+    for config, targets in runs.items():
+        names = sorted({w for t in targets.values() for w in t if w.startswith("W")})
+        for name in names:
+            for target in TARGETS:
+                r = targets.get(target, {}).get(name)
+                if r is None:
+                    continue
+                if "error" in r:
+                    lines.append(f"{config:9s} {name:4s} {target:8s} {r['error']}")
+                    continue
+                extra = ""
+                if name == "W3":
+                    extra = (
+                        f"{r['sockets']} sockets, {_fmt(r['handshakes_per_s'], 0)} handshakes/s,"
+                        f" {_fmt(r['rss_kib_per_socket'])} KiB/socket"
+                    )
+                    rss = r["rss_open_mib"]
+                    rate = None
+                else:
+                    rss = r["server_rss_mib"]
+                    rate = r["deliveries_per_s"]
+                if target == "linkup" and name in judged.get(config, {}):
+                    extra = (extra + " " if extra else "") + f"[{judged[config][name]}]"
+                lines.append(
+                    f"{config:9s} {name:4s} {target:8s} {_fmt(r['sent']):>7s} "
+                    f"{_fmt(r['lost']):>7s} {_fmt(r['duplicates']):>4s} {_fmt(r['p50_ms']):>8s} "
+                    f"{_fmt(r['p99_ms']):>8s} {_fmt(r['max_ms']):>8s} {_fmt(rate, 0):>8s} "
+                    f"{_fmt(r.get('cpu_ms_per_1k_deliveries'), 0):>7s} {_fmt(rss, 0):>7s}  {extra}"
+                )
+            lines.append(_ratios(config, name, targets))
+    return "\n".join(line for line in lines if line)
+
+
+def _ratios(config: str, name: str, targets: dict[str, Any]) -> str:
+    mine = targets.get("linkup", {}).get(name)
+    if not mine or "error" in mine or mine.get("p99_ms") is None:
+        return ""
+    parts = []
+    for other in ("baseline", "ceiling"):
+        r = targets.get(other, {}).get(name)
+        if not r or "error" in r or not r.get("p99_ms"):
+            continue
+        parts.append(f"p99 {mine['p99_ms'] / r['p99_ms']:.2f}x {other}'s")
+        a, b = mine.get("cpu_ms_per_1k_deliveries"), r.get("cpu_ms_per_1k_deliveries")
+        if a and b:
+            parts.append(f"cpu/delivery {a / b:.2f}x {other}'s")
+    return f"{'':9s} {name:4s} linkup: " + ", ".join(parts) if parts else ""
+
+
+def plot(runs: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(runs)
+    fig, axes = plt.subplots(1, len(configs), figsize=(6 * len(configs), 4), squeeze=False)
+    for ax, config in zip(axes[0], configs, strict=True):
+        targets = runs[config]
+        names = sorted({w for t in targets.values() for w in t if w.startswith("W")})
+        width = 0.8 / len(TARGETS)
+        for k, target in enumerate(TARGETS):
+            values = []
+            for name in names:
+                r = targets.get(target, {}).get(name) or {}
+                values.append(r.get("p99_ms") or 0)
+            xs = [i + (k - 1) * width for i in range(len(names))]
+            ax.bar(xs, values, width, label=target)
+        for i, name in enumerate(names):
+            if name in TARGET_P99_MS:
+                ax.hlines(TARGET_P99_MS[name], i - 0.4, i + 0.4, colors="k", linestyles="dotted")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yscale("log")
+        ax.set_ylabel("end-to-end p99 (ms, log)")
+        ax.set_title(config)
+        ax.legend()
+    fig.suptitle("Linkup vs the tutorial baseline vs a bare broadcaster (dotted: target)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _reachable(config: str) -> bool:
+    if config == "embedded":
+        return True
+    try:
+        import psycopg
+        import redis
+
+        url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", connect_timeout=3).close()
+        redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")).ping()
+        return True
+    except Exception as exc:
+        print(f"scale-out configuration skipped: {exc}", file=sys.stderr)
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a small run of a few seconds")
+    parser.add_argument("--configs", default="embedded,scaleout")
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    parser.add_argument("--closed", action="store_true", help="closed loop for W1/W2/W5")
+    parser.add_argument("--out", default=None, help="folder for results.json and the plot")
+    args = parser.parse_args(argv)
+    shape = SMOKE if args.smoke else FULL
+    out = Path(args.out) if args.out else (None if args.smoke else ROOT / "docs" / "bench")
+    configs = [c for c in args.configs.split(",") if c]
+    requested_scaleout = "scaleout" in configs
+    configs = [c for c in configs if _reachable(c)]
+    if requested_scaleout and "scaleout" not in configs and os.environ.get("CI"):
+        print("CI: the scale-out configuration could not run", file=sys.stderr)
+        return 1
+    if pinning():
+        os.sched_setaffinity(0, {LOAD_CORE})
+    started = dt.datetime.now(dt.UTC)
+    runs: dict[str, Any] = {}
+    for config in configs:
+        runs[config] = {}
+        for target in [t for t in args.targets.split(",") if t]:
+            runs[config][target] = run_target(
+                target, config, shape, args.workloads.split(","), args.closed
+            )
+    print()
+    print(table(runs))
+    document = {
+        "started": started.isoformat(timespec="seconds"),
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "machine": {"cpus": os.cpu_count(), "pinned": pinning()},
+        "shape": shape.__dict__,
+        "mode": "closed loop" if args.closed else "open loop",
+        "runs": runs,
+        "verdicts": verdicts(runs),
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
+        try:
+            plot(runs, out / "p99.png")
+        except ImportError:
+            print("matplotlib is not installed: no plot (pip install '.[bench]')")
+        print(f"\nwrote {out / 'results.json'}")
+    if args.smoke:
+        # The smoke run checks the harness and Linkup's guarantees, never timings.
+        bad = [
+            f"{config}/{name}"
+            for config, targets in runs.items()
+            for name, r in targets.get("linkup", {}).items()
+            if isinstance(r, dict)
+            and name.startswith("W")
+            and ("error" in r or r["lost"] or r["duplicates"] or not r["sent"])
+        ]
+        if bad:
+            print(f"smoke run: Linkup lost, duplicated or failed in {bad}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

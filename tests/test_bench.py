@@ -1,0 +1,132 @@
+"""The benchmark harness (bench/): its accounting, and a smoke run so it cannot rot.
+
+The smoke run is small and asserts no timing: only that every contender ran every workload
+and that Linkup lost and duplicated nothing. Full runs are manual (`make bench`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench import loadgen, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Socket:
+    """Stands in for a client's socket: the accounting never touches it."""
+
+
+def _client(room: int = 1) -> loadgen.Client:
+    return loadgen.Client(ws=_Socket(), room=room)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sockets=st.integers(1, 6),
+    messages=st.integers(1, 8),
+    arrivals=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 5)), max_size=80),
+)
+def test_lost_and_duplicates_are_counted_exactly(
+    sockets: int, messages: int, arrivals: list[tuple[int, int]]
+) -> None:
+    async def scenario() -> dict[str, Any]:
+        stats = loadgen.Stats()
+        clients = [_client() for _ in range(sockets)]
+        keys = [f"k{i}" for i in range(messages)]
+        for key in keys:
+            stats.sent_at[key] = 0.0
+            stats.expected += sockets
+            stats.sent += 1
+        for m, s in arrivals:
+            stats.deliver(clients[s % sockets], keys[m % messages], 0.001)
+        stats.deliver(clients[0], "never-sent", 0.001)
+        return loadgen.summary(stats)
+
+    result = asyncio.run(scenario())
+    pairs = [(m % messages, s % sockets) for m, s in arrivals]
+    distinct = len(set(pairs))
+    assert result["received"] == distinct
+    assert result["duplicates"] == len(pairs) - distinct
+    assert result["lost"] == messages * sockets - distinct
+    assert result["unmatched"] == 1
+    assert result["latency_samples"] == distinct
+
+
+def _result(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "sent": 10,
+        "lost": 0,
+        "duplicates": 0,
+        "p99_ms": 10.0,
+        "msg_per_s": 1000.0,
+        "offered_msg_per_s": 1000.0,
+        "cpu_ms_per_1k_deliveries": 100.0,
+        "handshake_failures": 0,
+        "rss_kib_per_socket": 30.0,
+        "handshakes_per_s": 900.0,
+    }
+    return {**base, **overrides}
+
+
+def test_verdicts_follow_the_targets() -> None:
+    runs = {
+        "embedded": {
+            "linkup": {
+                "W1": _result(),
+                "W2": _result(p99_ms=120.0),
+                "W3": _result(rss_kib_per_socket=41.0),
+                "W4": _result(lost=1),
+                "W5": _result(cpu_ms_per_1k_deliveries=114.0),
+            }
+        },
+        "scaleout": {
+            "linkup": {
+                "W1": _result(),
+                "W2": _result(msg_per_s=900.0),
+                "W5": _result(cpu_ms_per_1k_deliveries=116.0),
+            }
+        },
+    }
+    assert run.verdicts(runs) == {
+        "embedded": {"W1": "met", "W2": "MISSED", "W3": "MISSED", "W4": "MISSED", "W5": "met"},
+        "scaleout": {"W1": "met", "W2": "MISSED", "W5": "MISSED"},
+    }
+
+
+@pytest.mark.live
+def test_smoke_run(tmp_path: Path) -> None:
+    """Every contender runs every workload of this pass's configuration, end to end."""
+    config = "scaleout" if os.environ.get("DATABASE_URL") else "embedded"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--configs", config, "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "p99 ms" in done.stdout  # the table
+    document = json.loads((tmp_path / "results.json").read_text())
+    runs = document["runs"][config]
+    workloads = {"W1", "W2", "W3", "W4"} | ({"W5"} if config == "scaleout" else set())
+    for target in ("linkup", "baseline", "ceiling"):
+        expected = workloads - ({"W5"} if target == "ceiling" else set())
+        assert expected <= set(runs[target]), (target, sorted(runs[target]))
+    for name in workloads:
+        mine = runs["linkup"][name]
+        assert mine["sent"] > 0 and mine["received"] == mine["expected"] > 0, (name, mine)
+        assert mine["lost"] == 0 and mine["duplicates"] == 0, (name, mine)
+    assert (tmp_path / "p99.png").stat().st_size > 1000
