@@ -93,16 +93,21 @@ class Setup:
         return plan
 
 
-def prepare(server: Server, shape: Shape) -> Setup:
+def prepare(server: Server, shape: Shape, workloads: list[str]) -> Setup:
     if server.protocol != "linkup":
         return Setup([], [], None)
     started = time.perf_counter()
     tag = os.urandom(3).hex()
-    users = loadgen.make_users(server.base(), shape.users, tag)
+    needed = max(
+        shape.clients if {"W1", "W2", "W5"} & set(workloads) else 0,
+        shape.w3_users if "W3" in workloads else 0,
+        shape.w4_members if "W4" in workloads else 0,
+    )
+    users = loadgen.make_users(server.base(), needed, tag)
     size = shape.room_size
     rooms = [
         loadgen.make_room(server.base(), users[i : i + size], f"bench {i // size}")
-        for i in range(0, max(shape.clients, shape.w3_users), size)
+        for i in range(0, min(len(users), max(shape.clients, shape.w3_users)), size)
     ]
     print(
         f"    set up {len(users)} users and {len(rooms)} rooms over REST "
@@ -206,8 +211,11 @@ async def many_sockets(server: Server, plan: list[tuple[Any, str | None]]) -> di
     }
 
 
+LINKUP_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings to try on Linkup's server
+
+
 def _bench_env(target: str) -> dict[str, str]:
-    return {}
+    return dict(LINKUP_ENV) if target == "linkup" else {}
 
 
 def workload(name: str, server: Server, setup: Setup, shape: Shape, closed: bool) -> dict[str, Any]:
@@ -252,7 +260,7 @@ def run_target(
     with database(config) as db_env:
         single = [w for w in workloads if w != "W5"]
         with run_server(target, config, db_env, extra_env=_bench_env(target)) as server:
-            setup = prepare(server, shape)
+            setup = prepare(server, shape, workloads)
             for name in sorted(single, key=lambda w: (w != "W3", w)):
                 if not server.alive():
                     results[name] = {"error": "server died", "log": server.log_tail()}
@@ -447,7 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     parser.add_argument("--closed", action="store_true", help="closed loop for W1/W2/W5")
     parser.add_argument("--out", default=None, help="folder for results.json and the plot")
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE for Linkup's server (repeatable)"
+    )
     args = parser.parse_args(argv)
+    LINKUP_ENV.update(item.split("=", 1) for item in args.env)
     shape = SMOKE if args.smoke else FULL
     out = Path(args.out) if args.out else (None if args.smoke else ROOT / "docs" / "bench")
     configs = [c for c in args.configs.split(",") if c]
@@ -476,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "pinned": pinning()},
         "shape": shape.__dict__,
         "mode": "closed loop" if args.closed else "open loop",
+        "linkup_env": LINKUP_ENV,
         "runs": runs,
         "verdicts": verdicts(runs),
     }

@@ -403,8 +403,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self.send(text_data=text)
-        except RuntimeError:
-            # The ASGI server refuses frames once the socket is closing on its side (uvicorn
+        except (RuntimeError, OSError):
+            # The client went (uvicorn's ClientDisconnected is an OSError), or the server
+            # refuses frames once the socket is closing on its side (uvicorn's RuntimeError
             # after its keepalive timeout). The disconnect event follows; nothing is lost,
             # since the client catches up by its cursors when it reconnects.
             self.closing = True

@@ -85,10 +85,17 @@ def advance_watermarks(room: Room) -> None:
         return
     Room.objects.filter(pk=room.pk).update(delivered_watermark=delivered, read_watermark=read)
     room.delivered_watermark, room.read_watermark = delivered, read
-    send_event_on_commit(
-        room_group(room.pk),
-        {"type": "chat.watermark", "room": room.pk, "delivered_seq": delivered, "read_seq": read},
-    )
+    send_event_on_commit(room_group(room.pk), watermark_event(room))
+
+
+def watermark_event(room: Room) -> dict[str, Any]:
+    """The event announcing a room's watermarks (its members' lowest markers)."""
+    return {
+        "type": "chat.watermark",
+        "room": room.pk,
+        "delivered_seq": room.delivered_watermark,
+        "read_seq": room.read_watermark,
+    }
 
 
 def do_move_marker(

@@ -19,8 +19,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Value, When
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from linkup import actions, queries, receipts
@@ -142,10 +142,6 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
             outcomes[i] = ((queries.message_dict(message), False), None, [])
         return outcomes
     Message.objects.bulk_create([message for _, message in fresh])
-    touched = sorted({message.room_id for _, message in fresh})
-    _update_each(
-        Room, {r: {"last_seq": rooms[r].last_seq, "last_activity_at": now} for r in touched}
-    )
     # Sending moves the sender's own markers to their newest message (read implies delivered).
     newest: dict[tuple[int, int], int] = {}
     for _, message in fresh:
@@ -167,15 +163,41 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
         ]
     _update_each(Membership, marker_updates)
     MarkerMove.objects.bulk_create(moves)
+    # The rooms whose lowest markers a sender may have held: their new minima, in one query.
+    risen: set[int] = set()
+    for room_id, lowest_delivered, lowest_read in (
+        Membership.objects.filter(room_id__in=held_minimum)
+        .values("room_id")
+        .annotate(d=Min("delivered_seq"), r=Min("read_seq"))
+        .values_list("room_id", "d", "r")
+    ):
+        room = rooms[room_id]
+        delivered = max(room.delivered_watermark, lowest_delivered)
+        read = max(room.read_watermark, lowest_read)
+        if (delivered, read) != (room.delivered_watermark, room.read_watermark):
+            room.delivered_watermark, room.read_watermark = delivered, read
+            risen.add(room_id)
+    touched = sorted({message.room_id for _, message in fresh})
+    _update_each(
+        Room,
+        {
+            r: {
+                "last_seq": rooms[r].last_seq,
+                "last_activity_at": now,
+                "delivered_watermark": rooms[r].delivered_watermark,
+                "read_watermark": rooms[r].read_watermark,
+            }
+            for r in touched
+        },
+    )
     last_of_room = {message.room_id: i for i, message in fresh}
     for i, message in fresh:
         with collecting_events() as events:
             data = queries.message_dict(message)
-            send_event_on_commit(
-                room_group(message.room_id), {"type": "chat.message", "message": data}
-            )
-            if last_of_room[message.room_id] == i and message.room_id in held_minimum:
-                receipts.advance_watermarks(rooms[message.room_id])
+            group = room_group(message.room_id)
+            send_event_on_commit(group, {"type": "chat.message", "message": data})
+            if last_of_room[message.room_id] == i and message.room_id in risen:
+                send_event_on_commit(group, receipts.watermark_event(rooms[message.room_id]))
         outcomes[i] = ((data, True), None, events)
     for i, message in repeats:
         outcomes[i] = ((queries.message_dict(message), False), None, [])
@@ -183,23 +205,40 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
 
 
 def _update_each(model: Any, values: dict[int, dict[str, Any]]) -> None:
-    """UPDATE rows of `model` by primary key, each to its own values, in one statement."""
+    """UPDATE rows of `model` by primary key, each to its own values, in one statement:
+    `UPDATE t SET c = v.column2 ... FROM (VALUES (pk, ...), ...) AS v WHERE t.pk = v.column1`
+    (PostgreSQL, and SQLite from 3.33). The ORM's Case/When equivalent cost a tenth of
+    the server's time under load, building expressions."""
     if not values:
         return
     if len(values) == 1:
         ((pk, fields),) = values.items()
         model.objects.filter(pk=pk).update(**fields)
         return
-    names = next(iter(values.values())).keys()
-    model.objects.filter(pk__in=list(values)).update(
-        **{
-            name: Case(
-                *(When(pk=pk, then=Value(fields[name])) for pk, fields in values.items()),
-                output_field=model._meta.get_field(name),
-            )
-            for name in names
-        }
+    meta = model._meta
+    names = list(next(iter(values.values())))
+    columns = [meta.get_field(name) for name in names]
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    table, key_column = quote(meta.db_table), quote(meta.pk.column)
+    row = "(" + ", ".join(["%s"] * (len(names) + 1)) + ")"
+    params: list[Any] = []
+    for key, fields in values.items():
+        params.append(key)
+        params += [
+            column.get_db_prep_value(fields[name], connection)
+            for name, column in zip(names, columns, strict=True)
+        ]
+    assignments = ", ".join(
+        f"{quote(column.column)} = v.column{i + 2}" for i, column in enumerate(columns)
     )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} "
+            f"FROM (VALUES {', '.join([row] * len(values))}) AS v "
+            f"WHERE {table}.{key_column} = v.column1",
+            params,
+        )
 
 
 class SendQueue:

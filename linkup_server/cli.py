@@ -25,10 +25,20 @@ def serve() -> None:
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
+    workers = int(os.environ.get("LINKUP_WORKERS", "1"))
+    if workers > 1 and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        # The embedded default keeps its channel layer and presence in one process's memory:
+        # a second worker would neither hear the first one's doorbells nor see its users.
+        sys.exit(
+            "LINKUP_WORKERS > 1 needs the scale-out configuration: set DATABASE_URL "
+            "(PostgreSQL) and REDIS_URL (see docs/deployment.md)."
+        )
     uvicorn.run(
         "linkup_server.asgi:application",
         host=host,
         port=port,
+        # N processes sharing the listening socket, behind one Redis and one PostgreSQL.
+        workers=workers,
         lifespan="off",
         # Frames above Linkup's 64 KiB limit get a `too_large` error frame; the transport
         # only cuts what is far beyond it.

@@ -132,33 +132,41 @@ def _channel_layers() -> dict[str, Any]:
     if url:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL.")
+        host = {
+            "address": url,
+            # redis-py 8 caps an async pool at 100 connections by default, and
+            # channels_redis then fails with "Too many connections" under a few hundred
+            # sockets: set the cap deliberately.
+            "max_connections": int(os.environ.get("LINKUP_REDIS_MAX_CONNECTIONS", "2000")),
+            # redis-py 8 reads with a 5 s socket timeout by default, and channels_redis
+            # blocks 5 s in BZPOPMIN: an idle socket's read then times out and kills its
+            # consumer. Wait longer than the blocking pop (a dead Redis is still noticed
+            # within 30 s).
+            "socket_timeout": float(os.environ.get("LINKUP_REDIS_SOCKET_TIMEOUT", "30")),
+            "socket_connect_timeout": 5,
+        }
+        prefix = os.environ.get("LINKUP_REDIS_PREFIX", "linkup")
+        kind = os.environ.get("LINKUP_REDIS_LAYER", "pubsub")
+        if kind == "pubsub":
+            # One PUBLISH per group send, fanned out to the process's sockets in memory (see
+            # docs/architecture.md for the measurements against the list-based layer).
+            return {
+                "default": {
+                    "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                    "CONFIG": {"hosts": [host], "prefix": prefix},
+                }
+            }
+        if kind != "core":
+            raise ImproperlyConfigured("LINKUP_REDIS_LAYER must be pubsub or core.")
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    # redis-py 8 caps an async pool at 100 connections by default, and
-                    # channels_redis then fails with "Too many connections" under a few
-                    # hundred sockets: set the cap deliberately.
-                    "hosts": [
-                        {
-                            "address": url,
-                            "max_connections": int(
-                                os.environ.get("LINKUP_REDIS_MAX_CONNECTIONS", "2000")
-                            ),
-                            # redis-py 8 reads with a 5 s socket timeout by default, and
-                            # channels_redis blocks 5 s in BZPOPMIN: an idle socket's read
-                            # then times out and kills its consumer. Wait longer than the
-                            # blocking pop (a dead Redis is still noticed within 30 s).
-                            "socket_timeout": float(
-                                os.environ.get("LINKUP_REDIS_SOCKET_TIMEOUT", "30")
-                            ),
-                            "socket_connect_timeout": 5,
-                        }
-                    ],
+                    "hosts": [host],
                     "capacity": 1000,
                     "expiry": 60,
                     "group_expiry": 86400,
-                    "prefix": os.environ.get("LINKUP_REDIS_PREFIX", "linkup"),
+                    "prefix": prefix,
                 },
             }
         }

@@ -167,3 +167,9 @@ def new_user(base: str, prefix: str = "u") -> dict[str, Any]:
     status, body = api(base, "POST", "/auth/token", {"username": name, "password": password})
     assert status == 200, body
     return {"name": name, "password": password, "token": body["token"], "id": body["user"]["id"]}
+
+
+def send_over_rest(base: str, room_id: int, body: str, token: str) -> tuple[int, Any]:
+    """POST a message with a fresh client_id; (status, message)."""
+    payload = {"client_id": str(uuid.uuid4()), "body": body}
+    return api(base, "POST", f"/rooms/{room_id}/messages", payload, token)

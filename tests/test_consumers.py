@@ -659,3 +659,13 @@ async def test_frames_for_a_closing_socket_are_dropped_quietly() -> None:
     server_closed = True
     await other.send_frame({"type": "pong"})  # no exception
     assert other.closing
+
+    async def gone(message: dict[str, Any]) -> None:
+        from uvicorn.protocols.utils import ClientDisconnected
+
+        raise ClientDisconnected()  # the client went between our read and this send
+
+    third = ChatConsumer()
+    third.base_send = gone
+    await third.send_frame({"type": "message.ack"})
+    assert third.closing

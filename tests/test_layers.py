@@ -51,13 +51,14 @@ def test_group_send_delivers_once_in_order_to_members_at_send_time(ops: list) ->
     assert got == expected
 
 
-async def test_each_recipient_gets_its_own_copy() -> None:
+async def test_a_group_send_is_copied_from_the_sender() -> None:
     layer = EmbeddedChannelLayer()
     for channel in CHANNELS[:2]:
         await layer.group_add("g", channel)
-    await layer.group_send("g", {"type": "x", "items": [1]})
-    first = await layer.receive(CHANNELS[0])
-    first["items"].append(2)
+    message = {"type": "x", "items": [1]}
+    await layer.group_send("g", message)
+    message["items"].append(2)  # the sender changing its dict afterwards changes nothing
+    assert (await layer.receive(CHANNELS[0]))["items"] == [1]
     assert (await layer.receive(CHANNELS[1]))["items"] == [1]
 
 

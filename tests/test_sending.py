@@ -195,7 +195,15 @@ async def test_a_failed_batch_fails_every_send_with_its_own_error(
     assert not queue.running and not queue.waiting
 
 
-def test_a_send_that_breaks_the_set_wise_write_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_send_that_breaks_the_set_wise_write_fails_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(_break_the_set_wise_write)(monkeypatch)
+
+
+def _break_the_set_wise_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch is written set-wise; one send whose event cannot be serialized makes it go
     again one send at a time, where that send alone fails (and is recorded)."""
     from linkup import queries
