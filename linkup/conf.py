@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_TTL_S": 30.0,
     "PRESENCE_REFRESH_S": 10.0,
     "PRESENCE_GRACE_S": 30.0,
+    # Presence frames go to those sharing a room of at most this many members with the
+    # user (direct rooms always); larger rooms read presence instead of being pushed it.
+    "PRESENCE_FANOUT_MAX_MEMBERS": 100,
     # Rooms up to this many members get every member's `receipt` frames.
     "RECEIPT_FANOUT_MAX_MEMBERS": 20,
     # Catch-up pages (sync): at most this many messages and this many bytes per room.

@@ -7,15 +7,29 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count
 
+from linkup.conf import setting
 from linkup.events import send_event_on_commit, user_group
-from linkup.models import Membership, UserPresence
+from linkup.models import Membership, Room, UserPresence
 from linkup.serialization import format_time
 
 
 def contacts_of(user_id: int) -> list[int]:
-    """Users who share at least one room with `user_id`."""
-    rooms = Membership.objects.filter(user_id=user_id).values("room_id")
+    """Users told when `user_id` comes and goes: those who share a room of at most
+    PRESENCE_FANOUT_MAX_MEMBERS members with them (direct rooms always).
+
+    In larger rooms presence is read (room answers and user look-ups carry it), not pushed:
+    otherwise each member coming online sends a frame to every other member's sockets, and
+    a room of 1,000 members reconnecting after a deploy makes a million frames."""
+    cap = int(setting("PRESENCE_FANOUT_MAX_MEMBERS"))
+    mine = Membership.objects.filter(user_id=user_id).values("room_id")
+    rooms = (
+        Room.objects.filter(pk__in=mine)
+        .annotate(size=Count("memberships"))
+        .filter(size__lte=cap)
+        .values("pk")
+    )
     return sorted(
         set(
             Membership.objects.filter(room_id__in=rooms)

@@ -99,3 +99,24 @@ async def test_a_frame_keeps_a_socket_alive(people: dict[str, Any]) -> None:
     await send(a, {"type": "ping"})
     assert (await recv_type(a, "pong"))["type"] == "pong"
     await a.disconnect()
+
+
+async def test_large_rooms_read_presence_instead_of_being_pushed_it(
+    people: dict[str, Any], alice: Any, bob: Any, carol: Any, settings: Any
+) -> None:
+    """Presence frames go to those sharing a room of at most PRESENCE_FANOUT_MAX_MEMBERS;
+    in a larger room members see presence in room answers, not as frames."""
+    settings.LINKUP = {**settings.LINKUP, "PRESENCE_FANOUT_MAX_MEMBERS": 2}
+
+    def group() -> None:
+        with collecting_events():
+            actions.do_create_room(alice, "group", [bob.pk, carol.pk], "three")
+
+    await db(group)()
+    b = await connect(people["bob"], presence=True)
+    c = await connect(people["carol"], presence=True)
+    a = await connect(people["alice"])
+    assert (await recv_type(b, "presence"))["user"] == alice.pk  # their direct room
+    assert await c.receive_nothing(timeout=0.3)  # only the group of three: over the cap
+    for ws in (a, b, c):
+        await ws.disconnect()
