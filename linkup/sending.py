@@ -211,14 +211,14 @@ def _update_each(model: Any, values: dict[int, dict[str, Any]]) -> None:
     the server's time under load, building expressions."""
     if not values:
         return
-    if len(values) == 1:
-        ((pk, fields),) = values.items()
-        model.objects.filter(pk=pk).update(**fields)
+    connection = connections[router.db_for_write(model)]
+    if len(values) == 1 or not _updates_from_values(connection):
+        for pk, fields in values.items():
+            model.objects.filter(pk=pk).update(**fields)
         return
     meta = model._meta
     names = list(next(iter(values.values())))
     columns = [meta.get_field(name) for name in names]
-    connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     table, key_column = quote(meta.db_table), quote(meta.pk.column)
     row = "(" + ", ".join(["%s"] * (len(names) + 1)) + ")"
@@ -239,6 +239,18 @@ def _update_each(model: Any, values: dict[int, dict[str, Any]]) -> None:
             f"WHERE {table}.{key_column} = v.column1",
             params,
         )
+
+
+def _updates_from_values(connection: Any) -> bool:
+    """Whether the database takes UPDATE ... FROM: PostgreSQL, SQLite from 3.33 (Django 5.2
+    supports SQLite from 3.31)."""
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 33)
+    return False
 
 
 class SendQueue:
