@@ -403,16 +403,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self.send(text_data=text)
-        except (RuntimeError, OSError):
+        except (RuntimeError, OSError) as exc:
             # The client went (uvicorn's ClientDisconnected is an OSError), or the server
             # refuses frames once the socket is closing on its side (uvicorn's RuntimeError
             # after its keepalive timeout). The disconnect event follows; nothing is lost,
-            # since the client catches up by its cursors when it reconnects.
+            # since the client catches up by its cursors when it reconnects. Logged once a
+            # socket (closing is set), at INFO: a client going away is not an error.
             self.closing = True
+            log_event(
+                logging.INFO, "connection", "frame not sent: socket closed", exc, **self._ctx()
+            )
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close once; a socket already closed under us (or a second close) is no error,
+        so the caller (the presence heartbeat closing idle sockets) carries on."""
+        if self.closing:
+            return
         self.closing = True
-        await super().close(code=code, reason=reason)
+        try:
+            await super().close(code=code, reason=reason)
+        except (RuntimeError, OSError):
+            pass
 
     async def _count_bad_frame(self) -> None:
         now = time.monotonic()

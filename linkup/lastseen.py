@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from linkup.conf import setting
 from linkup.events import send_event_on_commit, user_group
@@ -27,7 +27,7 @@ def contacts_of(user_id: int) -> list[int]:
     rooms = (
         Room.objects.filter(pk__in=mine)
         .annotate(size=Count("memberships"))
-        .filter(size__lte=cap)
+        .filter(Q(size__lte=cap) | Q(kind=Room.Kind.DIRECT))
         .values("pk")
     )
     return sorted(

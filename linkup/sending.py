@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from linkup.conf import setting
 from linkup.edges import perform, record_failure
 from linkup.errors import LinkupError, NotFound, ServerError
 from linkup.events import Event, collecting_events, room_group, send_event_on_commit
+from linkup.log import log_event
 from linkup.looplocal import LoopLocal
 from linkup.models import MarkerMove, Membership, Message, Room
 from linkup.serialization import SerializationError
@@ -55,11 +57,15 @@ def do_send_batch(sends: list[Send]) -> list[Outcome]:
     and the sends go again one by one, each in a savepoint of its own, so the one at fault
     fails alone."""
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                return _commit_together(sends)
-        except (IntegrityError, SerializationError):
-            pass
+        # The set-wise write needs the new messages' ids back from its multi-row INSERT
+        # (PostgreSQL; SQLite from 3.35).
+        if connections[router.db_for_write(Message)].features.can_return_rows_from_bulk_insert:
+            try:
+                with transaction.atomic():
+                    return _commit_together(sends)
+            except (IntegrityError, SerializationError) as exc:
+                # Visible, so that a systematic failure does not hide behind the slow path.
+                log_event(logging.WARNING, "database", "batch written one send at a time", exc)
         return _commit_one_by_one(sends)
 
 

@@ -669,3 +669,8 @@ async def test_frames_for_a_closing_socket_are_dropped_quietly() -> None:
     third.base_send = gone
     await third.send_frame({"type": "message.ack"})
     assert third.closing
+
+    fourth = ChatConsumer()
+    fourth.base_send = gone
+    await fourth.close(code=4408)  # the client went first: closing raises nothing
+    assert fourth.closing

@@ -106,7 +106,8 @@ async def test_large_rooms_read_presence_instead_of_being_pushed_it(
 ) -> None:
     """Presence frames go to those sharing a room of at most PRESENCE_FANOUT_MAX_MEMBERS;
     in a larger room members see presence in room answers, not as frames."""
-    settings.LINKUP = {**settings.LINKUP, "PRESENCE_FANOUT_MAX_MEMBERS": 2}
+    # 1: no room qualifies by size; direct rooms always do.
+    settings.LINKUP = {**settings.LINKUP, "PRESENCE_FANOUT_MAX_MEMBERS": 1}
 
     def group() -> None:
         with collecting_events():
