@@ -57,10 +57,7 @@ def move_markers(
         moves.append((MarkerMove.Kind.READ.value, read))
     if not moves:
         return False, False
-    held_minimum = (
-        membership.delivered_seq <= room.delivered_watermark
-        or membership.read_seq <= room.read_watermark
-    )
+    held_minimum = may_hold_minimum(membership, room)
     Membership.objects.filter(pk=membership.pk).update(delivered_seq=delivered, read_seq=read)
     membership.delivered_seq, membership.read_seq = delivered, read
     MarkerMove.objects.bulk_create(
@@ -70,6 +67,15 @@ def move_markers(
         ]
     )
     return True, held_minimum
+
+
+def may_hold_minimum(membership: Membership, room: Room) -> bool:
+    """Whether this member's markers (before a move) may be the room's lowest: only then can
+    moving them raise the watermarks."""
+    return (
+        membership.delivered_seq <= room.delivered_watermark
+        or membership.read_seq <= room.read_watermark
+    )
 
 
 def advance_watermarks(room: Room) -> None:

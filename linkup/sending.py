@@ -69,9 +69,15 @@ def do_send_batch(sends: list[Send]) -> list[Outcome]:
         return _commit_one_by_one(sends)
 
 
+def _in_room_order(sends: list[Send]) -> list[int]:
+    """Indexes of `sends` by ascending room id (rooms are locked in that order, so batches of
+    two processes cannot deadlock); stable, so each room's sends keep their arrival order."""
+    return sorted(range(len(sends)), key=lambda i: sends[i].room_id)
+
+
 def _commit_one_by_one(sends: list[Send]) -> list[Outcome]:
     outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
-    for i in sorted(range(len(sends)), key=lambda i: sends[i].room_id):
+    for i in _in_room_order(sends):
         send = sends[i]
         try:
             with collecting_events() as events:
@@ -119,7 +125,7 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
     fresh: list[tuple[int, Message]] = []
     repeats: list[tuple[int, Message]] = []  # a client_id sent twice within the batch
     in_batch: dict[tuple[int, int, str], Message] = {}
-    for i in sorted(range(len(sends)), key=lambda i: sends[i].room_id):
+    for i in _in_room_order(sends):
         send = sends[i]
         room = rooms.get(send.room_id)
         if room is None or (send.room_id, send.sender.pk) not in memberships:
@@ -156,11 +162,8 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
     moves: list[MarkerMove] = []
     marker_updates: dict[int, dict[str, Any]] = {}
     for (room_id, user_id), seq in newest.items():
-        membership, room = memberships[(room_id, user_id)], rooms[room_id]
-        if (
-            membership.delivered_seq <= room.delivered_watermark
-            or membership.read_seq <= room.read_watermark
-        ):
+        membership = memberships[(room_id, user_id)]
+        if receipts.may_hold_minimum(membership, rooms[room_id]):
             held_minimum.add(room_id)
         marker_updates[membership.pk] = {"delivered_seq": seq, "read_seq": seq}
         moves += [
