@@ -16,10 +16,7 @@ frame was written to the moment a socket read it, on one monotonic clock."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -32,45 +29,28 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from bench.servers import Server
+from tests.live import api, new_user
 
 # -- REST set-up (Linkup) ----------------------------------------------------------------------
 
 
-def rest(base: str, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    request = urllib.request.Request(
-        base + "/api/v1" + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"null")
-
-
 def make_users(base: str, count: int, run: str) -> list[dict[str, Any]]:
     """Register `count` users over REST (a few at a time: the server hashes passwords)."""
-
-    def one(i: int) -> dict[str, Any]:
-        name, password = f"b{run}u{i}", uuid.uuid4().hex
-        rest(base, "POST", "/auth/register", {"username": name, "password": password})
-        body = rest(base, "POST", "/auth/token", {"username": name, "password": password})
-        return {"id": body["user"]["id"], "token": body["token"]}
-
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(one, range(count)))
+        return list(pool.map(lambda _: new_user(base, f"b{run}"), range(count)))
 
 
 def make_room(base: str, members: list[dict[str, Any]], name: str) -> int:
     owner, others = members[0], members[1:]
-    body = rest(
+    status, body = api(
         base,
         "POST",
         "/rooms",
         {"kind": "group", "name": name, "members": [m["id"] for m in others]},
         owner["token"],
     )
+    if status != 201:
+        raise RuntimeError(f"POST /rooms answered {status}: {body}")
     return int(body["id"])
 
 
@@ -258,7 +238,7 @@ async def heartbeat(protocol: str, stats: Stats, every: float = 20.0) -> None:
         await asyncio.sleep(max(0.0, every - (time.perf_counter() - started)))
 
 
-async def _send(
+async def send_one(
     protocol: str, client: Client, stats: Stats, sockets_in_room: int, closed: bool
 ) -> None:
     key = uuid.uuid4().hex
@@ -292,7 +272,7 @@ async def open_loop(
         while n < due:
             client = senders[n % len(senders)]
             stats.lag.append(time.perf_counter() - (started + n / rate))
-            await _send(protocol, client, stats, in_room[client.room], closed=False)
+            await send_one(protocol, client, stats, in_room[client.room], closed=False)
             n += 1
         await asyncio.sleep(0.001)
     return time.perf_counter() - started
@@ -307,7 +287,7 @@ async def closed_loop(
 
     async def one(client: Client) -> None:
         while time.perf_counter() < deadline:
-            await _send(protocol, client, stats, in_room[client.room], closed=True)
+            await send_one(protocol, client, stats, in_room[client.room], closed=True)
             try:
                 await asyncio.wait_for(client.back.wait(), 10)
             except TimeoutError:

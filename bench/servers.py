@@ -21,6 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.live import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_DIR = ROOT / "bench" / "baseline"
 TARGETS = ("linkup", "baseline", "ceiling")
@@ -31,14 +33,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def pinning() -> bool:
     return (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _proc_tree(pid: int) -> list[int]:
