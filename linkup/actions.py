@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from linkup import queries, receipts
+from linkup import notifications, queries, receipts
 from linkup.access import access_membership
 from linkup.errors import Forbidden, InvalidInput, NotFound
 from linkup.events import room_group, send_event_on_commit, user_group
@@ -78,6 +78,8 @@ def _insert_room(
         [Membership(room=room, user=user, role=role, joined_at=now) for user, role in roles]
     )
     _notify_room_updated(room.pk, [user.pk for user, _ in roles])
+    if kind == Room.Kind.GROUP:
+        notifications.for_added_members(room, creator, [user.pk for user, _ in roles], now)
     return room
 
 
@@ -158,6 +160,7 @@ def do_add_members(
         if new:
             everyone = Membership.objects.filter(room=room).values_list("user_id", flat=True)
             _notify_room_updated(room.pk, list(everyone))
+            notifications.for_added_members(room, actor, [u.pk for u in new], now)
     return queries.room_view(actor, room_id)
 
 

@@ -4,7 +4,17 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from linkup.models import ApiToken, Membership, Message, MessagingError, Room
+from linkup.models import (
+    ApiToken,
+    CircuitBreaker,
+    Membership,
+    Message,
+    MessagingError,
+    Notification,
+    NotificationDelivery,
+    PushSubscription,
+    Room,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -49,3 +59,43 @@ class MessagingErrorAdmin(admin.ModelAdmin):
     search_fields = ("message",)
     readonly_fields = ("category", "message", "context", "occurred_at")
     actions = [mark_resolved]
+
+
+class DeliveryInline(admin.TabularInline):
+    model = NotificationDelivery
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "channel",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "batch",
+        "last_error",
+        "updated_at",
+    )
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("id", "recipient", "kind", "title", "created_at", "state", "delivered_via")
+    list_filter = ("kind", "delivered_via")
+    raw_id_fields = ("recipient", "room")
+    readonly_fields = ("created_at", "read_at", "delivered_at", "failed_at", "expired_at")
+    inlines = [DeliveryInline]
+
+
+@admin.register(CircuitBreaker)
+class CircuitBreakerAdmin(admin.ModelAdmin):
+    """Each transport's breaker: open means batches are held until the cool-down ends."""
+
+    list_display = ("transport", "state", "failures", "opened_at", "updated_at", "last_error")
+    readonly_fields = ("transport", "failures", "opened_at", "updated_at", "last_error")
+    fields = ("transport", "state", "failures", "opened_at", "updated_at", "last_error")
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "created_at")
+    raw_id_fields = ("user",)
+    exclude = ("p256dh", "auth")

@@ -23,7 +23,7 @@ from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from linkup import actions, credentials, lastseen, queries, receipts
+from linkup import actions, credentials, fallback, lastseen, notifications, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform_and_publish, read
 from linkup.errors import (
@@ -49,8 +49,14 @@ from linkup.schemas import (
     MeOut,
     MessageInfoOut,
     MessageOut,
+    MuteIn,
+    MuteOut,
+    NotificationsOut,
+    NotificationsReadOut,
     OkOut,
     PrivacyIn,
+    PushKeyOut,
+    PushSubscriptionIn,
     ReceiptIn,
     ReceiptOut,
     RegisteredOut,
@@ -401,3 +407,89 @@ async def sync(request: HttpRequest, cursors: str = "") -> Any:
             raise InvalidInput("cursors are <room>:<seq> pairs separated by commas")
         parsed[room] = int(seq)
     return await read(queries.build_sync, _me(request), check_cursors(parsed))
+
+
+# -- notifications ---------------------------------------------------------------------------
+
+
+@api.get("/notifications", response={200: NotificationsOut, 401: E}, tags=["notifications"])
+async def list_notifications(
+    request: HttpRequest,
+    unread: bool = False,
+    before_id: int | None = Query(None, ge=1, le=2**63 - 1),
+    limit: int = Query(50, ge=1, le=100),
+) -> Any:
+    """The caller's notifications, newest first (`unread=1`: unread only; page with
+    `before_id`)."""
+    return await read(
+        notifications.list_for, _me(request), unread=unread, before_id=before_id, limit=limit
+    )
+
+
+@api.post(
+    "/notifications/read-all",
+    response={200: NotificationsReadOut, 401: E, 403: E},
+    tags=["notifications"],
+)
+async def read_all_notifications(request: HttpRequest) -> Any:
+    """Mark every notification of the caller read (every tab is told)."""
+    ids = await perform_and_publish(notifications.do_mark_all_read, _me(request))
+    return {"ids": ids, "unread_count": 0}
+
+
+@api.post(
+    "/notifications/{notification_id}/read",
+    response={200: NotificationsReadOut, 401: E, 403: E, 404: E},
+    tags=["notifications"],
+)
+async def read_notification(request: HttpRequest, notification_id: int) -> Any:
+    """Mark one notification read (404 for another user's, as for a missing one)."""
+    user = _me(request)
+    ids = await perform_and_publish(
+        notifications.do_mark_read, user, [check_id(notification_id, "notification")]
+    )
+    return {"ids": ids, "unread_count": await read(notifications.unread_count, user)}
+
+
+@api.post(
+    "/rooms/{room_id}/mute",
+    response={200: MuteOut, 400: E, 401: E, 403: E, 404: E},
+    tags=["notifications"],
+)
+async def mute_room(request: HttpRequest, room_id: int, payload: MuteIn) -> Any:
+    """Mute or unmute a room: a muted room creates no notifications for the caller."""
+    return await perform_and_publish(
+        notifications.do_set_muted, _me(request), check_id(room_id, "room"), payload.muted
+    )
+
+
+@api.get("/push/key", response={200: PushKeyOut, 401: E}, tags=["notifications"])
+async def push_key(request: HttpRequest) -> Any:
+    """The VAPID public key browsers subscribe with (null when Web Push is off)."""
+    return {"public_key": setting("VAPID_PUBLIC_KEY") if fallback.push_enabled() else None}
+
+
+@api.post(
+    "/push/subscriptions",
+    response={200: OkOut, 201: OkOut, 400: E, 401: E, 403: E},
+    tags=["notifications"],
+)
+async def subscribe_push(request: HttpRequest, payload: PushSubscriptionIn) -> Any:
+    """Store the browser's PushSubscription (its toJSON()); the same endpoint again is 200."""
+    created = await perform_and_publish(
+        notifications.do_subscribe_push,
+        _me(request),
+        payload.endpoint,
+        payload.keys.p256dh,
+        payload.keys.auth,
+    )
+    return Status(201 if created else 200, {"ok": True})
+
+
+@api.delete(
+    "/push/subscriptions", response={200: OkOut, 400: E, 401: E, 403: E}, tags=["notifications"]
+)
+async def unsubscribe_push(request: HttpRequest, endpoint: str) -> Any:
+    """Forget a push subscription of the caller's (by endpoint)."""
+    await perform_and_publish(notifications.do_unsubscribe_push, _me(request), endpoint)
+    return {"ok": True}

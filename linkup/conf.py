@@ -82,6 +82,36 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_REDIS_WAIT_S": 10,
     # Store a MessagingError row for errors an operator must see.
     "RECORD_ERRORS": True,
+    # Notifications (linkup/notifications.py, linkup/fallback.py). A notification nobody has
+    # seen goes by email (one digest per batch) and Web Push once its user has been offline
+    # this long; a failing attempt is retried with exponential backoff and jitter (base,
+    # cap), at most NOTIFY_MAX_ATTEMPTS times, then recorded as failed. Whatever is still
+    # pending after NOTIFY_EXPIRE_DAYS expires.
+    "NOTIFY_OFFLINE_DELAY_S": 120.0,
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_RETRY_BASE_S": 30.0,
+    "NOTIFY_RETRY_MAX_S": 3600.0,
+    "NOTIFY_EXPIRE_DAYS": 7,
+    # Notifications one digest (or push) carries at most; the rest go in the next batch.
+    "NOTIFY_BATCH_MAX": 50,
+    # A batch claimed by a worker that died before it finished is retried after this long.
+    "NOTIFY_SENDING_LEASE_S": 600.0,
+    # Characters of a message shown in its notification.
+    "NOTIFY_PREVIEW_CHARS": 140,
+    # Circuit breaker per transport: open after this many consecutive failures, try again
+    # (half-open: one batch) after the cool-down.
+    "BREAKER_FAILURES": 5,
+    "BREAKER_COOLDOWN_S": 60.0,
+    # Email digests: the sender address (None: DEFAULT_FROM_EMAIL).
+    "NOTIFY_EMAIL_FROM": None,
+    # Web Push (optional: pip install 'linkup[push]'): VAPID keys (base64url, as
+    # `vapid --gen` or py_vapid make them) and the contact claimed to push services.
+    "VAPID_PUBLIC_KEY": None,
+    "VAPID_PRIVATE_KEY": None,
+    "VAPID_SUBJECT": "mailto:admin@localhost",
+    "PUSH_TIMEOUT_S": 10.0,
+    # Push endpoints must be https (push services are); http is for a local test service.
+    "PUSH_ALLOW_HTTP": False,
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from linkup import PROTOCOL_VERSION, queries, receipts
+from linkup import PROTOCOL_VERSION, notifications, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform, read
 from linkup.errors import ABUSIVE, LinkupError, NotFound, RateLimited, ServerError
@@ -30,12 +30,14 @@ from linkup.middleware import UNAUTHORIZED
 from linkup.protocol import (
     FocusFrame,
     Frame,
+    NotificationReadFrame,
     PingFrame,
     ReceiptFrame,
     SendFrame,
     SyncFrame,
     TypingFrame,
     parse_frame,
+    parse_notification_frame,
 )
 from linkup.ratelimit import send_limiter, typing_limiter
 from linkup.sending import submit_send
@@ -48,9 +50,13 @@ TOO_MANY_CONNECTIONS = 4429
 ABUSE = 1008
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class LinkupSocket(AsyncWebsocketConsumer):
+    """What Linkup's sockets share: lean dispatch, safe sends and closes, abuse counting."""
+
     user: Any
-    rooms: dict[int, int]  # room id -> last seq sent to this socket
+    conn_id: str
+    token_id: int | None
+    bad_frames: deque[float]
     # Set once the socket is closing (by us, or by the server under us): events still
     # queued for it until the disconnect (doorbells, presence) send nothing.
     closing = False
@@ -63,6 +69,83 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None or message["type"].startswith("_"):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def auth_revoked(self, event: dict[str, Any]) -> None:
+        if self.token_id is not None and event["token_id"] == self.token_id:
+            await self.close(code=UNAUTHORIZED)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Send one frame; a frame that cannot be serialized becomes a server_error frame."""
+        try:
+            text = dumps_text(frame)
+        except SerializationError as exc:
+            await arecord_error(
+                "serialization",
+                f"unserializable {frame.get('type')} frame",
+                exc,
+                shape=dumps_text(exc.shape),
+                **self._ctx(),
+            )
+            text = dumps_text(ServerError().as_frame())
+        if self.closing:
+            return
+        try:
+            await self.send(text_data=text)
+        except (RuntimeError, OSError) as exc:
+            # The client went (uvicorn's ClientDisconnected is an OSError), or the server
+            # refuses frames once the socket is closing on its side (uvicorn's RuntimeError
+            # after its keepalive timeout). The disconnect event follows; nothing is lost,
+            # since the client catches up by its cursors when it reconnects. Logged once a
+            # socket (closing is set), at INFO: a client going away is not an error.
+            self.closing = True
+            log_event(
+                logging.INFO, "connection", "frame not sent: socket closed", exc, **self._ctx()
+            )
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close once; a socket already closed under us (or a second close) is no error,
+        so the caller (the presence heartbeat closing idle sockets) carries on."""
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            await super().close(code=code, reason=reason)
+        except (RuntimeError, OSError):
+            pass
+
+    async def refuse(self, exc: Exception) -> None:
+        """Answer a frame that failed: its error frame (counted toward the abuse limit when
+        the client is at fault), or server_error after logging and recording a bug."""
+        if isinstance(exc, LinkupError):
+            await self.send_frame(exc.as_frame())
+            if isinstance(exc, ABUSIVE):
+                await self._count_bad_frame()
+            return
+        await self._log_failure("delivery", "frame handling failed", exc)
+        await self.send_frame(ServerError().as_frame())
+
+    async def _count_bad_frame(self) -> None:
+        now = time.monotonic()
+        window = float(setting("ABUSE_WINDOW_S"))
+        self.bad_frames.append(now)
+        while self.bad_frames and self.bad_frames[0] < now - window:
+            self.bad_frames.popleft()
+        if len(self.bad_frames) >= int(setting("ABUSE_MAX_BAD_FRAMES")):
+            log_event(logging.WARNING, "connection", "closing an abusive socket", **self._ctx())
+            await self.close(code=ABUSE)
+
+    def _ctx(self) -> dict[str, Any]:
+        user = getattr(self, "user", None)
+        return {"user": getattr(user, "pk", None), "connection": getattr(self, "conn_id", None)}
+
+    async def _log_failure(self, category: str, message: str, exc: BaseException) -> None:
+        await arecord_error(category, message, exc, **self._ctx())
+
+
+class ChatConsumer(LinkupSocket):
+    rooms: dict[int, int]  # room id -> last seq sent to this socket
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -168,13 +251,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 max_client_id=int(setting("MAX_CLIENT_ID_CHARS")),
             )
             await self.handle(frame)
-        except LinkupError as exc:
-            await self.send_frame(exc.as_frame())
-            if isinstance(exc, ABUSIVE):
-                await self._count_bad_frame()
         except Exception as exc:
-            await self._log_failure("delivery", "frame handling failed", exc)
-            await self.send_frame(ServerError().as_frame())
+            await self.refuse(exc)
 
     async def handle(self, frame: Frame) -> None:
         if isinstance(frame, SendFrame):
@@ -188,7 +266,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif isinstance(frame, FocusFrame):
             if frame.room is not None and frame.room not in self.rooms:
                 raise NotFound("room not found")
-            self.focus = frame.room
+            await self._set_focus(frame.room)
         elif isinstance(frame, SyncFrame):
             result = await read(queries.build_sync, self.user, frame.cursors)
             await self._reconcile(dict.fromkeys(result["room_ids"], None))
@@ -313,8 +391,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms.pop(room_id, None)
         self.typing.stop(room_id)
         if self.focus == room_id:
-            self.focus = None
+            await self._set_focus(None)
         await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
+
+    async def _set_focus(self, room: int | None) -> None:
+        """Remember the room this socket shows; its user gets no notifications for it."""
+        if self.present:
+            try:
+                await liveness().set_focus(self, room)
+            except Exception as exc:  # the user may get a notification they did not need
+                log_event(logging.WARNING, "connection", "focus update failed", exc, **self._ctx())
+        self.focus = room
 
     # -- doorbells (channel-layer events) -------------------------------------------------------
 
@@ -380,64 +467,87 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._leave(event["room"])
         await self.send_frame({"type": "room.removed", "room": event["room"]})
 
-    async def auth_revoked(self, event: dict[str, Any]) -> None:
-        if self.token_id is not None and event["token_id"] == self.token_id:
-            await self.close(code=UNAUTHORIZED)
 
-    # -- helpers ---------------------------------------------------------------------------------
+class NotificationConsumer(LinkupSocket):
+    """`/ws/notifications/`: the user's notifications, live, with read state shared by tabs.
 
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        """Send one frame; a frame that cannot be serialized becomes a server_error frame."""
-        try:
-            text = dumps_text(frame)
-        except SerializationError as exc:
-            await arecord_error(
-                "serialization",
-                f"unserializable {frame.get('type')} frame",
-                exc,
-                shape=dumps_text(exc.shape),
-                **self._ctx(),
-            )
-            text = dumps_text(ServerError().as_frame())
-        if self.closing:
+    After `hello` (which carries the unread count) it sends the unread notifications no path
+    has delivered yet, oldest first (at most NOTIFY_BATCH_MAX; the rest are over REST), then
+    every new one as it commits. Sending a frame records the live delivery, so the
+    fallback chain (email, push) leaves it alone."""
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.conn_id = uuid.uuid4().hex[:12]
+        self.token_id = self.scope.get("linkup_token_id")
+        self.bad_frames = deque()
+        self.joined = False
+        refusal = self.scope.get("linkup_refusal")
+        if refusal is not None or self.user is None or not self.user.is_authenticated:
+            await self.close(code=refusal or UNAUTHORIZED)
             return
         try:
-            await self.send(text_data=text)
-        except (RuntimeError, OSError) as exc:
-            # The client went (uvicorn's ClientDisconnected is an OSError), or the server
-            # refuses frames once the socket is closing on its side (uvicorn's RuntimeError
-            # after its keepalive timeout). The disconnect event follows; nothing is lost,
-            # since the client catches up by its cursors when it reconnects. Logged once a
-            # socket (closing is set), at INFO: a client going away is not an error.
-            self.closing = True
-            log_event(
-                logging.INFO, "connection", "frame not sent: socket closed", exc, **self._ctx()
+            await self.channel_layer.group_add(
+                notifications.notify_group(self.user.pk), self.channel_name
             )
-
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        """Close once; a socket already closed under us (or a second close) is no error,
-        so the caller (the presence heartbeat closing idle sockets) carries on."""
-        if self.closing:
+            self.joined = True
+            backlog = await read(notifications.backlog_for, self.user)
+        except Exception as exc:
+            await self._log_failure("connection", "notifications socket set-up failed", exc)
+            await self.close(code=1011)
             return
-        self.closing = True
+        await self.accept()
+        await self.send_frame(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "user": self.user.pk,
+                "server_time": format_time(timezone.now()),
+                "heartbeat_s": int(setting("HEARTBEAT_S")),
+                "unread_count": backlog["unread_count"],
+            }
+        )
+        for item in backlog["notifications"]:
+            await self.send_frame({"type": "notification", "notification": item})
+        await self._delivered([n["id"] for n in backlog["notifications"]])
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            self.joined = False
+            try:
+                await self.channel_layer.group_discard(
+                    notifications.notify_group(self.user.pk), self.channel_name
+                )
+            except Exception as exc:
+                log_event(logging.WARNING, "connection", "group discard failed", exc, **self._ctx())
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            await super().close(code=code, reason=reason)
-        except (RuntimeError, OSError):
-            pass
+            frame = parse_notification_frame(
+                text_data if text_data is not None else bytes_data,
+                max_bytes=int(setting("MAX_FRAME_BYTES")),
+            )
+            if isinstance(frame, NotificationReadFrame):
+                # Every tab of the user (this one included) gets `notification.read`.
+                _, events = await perform(notifications.do_mark_read, self.user, frame.ids)
+                await publish(events)
+            else:
+                await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
+        except Exception as exc:
+            await self.refuse(exc)
 
-    async def _count_bad_frame(self) -> None:
-        now = time.monotonic()
-        window = float(setting("ABUSE_WINDOW_S"))
-        self.bad_frames.append(now)
-        while self.bad_frames and self.bad_frames[0] < now - window:
-            self.bad_frames.popleft()
-        if len(self.bad_frames) >= int(setting("ABUSE_MAX_BAD_FRAMES")):
-            log_event(logging.WARNING, "connection", "closing an abusive socket", **self._ctx())
-            await self.close(code=ABUSE)
+    async def notify_new(self, event: dict[str, Any]) -> None:
+        await self.send_frame({"type": "notification", "notification": event["notification"]})
+        if not self.closing:
+            await self._delivered([event["notification"]["id"]])
 
-    def _ctx(self) -> dict[str, Any]:
-        user = getattr(self, "user", None)
-        return {"user": getattr(user, "pk", None), "connection": getattr(self, "conn_id", None)}
+    async def notify_read(self, event: dict[str, Any]) -> None:
+        await self.send_frame({"type": "notification.read", "ids": event["ids"]})
 
-    async def _log_failure(self, category: str, message: str, exc: BaseException) -> None:
-        await arecord_error(category, message, exc, **self._ctx())
+    async def _delivered(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        try:
+            await perform(notifications.mark_delivered, ids, "live")
+        except LinkupError as exc:  # the frame went; the fallback may send it again later
+            log_event(logging.WARNING, "delivery", "live delivery not recorded", exc, **self._ctx())

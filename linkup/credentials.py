@@ -17,6 +17,7 @@ from linkup.conf import setting
 from linkup.errors import Conflict, Forbidden, InvalidInput
 from linkup.events import send_event_on_commit, user_group
 from linkup.models import ApiToken, SocketTicket
+from linkup.notifications import notify_group
 
 User = get_user_model()
 
@@ -50,9 +51,8 @@ def do_revoke_token(token_id: int) -> None:
         if token is None:
             return
         token.delete()
-        send_event_on_commit(
-            user_group(token.user_id), {"type": "auth.revoked", "token_id": token_id}
-        )
+        for group in (user_group(token.user_id), notify_group(token.user_id)):
+            send_event_on_commit(group, {"type": "auth.revoked", "token_id": token_id})
 
 
 def do_issue_ticket(user: Any, *, now: dt.datetime | None = None) -> tuple[str, dt.datetime]:

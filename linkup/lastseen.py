@@ -59,8 +59,12 @@ def do_announce_presence(user_id: int, status: str, at: float) -> None:
         last_seen: str | None = None
         if status == "offline":
             when = dt.datetime.fromtimestamp(at, tz=dt.UTC)
-            UserPresence.objects.update_or_create(user_id=user_id, defaults={"last_seen": when})
+            UserPresence.objects.update_or_create(
+                user_id=user_id, defaults={"last_seen": when, "online": False}
+            )
             last_seen = format_time(when)
+        else:
+            UserPresence.objects.update_or_create(user_id=user_id, defaults={"online": True})
         contacts = contacts_of(user_id)
         hidden = hiding([user_id, *contacts])
         for contact in contacts:

@@ -78,7 +78,18 @@ class Liveness:
 
     async def leave(self, consumer: Any) -> None:
         self.sockets.pop(consumer.conn_id, None)
+        if consumer.focus is not None:
+            await self.store.set_focus(consumer.user.pk, consumer.conn_id, consumer.focus, None)
         await self.store.disconnect(consumer.user.pk, consumer.conn_id, time.time())
+
+    async def set_focus(self, consumer: Any, room: int | None) -> None:
+        """Record which room the socket shows (None: none, or the tab is hidden)."""
+        if consumer.focus != room:
+            await self.store.set_focus(consumer.user.pk, consumer.conn_id, consumer.focus, room)
+
+    async def focused(self, rooms: list[int]) -> dict[int, set[int]]:
+        """Who is looking at each room now (any process), to spare them its notifications."""
+        return await self.store.focused(rooms, time.time())
 
     async def run(self) -> None:
         while True:

@@ -66,6 +66,8 @@ class Membership(models.Model):
     delivered_seq = models.BigIntegerField(default=0)
     read_seq = models.BigIntegerField(default=0)
     joined_at = models.DateTimeField()
+    # A muted room creates no notifications for this member (its messages still arrive).
+    muted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -144,6 +146,9 @@ class UserPresence(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     # Hide last seen from others; reciprocal, as on WhatsApp: who hides it sees no one's.
     hide_last_seen = models.BooleanField(default=False)
+    # Whether the user has a live connection, as of the last presence transition: the task
+    # worker (another process) reads it to decide whether someone is offline.
+    online = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"presence of user {self.user_id}"
@@ -201,3 +206,156 @@ class MessagingError(models.Model):
 
     def as_dict(self) -> dict[str, Any]:
         return {"category": self.category, "message": self.message, "context": self.context}
+
+
+class Notification(models.Model):
+    """Something a user should see: stored always, delivered by the first path that reaches
+    them (a live socket, the stored list on their next visit, an email digest, Web Push).
+
+    It ends read, delivered, failed (every fallback gave up) or expired (still pending
+    after NOTIFICATION_EXPIRE_DAYS)."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message"  # a new message in a direct room
+        MENTION = "mention"  # @username in a group
+        ADDED = "added"  # added to a group
+
+    class Via(models.TextChoices):
+        LIVE = "live"
+        STORED = "stored"
+        EMAIL = "email"
+        PUSH = "push"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_notifications"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    body = models.CharField(max_length=300, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    # The room and seq it is about, when any: reading the room up to `seq` reads it.
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    seq = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_via = models.CharField(max_length=6, choices=Via.choices, blank=True, default="")
+    failed_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The list (newest first) and the unread count.
+            models.Index(fields=["recipient", "-id"], name="linkup_notif_recipient"),
+            models.Index(fields=["recipient", "read_at"], name="linkup_notif_unread"),
+            # Reading a room reads its notifications.
+            models.Index(fields=["recipient", "room", "seq"], name="linkup_notif_room"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} notification {self.pk} for user {self.recipient_id}"
+
+    @property
+    def state(self) -> str:
+        if self.read_at is not None:
+            return "read"
+        if self.delivered_at is not None:
+            return "delivered"
+        if self.failed_at is not None:
+            return "failed"
+        if self.expired_at is not None:
+            return "expired"
+        return "pending"
+
+
+class NotificationDelivery(models.Model):
+    """One fallback path (email, push) of one notification: at most one row per pair, so a
+    notification is sent at most once by each path."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        PUSH = "push"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its next attempt
+        SENDING = "sending"  # claimed by a worker's batch
+        SENT = "sent"
+        SUPPRESSED = "suppressed"  # read or delivered elsewhere before it went
+        FAILED = "failed"  # gave up after the last attempt
+        EXPIRED = "expired"
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When a pending delivery may be tried again (backoff after a failed attempt).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The batch (one email digest, one push) that claimed or sent it.
+    batch = models.CharField(max_length=32, blank=True, default="")
+    last_error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "channel"], name="linkup_delivery_once_per_path"
+            ),
+        ]
+        indexes = [models.Index(fields=["batch"], name="linkup_delivery_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} of notification {self.notification_id}: {self.status}"
+
+
+class FallbackSchedule(models.Model):
+    """When a user's fallback deliveries are next looked at: one row per user with pending
+    notifications, so a burst of notifications enqueues one task, not one each."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    due_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"fallback of user {self.user_id} due {self.due_at}"
+
+
+class CircuitBreaker(models.Model):
+    """The state of one transport's circuit breaker, shared by every worker process."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        OPEN = "open"
+        HALF_OPEN = "half_open"
+
+    transport = models.CharField(max_length=16, primary_key=True)
+    state = models.CharField(max_length=9, choices=State.choices, default=State.CLOSED)
+    failures = models.PositiveIntegerField(default=0)  # consecutive
+    opened_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.transport} breaker: {self.state}"
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription (PushSubscription.toJSON())."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_push"
+    )
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"push subscription {self.pk} of user {self.user_id}"
+
+    def as_info(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}

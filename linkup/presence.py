@@ -28,6 +28,8 @@ class PresenceBook:
     conns: dict[int, dict[str, float]] = field(default_factory=dict)  # user -> conn -> expiry
     present: set[int] = field(default_factory=set)  # online, or offline pending grace
     gone_at: dict[int, float] = field(default_factory=dict)  # user -> when the last conn went
+    # room -> user -> connections showing that room (the `focus` frame)
+    focus: dict[int, dict[int, set[str]]] = field(default_factory=dict)
 
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         self.conns.setdefault(user, {})[conn] = now + self.ttl_s
@@ -68,6 +70,27 @@ class PresenceBook:
 
     async def online(self, users: list[int]) -> set[int]:
         return {u for u in users if u in self.present}
+
+    async def set_focus(self, user: int, conn: str, old: int | None, new: int | None) -> None:
+        if old is not None:
+            watchers = self.focus.get(old, {})
+            watchers.get(user, set()).discard(conn)
+            if not watchers.get(user, True):
+                del watchers[user]
+            if not watchers:
+                self.focus.pop(old, None)
+        if new is not None:
+            self.focus.setdefault(new, {}).setdefault(user, set()).add(conn)
+
+    async def focused(self, rooms: list[int], now: float) -> dict[int, set[int]]:
+        """The users with a live connection showing each of `rooms`."""
+        found: dict[int, set[int]] = {}
+        for room in rooms:
+            for user, conns in self.focus.get(room, {}).items():
+                alive = self.conns.get(user, {})
+                if any(alive.get(c, 0) > now for c in conns):
+                    found.setdefault(room, set()).add(user)
+        return found
 
 
 # Atomically, for one user: drop expired connections; with none left, note when they went
@@ -161,3 +184,48 @@ class RedisPresence:
             return set()
         flags = await self.redis.smismember(self._present, users)
         return {u for u, flag in zip(users, flags, strict=True) if flag}
+
+    def _focus(self, room: int) -> str:
+        return f"{self.prefix}:presence:focus:{room}"
+
+    async def set_focus(self, user: int, conn: str, old: int | None, new: int | None) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if old is not None:
+                pipe.hdel(self._focus(old), f"{user}:{conn}")
+            if new is not None:
+                pipe.hset(self._focus(new), f"{user}:{conn}", 1)
+            await pipe.execute()
+
+    async def focused(self, rooms: list[int], now: float) -> dict[int, set[int]]:
+        """The users with a live connection showing each of `rooms`: two round trips. An
+        entry whose connection expired (its process died) is ignored and removed."""
+        if not rooms:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                pipe.hkeys(self._focus(room))
+            keyed = await pipe.execute()
+        entries = []
+        for room, fields in zip(rooms, keyed, strict=True):
+            for raw in fields:
+                user, _, conn = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
+                entries.append((room, int(user), conn))
+        if not entries:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, user, conn in entries:
+                pipe.zscore(self._conns(user), conn)
+            scores = await pipe.execute()
+        found: dict[int, set[int]] = {}
+        dead = []
+        for (room, user, conn), score in zip(entries, scores, strict=True):
+            if score is not None and float(score) > now:
+                found.setdefault(room, set()).add(user)
+            else:
+                dead.append((room, f"{user}:{conn}"))
+        if dead:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for room, key in dead:
+                    pipe.hdel(self._focus(room), key)
+                await pipe.execute()
+        return found

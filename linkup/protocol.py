@@ -150,14 +150,8 @@ def _parse_focus(raw: dict[str, Any]) -> FocusFrame:
     return FocusFrame(room=None if room is None else check_id(room, "room"))
 
 
-def parse_frame(
-    data: str | bytes | None,
-    *,
-    max_bytes: int = 64 * 1024,
-    max_body: int = 4000,
-    max_client_id: int = 64,
-) -> Frame:
-    """Parse one client frame; raise a LinkupError (InvalidInput, UnknownType, TooLarge) only."""
+def _decode(data: str | bytes | None, max_bytes: int) -> dict[str, Any]:
+    """A frame's JSON object, or InvalidInput / TooLarge."""
     if data is None:
         raise InvalidInput("frames are JSON text")
     if isinstance(data, bytes):
@@ -170,6 +164,40 @@ def parse_frame(
         raise InvalidInput("frame is not valid JSON") from None
     if not isinstance(raw, dict):
         raise InvalidInput("frame must be a JSON object")
+    return raw
+
+
+@dataclass(frozen=True)
+class NotificationReadFrame:
+    ids: list[int]
+
+
+def parse_notification_frame(
+    data: str | bytes | None, *, max_bytes: int = 64 * 1024
+) -> PingFrame | NotificationReadFrame:
+    """Parse a frame of the notifications socket: `ping` or `notification.read`."""
+    from linkup.notifications import check_ids
+
+    raw = _decode(data, max_bytes)
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise InvalidInput("frame needs a string type")
+    if kind == "ping":
+        return PingFrame()
+    if kind == "notification.read":
+        return NotificationReadFrame(ids=check_ids(raw.get("ids")))
+    raise UnknownType(f"unknown frame type {kind[:40]!r}")
+
+
+def parse_frame(
+    data: str | bytes | None,
+    *,
+    max_bytes: int = 64 * 1024,
+    max_body: int = 4000,
+    max_client_id: int = 64,
+) -> Frame:
+    """Parse one client frame; raise a LinkupError (InvalidInput, UnknownType, TooLarge) only."""
+    raw = _decode(data, max_bytes)
     ref = client_ref(raw)
     kind = raw.get("type")
     try:

@@ -119,6 +119,7 @@ def do_move_marker(
         seq = min(seq, room.last_seq)
         delivered, read = next_markers(membership.delivered_seq, membership.read_seq, kind, seq)
         members = Membership.objects.filter(room_id=room_id).count()
+        read_before = membership.read_seq
         moved, held_minimum = move_markers(membership, delivered, read, at)
         if not moved:
             return None
@@ -138,6 +139,11 @@ def do_move_marker(
             else user_group(user.pk)
         )
         send_event_on_commit(group, {"type": "chat.receipt", "receipt": receipt})
+        if read > read_before:
+            # Reading the room reads its notifications up to there (on every device).
+            from linkup.notifications import read_through
+
+            read_through(user.pk, room_id, read, at)
         if held_minimum:
             advance_watermarks(room)
     return receipt

@@ -7,13 +7,14 @@ from typing import Any
 
 from django.urls import URLPattern, path
 
-from linkup.consumers import ChatConsumer
+from linkup.consumers import ChatConsumer, NotificationConsumer
 
 # name -> example path from the protocol documentation.
-ROUTE_EXAMPLES = {"linkup-chat": "/ws/chat/"}
+ROUTE_EXAMPLES = {"linkup-chat": "/ws/chat/", "linkup-notifications": "/ws/notifications/"}
 
 websocket_urlpatterns = [
     path("ws/chat/", ChatConsumer.as_asgi(), name="linkup-chat"),
+    path("ws/notifications/", NotificationConsumer.as_asgi(), name="linkup-notifications"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -165,3 +165,47 @@ class ErrorDetail(Schema):
 
 class ErrorOut(Schema):
     error: ErrorDetail
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: str
+    read: bool
+
+
+class NotificationsOut(Schema):
+    notifications: list[NotificationOut]
+    unread_count: int
+    has_more: bool
+
+
+class NotificationsReadOut(Schema):
+    ids: list[int]  # the notifications this call marked read (unread before it)
+    unread_count: int
+
+
+class MuteIn(Strict):
+    muted: StrictBool
+
+
+class MuteOut(Schema):
+    room: int
+    muted: bool
+
+
+class PushKeysIn(Strict):
+    p256dh: StrictStr = Field(min_length=1, max_length=200)
+    auth: StrictStr = Field(min_length=1, max_length=100)
+
+
+class PushSubscriptionIn(Strict):
+    endpoint: StrictStr = Field(min_length=8, max_length=1000)
+    keys: PushKeysIn
+
+
+class PushKeyOut(Schema):
+    public_key: str | None  # VAPID application server key; null: Web Push is off

@@ -24,11 +24,11 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from linkup import actions, queries, receipts
+from linkup import actions, notifications, queries, receipts
 from linkup.conf import setting
 from linkup.edges import perform, record_failure
 from linkup.errors import LinkupError, NotFound, ServerError
-from linkup.events import Event, collecting_events, room_group, send_event_on_commit
+from linkup.events import Event, collecting_events, publish, room_group, send_event_on_commit
 from linkup.log import log_event
 from linkup.looplocal import LoopLocal
 from linkup.models import MarkerMove, Membership, Message, Room
@@ -46,7 +46,7 @@ class Send:
 Outcome = tuple[tuple[dict[str, Any], bool] | None, LinkupError | None, list[Event]]
 
 
-def do_send_batch(sends: list[Send]) -> list[Outcome]:
+def do_send_batch(sends: list[Send], focused: dict[int, set[int]] | None = None) -> list[Outcome]:
     """Commit every send that can be committed, in one transaction; one outcome per send.
 
     An outcome is ((message, created), None, events) or (None, error, []). Events are the
@@ -55,18 +55,41 @@ def do_send_batch(sends: list[Send]) -> list[Outcome]:
     The batch is written set-wise (`_commit_together`: a fixed number of queries per batch,
     not per send). Should that fail on a constraint or a payload, its savepoint rolls back
     and the sends go again one by one, each in a savepoint of its own, so the one at fault
-    fails alone."""
+    fails alone.
+
+    The new messages' notifications are written in the same transaction (`focused`: who
+    is looking at each room, and so needs none)."""
     with transaction.atomic():
         # The set-wise write needs the new messages' ids back from its multi-row INSERT
         # (PostgreSQL; SQLite from 3.35).
         if connections[router.db_for_write(Message)].features.can_return_rows_from_bulk_insert:
             try:
                 with transaction.atomic():
-                    return _commit_together(sends)
+                    outcomes = _commit_together(sends)
+                _notify(outcomes, focused)
+                return outcomes
             except (IntegrityError, SerializationError) as exc:
                 # Visible, so that a systematic failure does not hide behind the slow path.
                 log_event(logging.WARNING, "database", "batch written one send at a time", exc)
-        return _commit_one_by_one(sends)
+        outcomes = _commit_one_by_one(sends)
+        _notify(outcomes, focused)
+        return outcomes
+
+
+def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None) -> None:
+    """Notifications for the batch's new messages, in a savepoint: should writing them fail,
+    that is logged and recorded, and the messages still commit."""
+    created = sorted(
+        (result[0] for result, _, _ in outcomes if result is not None and result[1]),
+        key=lambda m: (m["room"], m["seq"]),
+    )
+    if not created:
+        return
+    try:
+        with transaction.atomic():
+            notifications.for_new_messages(created, focused)
+    except (IntegrityError, SerializationError) as exc:
+        record_failure(notifications.for_new_messages, (), {}, exc)
 
 
 def _in_room_order(sends: list[Send]) -> list[int]:
@@ -270,6 +293,7 @@ class SendQueue:
         self.running = False
         self.task: asyncio.Task[None] | None = None
         self.batch_sizes: list[int] = []  # the last batches, for tests and the curious
+        self.publishing: set[asyncio.Task[None]] = set()
 
     async def submit(self, send: Send) -> tuple[tuple[dict[str, Any], bool], list[Event]]:
         """Commit one send (with whatever else is waiting); return its result and events."""
@@ -287,8 +311,11 @@ class SendQueue:
                 limit = int(setting("SEND_BATCH_MAX"))
                 batch, self.waiting = self.waiting[:limit], self.waiting[limit:]
                 self.batch_sizes = [*self.batch_sizes[-99:], len(batch)]
+                focused = await _focused(sorted({send.room_id for send, _ in batch}))
                 try:
-                    outcomes, _ = await perform(do_send_batch, [send for send, _ in batch])
+                    outcomes, extra = await perform(
+                        do_send_batch, [send for send, _ in batch], focused
+                    )
                 except LinkupError as exc:  # the whole batch: storage down, or a bug
                     for _, future in batch:
                         if not future.done():
@@ -308,12 +335,29 @@ class SendQueue:
                         future.set_exception(error)
                     else:
                         future.set_result((result, events))
+                if extra:  # notification doorbells: after the acks, not before them
+                    self.publishing.add(
+                        task := asyncio.get_running_loop().create_task(publish(extra))
+                    )
+                    task.add_done_callback(self.publishing.discard)
         finally:
             self.running = False
             loop = asyncio.get_running_loop()
             if self.waiting and not loop.is_closed():  # arrived as this one stopped
                 self.running = True
                 self.task = loop.create_task(self.drain())
+
+
+async def _focused(room_ids: list[int]) -> dict[int, set[int]]:
+    """Who is looking at these rooms; on a presence-store failure nobody (they get a
+    notification they may not need, rather than miss one)."""
+    from linkup.liveness import liveness
+
+    try:
+        return await liveness().focused(room_ids)
+    except Exception as exc:
+        log_event(logging.WARNING, "connection", "focus look-up failed", exc)
+        return {}
 
 
 # The SendQueue of the running event loop (one per server process): send_queue().

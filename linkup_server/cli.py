@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 
 
@@ -57,6 +59,31 @@ def serve() -> None:
     )
 
 
+def start_worker() -> subprocess.Popen[bytes]:
+    """The task worker (notification digests, retries, expiry) as a child process, stopped
+    when serving ends; on Linux the kernel also stops it should this process die."""
+    command = [sys.executable, "-m", "linkup_server", "manage", "db_worker", "--interval", "1"]
+    print("Task worker: manage db_worker (email digests print here)", flush=True)
+    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args else "serve"
@@ -69,7 +96,11 @@ def main(argv: list[str] | None = None) -> None:
         db = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
         layer = "Redis" if os.environ.get("REDIS_URL") else "in-memory"
         print(f"Linkup on http://{host}:{port}/  ({db}, {layer} channel layer)", flush=True)
-        serve()
+        worker = start_worker()
+        try:
+            serve()
+        finally:
+            stop_worker(worker)
     elif command == "serve":
         serve()
     elif command == "manage":

@@ -54,8 +54,24 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "linkup",
 ]
+
+# Background work (notification digests, retries, expiry): Django's Tasks API with the
+# database backend; `python -m linkup_server manage db_worker` runs it (`make demo` does).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# Email digests: the console by default (the demo prints them); EMAIL_URL-style settings
+# are left to the operator (LINKUP_EMAIL_BACKEND and Django's EMAIL_* variables).
+EMAIL_BACKEND = os.environ.get(
+    "LINKUP_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("LINKUP_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("LINKUP_EMAIL_PORT", "25"))
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("LINKUP_EMAIL_FROM", "Linkup <linkup@localhost>")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -220,9 +236,15 @@ for _name in (
     "CLIENT_POLL_S",
     "TYPING_RATE_PER_S",
     "TYPING_BURST",
+    "NOTIFY_OFFLINE_DELAY_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
+
+# Web Push: VAPID keys from the environment (both, or Web Push stays off).
+for _name in ("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY", "VAPID_SUBJECT"):
+    if os.environ.get(f"LINKUP_{_name}"):
+        LINKUP[_name] = os.environ[f"LINKUP_{_name}"]
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ from linkup.credentials import do_issue_token, do_revoke_token
 from linkup.errors import Forbidden, NotFound
 from linkup.events import room_group, user_group
 from linkup.models import ApiToken, Membership, Message, Room
+from linkup.notifications import notify_group
 from linkup.serialization import SerializationError
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_direct_room_is_created_once_and_announced_to_both(
 def test_group_members_get_their_own_view(alice: Any, bob: Any, carol: Any, emitted: Any) -> None:
     (room, _), events = emitted(actions.do_create_room, alice, "group", [bob.pk, carol.pk], "g")
     assert room["role"] == "owner"
-    roles = {g: e["room"]["role"] for g, e in events}
+    roles = {g: e["room"]["role"] for g, e in events if e["type"] == "room.updated"}
     assert roles == {
         user_group(alice.pk): "owner",
         user_group(bob.pk): "member",
@@ -124,7 +125,10 @@ def test_added_member_markers_start_at_last_seq(
     _, events = emitted(actions.do_add_members, alice, room["id"], [carol.pk])
     membership = Membership.objects.get(room_id=room["id"], user=carol)
     assert (membership.delivered_seq, membership.read_seq) == (3, 3)
-    assert sorted(g for g, _ in events) == sorted(user_group(u.pk) for u in (alice, bob, carol))
+    updated = [g for g, e in events if e["type"] == "room.updated"]
+    assert sorted(updated) == sorted(user_group(u.pk) for u in (alice, bob, carol))
+    # The one added is told so by a notification (not the ones already there).
+    assert [g for g, e in events if e["type"] == "notify.new"] == [notify_group(carol.pk)]
     _, no_events = emitted(actions.do_add_members, alice, room["id"], [carol.pk])
     assert no_events == []
 
@@ -185,5 +189,7 @@ def test_revoking_a_token_tells_its_sockets(alice: Any, emitted: Any) -> None:
     do_issue_token(alice)
     token = ApiToken.objects.get(user=alice)
     _, events = emitted(do_revoke_token, token.pk)
-    assert events == [(user_group(alice.pk), {"type": "auth.revoked", "token_id": token.pk})]
+    revoked = {"type": "auth.revoked", "token_id": token.pk}
+    # Chat sockets and notifications sockets alike.
+    assert events == [(user_group(alice.pk), revoked), (notify_group(alice.pk), revoked)]
     assert not ApiToken.objects.exists()

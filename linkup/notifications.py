@@ -1,0 +1,334 @@
+"""Notifications: what creates them, how they read, and how they are marked read or delivered.
+
+They are written in the transaction of the change they are about (a message, being added to
+a group), so a committed message never lacks its notification and a rolled-back one never
+has one; their fallback task (linkup.tasks) is enqueued in that same transaction. Live
+delivery is a doorbell to the user's `/ws/notifications/` sockets after the commit; the
+fallback chain (linkup.fallback) takes what no path delivered.
+
+Who gets one: the other member of a direct room, for each new message; a group member
+whose `@username` a message names; a user added to a group. Never the author, never for a
+room the recipient muted, never for a room one of the recipient's sockets is showing (its
+`focus`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, router, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from linkup.conf import setting
+from linkup.errors import InvalidInput, NotFound
+from linkup.events import send_event_on_commit
+from linkup.models import Membership, Notification, PushSubscription, Room
+from linkup.serialization import format_time
+
+MAX_IDS = 500
+# "@name": a Django username is letters, digits and @.+-_ (at most 150); a trailing dot or
+# dash is read as punctuation unless the whole name exists.
+_MENTION = re.compile(r"(?<![\w@.+-])@([\w.@+-]{1,150})")
+
+
+def notify_group(user_id: int) -> str:
+    """Group of every notifications socket of one user."""
+    return f"linkup.notify.{user_id}"
+
+
+def mentioned_usernames(body: str) -> set[str]:
+    """The usernames `body` may mention, with and without trailing punctuation."""
+    names: set[str] = set()
+    for match in _MENTION.finditer(body):
+        name = match.group(1)
+        names.add(name)
+        stripped = name.rstrip(".-+@")
+        if stripped:
+            names.add(stripped)
+    return names
+
+
+def preview(body: str) -> str:
+    limit = int(setting("NOTIFY_PREVIEW_CHARS"))
+    flat = " ".join(body.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def notification_dict(n: Notification) -> dict[str, Any]:
+    """The contract's notification object."""
+    return {
+        "id": n.pk,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "data": n.data,
+        "created_at": format_time(n.created_at),
+        "read": n.read_at is not None,
+    }
+
+
+# -- creation (inside the writer's transaction) ------------------------------------------
+
+
+def for_new_messages(
+    messages: list[dict[str, Any]],
+    focused: dict[int, set[int]] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Create the notifications of newly committed messages (message dicts, in seq order).
+
+    `focused` maps a room id to the users with a socket showing that room: they are looking
+    at it, so it notifies them of nothing. One query finds the recipients of the whole batch."""
+    if not messages:
+        return []
+    focused = focused or {}
+    room_ids = {m["room"] for m in messages}
+    names: set[str] = set()
+    for m in messages:
+        if "@" in m["body"]:
+            names |= mentioned_usernames(m["body"])
+    wanted = Q(room__kind=Room.Kind.DIRECT)
+    if names:
+        wanted |= Q(room__kind=Room.Kind.GROUP, user__username__in=names)
+    rows = Membership.objects.filter(wanted, room_id__in=room_ids, muted=False).values_list(
+        "room_id", "user_id", "user__username", "room__kind", "room__name"
+    )
+    direct: dict[int, list[int]] = {}
+    by_name: dict[int, dict[str, int]] = {}
+    room_names: dict[int, str] = {}
+    for room_id, user_id, username, kind, name in rows:
+        room_names[room_id] = name
+        if kind == Room.Kind.DIRECT:
+            direct.setdefault(room_id, []).append(user_id)
+        else:
+            by_name.setdefault(room_id, {})[username] = user_id
+    at = now or timezone.now()
+    created: list[Notification] = []
+    for m in messages:
+        room_id, sender = m["room"], m["sender"]
+        looking = focused.get(room_id, set())
+        data = {
+            "room": room_id,
+            "seq": m["seq"],
+            "message": m["id"],
+            "sender": {"id": sender["id"], "username": sender["username"]},
+        }
+        if room_id in direct:
+            recipients = [u for u in direct[room_id] if u != sender["id"]]
+            kind, title = Notification.Kind.MESSAGE, sender["username"]
+        elif room_id in by_name:
+            members = by_name[room_id]
+            recipients = sorted(
+                {members[n] for n in mentioned_usernames(m["body"]) if n in members}
+                - {sender["id"]}
+            )
+            kind = Notification.Kind.MENTION
+            title = f"{sender['username']} mentioned you in {room_names[room_id]}"
+        else:
+            continue
+        for user_id in recipients:
+            if user_id in looking:
+                continue
+            created.append(
+                Notification(
+                    recipient_id=user_id,
+                    kind=kind,
+                    title=title[:200],
+                    body=preview(m["body"]),
+                    data=data,
+                    room_id=room_id,
+                    seq=m["seq"],
+                    created_at=at,
+                )
+            )
+    _store(created, at)
+    return created
+
+
+def for_added_members(room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetime) -> None:
+    """Tell the users `actor` just added to the group `room`."""
+    created = [
+        Notification(
+            recipient_id=user_id,
+            kind=Notification.Kind.ADDED,
+            title=f"{actor.get_username()} added you to {room.name}"[:200],
+            body="",
+            data={"room": room.pk, "by": {"id": actor.pk, "username": actor.get_username()}},
+            room_id=room.pk,
+            seq=None,
+            created_at=now,
+        )
+        for user_id in user_ids
+        if user_id != actor.pk
+    ]
+    _store(created, now)
+
+
+def _store(created: list[Notification], now: dt.datetime) -> None:
+    """Insert the notifications, ring their recipients' doorbells on commit, and make sure
+    a fallback task will look at each recipient."""
+    if not created:
+        return
+    from linkup.tasks import schedule_fallback
+
+    if connections[router.db_for_write(Notification)].features.can_return_rows_from_bulk_insert:
+        Notification.objects.bulk_create(created)
+    else:  # SQLite before 3.35 returns no ids from a multi-row INSERT
+        for n in created:
+            n.save(force_insert=True)
+    for n in created:
+        send_event_on_commit(
+            notify_group(n.recipient_id),
+            {"type": "notify.new", "notification": notification_dict(n)},
+        )
+    delay = dt.timedelta(seconds=float(setting("NOTIFY_OFFLINE_DELAY_S")))
+    schedule_fallback(sorted({n.recipient_id for n in created}), now + delay)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def check_ids(value: Any) -> list[int]:
+    if not isinstance(value, list) or not value or len(value) > MAX_IDS:
+        raise InvalidInput(f"ids is a list of 1-{MAX_IDS} notification ids")
+    for item in value:
+        if type(item) is not int or not 0 < item < 2**63:
+            raise InvalidInput("notification ids are positive integers")
+    return sorted(set(value))
+
+
+def unread_count(user: Any) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def list_for(
+    user: Any,
+    *,
+    unread: bool = False,
+    before_id: int | None = None,
+    limit: int = 50,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The user's notifications, newest first. Showing them delivers them ("stored")."""
+    rows = Notification.objects.filter(recipient=user)
+    if unread:
+        rows = rows.filter(read_at__isnull=True)
+    if before_id is not None:
+        rows = rows.filter(pk__lt=before_id)
+    page = list(rows.order_by("-pk")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    mark_delivered(
+        [n.pk for n in page if n.delivered_at is None and n.read_at is None],
+        Notification.Via.STORED,
+        now,
+    )
+    return {
+        "notifications": [notification_dict(n) for n in page],
+        "unread_count": unread_count(user),
+        "has_more": has_more,
+    }
+
+
+def backlog_for(user: Any) -> dict[str, Any]:
+    """What a new notifications socket is sent after `hello`: the unread count, and the
+    unread notifications not delivered yet, oldest first."""
+    rows = Notification.objects.filter(
+        recipient=user, read_at__isnull=True, delivered_at__isnull=True
+    ).order_by("pk")[: int(setting("NOTIFY_BATCH_MAX"))]
+    return {
+        "notifications": [notification_dict(n) for n in rows],
+        "unread_count": unread_count(user),
+    }
+
+
+# -- state changes ----------------------------------------------------------------------------
+
+
+def mark_delivered(ids: list[int], via: str, now: dt.datetime | None = None) -> int:
+    """Record the first delivery of these notifications (later ones change nothing)."""
+    if not ids:
+        return 0
+    return Notification.objects.filter(
+        pk__in=ids, delivered_at__isnull=True, read_at__isnull=True
+    ).update(delivered_at=now or timezone.now(), delivered_via=via)
+
+
+def _announce_read(user_id: int, ids: list[int]) -> None:
+    if ids:
+        send_event_on_commit(notify_group(user_id), {"type": "notify.read", "ids": ids})
+
+
+def do_mark_read(user: Any, ids: list[int], now: dt.datetime | None = None) -> list[int]:
+    """Mark the user's notifications `ids` read; return the ids that were unread. Another
+    user's notification, or one that does not exist, reads as not found only when no id is
+    the caller's (so one stale id in a list does not fail the rest)."""
+    with transaction.atomic():
+        mine = list(
+            Notification.objects.filter(pk__in=ids, recipient=user)
+            .select_for_update()
+            .values_list("pk", "read_at")
+        )
+        if not mine:
+            raise NotFound("notification not found")
+        fresh = sorted(pk for pk, read_at in mine if read_at is None)
+        if fresh:
+            Notification.objects.filter(pk__in=fresh).update(read_at=now or timezone.now())
+        _announce_read(user.pk, fresh)
+    return fresh
+
+
+def do_mark_all_read(user: Any, now: dt.datetime | None = None) -> list[int]:
+    with transaction.atomic():
+        fresh = sorted(
+            Notification.objects.filter(recipient=user, read_at__isnull=True)
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        if fresh:
+            Notification.objects.filter(pk__in=fresh).update(read_at=now or timezone.now())
+        _announce_read(user.pk, fresh)
+    return fresh
+
+
+def read_through(user_id: int, room_id: int, seq: int, now: dt.datetime) -> None:
+    """The user read the room up to `seq`: its message notifications up to there are read
+    (inside the receipt's transaction)."""
+    fresh = sorted(
+        Notification.objects.filter(
+            recipient_id=user_id, room_id=room_id, seq__lte=seq, read_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    if fresh:
+        Notification.objects.filter(pk__in=fresh).update(read_at=now)
+        _announce_read(user_id, fresh)
+
+
+def do_set_muted(user: Any, room_id: int, muted: bool) -> dict[str, Any]:
+    from linkup.access import access_membership
+
+    membership = access_membership(user, room_id)
+    if membership.muted != muted:
+        Membership.objects.filter(pk=membership.pk).update(muted=muted)
+    return {"room": room_id, "muted": muted}
+
+
+def do_subscribe_push(user: Any, endpoint: str, p256dh: str, auth: str) -> bool:
+    """Store a browser's push subscription for `user`; whether it is new. An endpoint is one
+    browser's: subscribing it again (another user logged in there) moves it."""
+    schemes = ("https://", "http://") if setting("PUSH_ALLOW_HTTP") else ("https://",)
+    if not endpoint.startswith(schemes):
+        raise InvalidInput("endpoint must be an https URL")
+    _, created = PushSubscription.objects.update_or_create(
+        endpoint=endpoint,
+        defaults={"user": user, "p256dh": p256dh, "auth": auth, "created_at": timezone.now()},
+    )
+    return created
+
+
+def do_unsubscribe_push(user: Any, endpoint: str) -> None:
+    PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()

@@ -1,0 +1,55 @@
+"""Background work, through Django's Tasks API (django-tasks with its database backend).
+
+Why the database backend rather than Celery: the task row is written in the same transaction
+as the notification it serves, so a committed notification always has its task and a
+rolled-back one never does (no broker to dual-write to), and the embedded default needs no
+service beside SQLite. Run the worker with `manage.py db_worker` (`make demo` starts one).
+
+One task, `deliver_fallback(user_id)`, looks at a user's undelivered notifications: it sends
+the due ones (email digest, Web Push), retries failures with backoff, expires old ones, and
+enqueues itself again for the next moment anything is due. `FallbackSchedule` keeps one
+pending run per user, so a burst of notifications enqueues one task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+try:  # Django 6 has the Tasks API built in; Django 5.2 takes the django-tasks backport.
+    from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the Django version
+    from django_tasks import task  # type: ignore[no-redef,unused-ignore]
+
+from linkup.models import FallbackSchedule
+
+
+@task()
+def deliver_fallback(user_id: int) -> str | None:
+    """Run the fallback chain for one user; return when it runs next (ISO time), if ever."""
+    from linkup import fallback
+
+    due = fallback.run_for_user(user_id)
+    if due is not None:
+        schedule_fallback([user_id], due)
+        return due.isoformat()
+    return None
+
+
+def schedule_fallback(user_ids: list[int], due: dt.datetime) -> None:
+    """Make sure a fallback run for each user happens no later than `due` (in the caller's
+    transaction: the schedule and its task commit with whatever called for them)."""
+    if not user_ids:
+        return
+    existing = dict(
+        FallbackSchedule.objects.filter(user_id__in=user_ids).values_list("user_id", "due_at")
+    )
+    new = [u for u in user_ids if u not in existing]
+    sooner = [u for u in user_ids if u in existing and existing[u] > due]
+    if new:
+        FallbackSchedule.objects.bulk_create(
+            [FallbackSchedule(user_id=u, due_at=due) for u in new], ignore_conflicts=True
+        )
+    if sooner:
+        FallbackSchedule.objects.filter(user_id__in=sooner).update(due_at=due)
+    for user_id in new + sooner:
+        deliver_fallback.using(run_after=due).enqueue(user_id)
