@@ -148,6 +148,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "user": {"id": user.pk, "username": user.get_username()},
         "api": reverse("linkup-api:api-root").rstrip("/"),
         "socket": ROUTE_EXAMPLES["linkup-chat"],
+        "notifications_socket": ROUTE_EXAMPLES["linkup-notifications"],
         "heartbeat_s": setting("HEARTBEAT_S"),
         "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),
         "reconnect_attempts": int(setting("CLIENT_RECONNECT_ATTEMPTS")),

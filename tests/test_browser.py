@@ -707,3 +707,55 @@ def test_focus_frames_and_one_batched_read_receipt(web: dict[str, Any], browser:
     focus = [f["room"] for f in sent if f.get("type") == "focus"]
     assert focus[-2:] == [room, None]  # the room when shown, nothing when back at the list
     a_ctx.close()
+
+
+def test_notification_bell_updates_live_and_across_tabs(
+    web: dict[str, Any], browser: Any, watch: Watch
+):
+    base = web["base"]
+    alice, bob, room = pair(base)
+    context = browser.new_context()
+    tab1 = sign_in(watch, context, base, bob)
+    tab2 = sign_in(watch, context, base, bob)
+    for tab in (tab1, tab2):
+        tab.wait_for_selector("#bell-count", state="hidden")
+    status, _ = api(
+        base,
+        "POST",
+        f"/rooms/{room}/messages",
+        {"client_id": "bell-1", "body": "ring <b>the</b> bell"},
+        alice["token"],
+    )
+    assert status == 201
+    for tab in (tab1, tab2):  # live, with no reload
+        try:
+            tab.wait_for_selector("#bell-count:text-is('1')")
+        except Exception:
+            state = tab.evaluate(
+                """() => ({count: document.getElementById('bell-count').textContent,
+                           hidden: document.getElementById('bell-count').hidden,
+                           notes: [...window.linkup.notes.values()],
+                           notifier: window.linkup.notifier.state})"""
+            )
+            raise AssertionError(f"bell not rung: {state}") from None
+    tab1.click("#bell")
+    tab1.wait_for_selector("#notification-list li, #notifications li[data-read=false]")
+    item = tab1.eval_on_selector(
+        "#notifications li",
+        "e => [e.querySelector('.n-title').textContent, e.querySelector('.n-body').textContent]",
+    )
+    assert item == [alice["name"], "ring <b>the</b> bell"]  # text, never markup
+    shot(tab1, "notifications-bell")
+    tab1.click("#notifications li")
+    tab1.wait_for_function(
+        "name => document.getElementById('room-title').textContent === name", arg=alice["name"]
+    )
+    for tab in (tab1, tab2):  # read in one tab: read in every tab
+        tab.wait_for_selector("#bell-count", state="hidden")
+    # A page loaded later shows it from the store, read.
+    tab3 = sign_in(watch, context, base, bob)
+    tab3.click("#bell")
+    tab3.wait_for_selector("#notifications li[data-read=true]")
+    status, listed = api(base, "GET", "/notifications", token=bob["token"])
+    assert status == 200 and [n["read"] for n in listed["notifications"]] == [True]
+    context.close()

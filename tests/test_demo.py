@@ -64,6 +64,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     return out.decode()
 
 
+def _emailed(var_dir: str) -> bool:
+    """Whether the demo's worker has emailed alice's message to bob (before it, the digest
+    of bob's "added to the group" notification may go alone)."""
+    import sqlite3
+
+    with sqlite3.connect(Path(var_dir, "linkup.sqlite3")) as db:
+        row = db.execute(
+            "SELECT count(*) FROM linkup_notification WHERE delivered_via = 'email'"
+            " AND kind = 'message'"
+        ).fetchone()
+    return bool(row[0])
+
+
 @pytest.mark.live
 def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
     env: dict[str, Any] = {
@@ -73,6 +86,7 @@ def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
     }
     env["LINKUP_VAR_DIR"] = tempfile.mkdtemp(prefix="linkup-demo-")
     env["PORT"] = str(free_port())
+    env["LINKUP_NOTIFY_OFFLINE_DELAY_S"] = "1"
     base = f"http://127.0.0.1:{env['PORT']}"
     for run in range(2):
         proc = _start_demo(env)
@@ -85,7 +99,26 @@ def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
         assert status == 200, body
         status, rooms = api(base, "GET", "/rooms", token=body["token"])
         assert status == 200 and len(rooms["rooms"]) == 2
+        if run == 0:
+            # The task worker runs beside the server: bob is offline, so alice's message
+            # reaches him as an email digest (the console backend prints it) within seconds.
+            direct = next(r for r in rooms["rooms"] if r["kind"] == "direct")
+            status, _ = api(
+                base,
+                "POST",
+                f"/rooms/{direct['id']}/messages",
+                {"client_id": "demo-digest", "body": "see you at the demo"},
+                body["token"],
+            )
+            assert status == 201
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _emailed(env["LINKUP_VAR_DIR"]):
+                time.sleep(0.3)
         output = _stop(proc)
+        if run == 0:
+            assert "To: bob@example.com" in output and "alice: see you at the demo" in output, (
+                output
+            )
         assert "alice / linkup-demo" in output and base in output
         assert Path(env["LINKUP_VAR_DIR"], "linkup.sqlite3").exists()
         print(f"demo run {run + 1} served after {took:.1f} s")

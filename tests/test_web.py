@@ -74,6 +74,7 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "user": {"id": user.pk, "username": "alice"},
         "api": "/api/v1",
         "socket": "/ws/chat/",
+        "notifications_socket": "/ws/notifications/",
         "heartbeat_s": 30,
         "reconnect_first_s": 2.0,
         "reconnect_attempts": 5,

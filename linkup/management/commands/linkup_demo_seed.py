@@ -27,6 +27,9 @@ class Command(BaseCommand):
             if created or not user.check_password(password):
                 user.set_password(password)
                 user.save()
+            if not user.email:  # the demo's email digests print on the console
+                user.email = f"{name}@example.com"
+                user.save(update_fields=["email"])
             users[name] = user
         alice, bob, carol = (users[n] for n in DEMO_USERS)
         do_create_room(alice, Room.Kind.DIRECT, [bob.pk])

@@ -1092,7 +1092,129 @@ function wire() {
   window.addEventListener("focus", markVisibleRead);
 }
 
+// -- notifications (the bell) -----------------------------------------------------------------
+
+const notes = new Map(); // id -> notification, newest first when drawn
+let unreadNotes = 0;
+
+function takeNote(note) {
+  notes.set(note.id, note);
+}
+
+function renderBell() {
+  const count = $("bell-count");
+  count.hidden = unreadNotes <= 0;
+  count.textContent = unreadNotes > 99 ? "99+" : String(unreadNotes);
+  $("bell").setAttribute("aria-label", unreadNotes ? `Notifications, ${unreadNotes} unread` : "Notifications");
+  const list = $("notifications");
+  list.replaceChildren();
+  const sorted = [...notes.values()].sort((a, b) => b.id - a.id).slice(0, 50);
+  for (const note of sorted) {
+    const li = document.createElement("li");
+    li.dataset.id = String(note.id);
+    li.dataset.read = String(note.read);
+    const time = document.createElement("span");
+    time.className = "n-time";
+    time.textContent = shortTime(note.created_at);
+    const title = document.createElement("span");
+    title.className = "n-title";
+    title.textContent = note.title;
+    const body = document.createElement("span");
+    body.className = "n-body";
+    body.textContent = note.body;
+    li.append(time, title, body);
+    li.addEventListener("click", () => openNote(note));
+    list.append(li);
+  }
+  $("no-notifications").hidden = sorted.length > 0;
+}
+
+function notesRead(ids) {
+  for (const id of ids) {
+    const note = notes.get(id);
+    if (note && !note.read) note.read = true;
+  }
+  unreadNotes = Math.max(0, unreadNotes - ids.length);
+  renderBell();
+}
+
+let arriving = null; // notifications that came while the list loads (they may be newer)
+
+async function loadNotes() {
+  arriving = arriving || [];
+  const page = await api("GET", "/notifications?limit=50");
+  for (const note of page.notifications) takeNote(note);
+  // The count is the server's, plus what committed after it was read (higher ids).
+  const newest = Math.max(0, ...page.notifications.map((n) => n.id));
+  const later = (arriving || []).filter((n) => !n.read && n.id > newest);
+  unreadNotes = page.unread_count + new Set(later.map((n) => n.id)).size;
+  arriving = null;
+  renderBell();
+}
+
+async function openNote(note) {
+  if (!note.read) {
+    notifier.send({ type: "notification.read", ids: [note.id] });
+  }
+  const room = note.data && note.data.room;
+  if (room != null) {
+    if (!rooms.has(room)) await loadRooms().catch(() => {});
+    $("notifications-panel").hidden = true;
+    $("bell").setAttribute("aria-expanded", "false");
+    openRoom(room);
+  }
+}
+
+const notifier = new Connection({
+  url: config.notifications_socket,
+  heartbeatS: config.heartbeat_s,
+  firstS: config.reconnect_first_s,
+  attempts: 1000, // no HTTP fallback for the bell: it keeps retrying, and reloads on return
+  onFrame: (frame) => {
+    if (frame.type === "notification") {
+      const known = notes.get(frame.notification.id);
+      takeNote(frame.notification);
+      if (arriving) arriving.push(frame.notification);
+      else if (!known && !frame.notification.read) unreadNotes += 1;
+      renderBell();
+    } else if (frame.type === "notification.read") {
+      const fresh = frame.ids.filter((id) => !(notes.get(id) || {}).read);
+      for (const id of frame.ids) {
+        const note = notes.get(id);
+        if (note) note.read = true;
+      }
+      unreadNotes = Math.max(0, unreadNotes - fresh.length);
+      if (!fresh.length) return;
+      renderBell();
+      if (fresh.some((id) => !notes.has(id))) loadNotes().catch(() => {});
+    }
+  },
+  onState: () => {},
+  onHello: (hello) => {
+    unreadNotes = hello.unread_count;
+    loadNotes().catch(() => {
+      arriving = null;
+    });
+  },
+  onUnauthorized: signedOut,
+});
+
+function wireBell() {
+  $("bell").addEventListener("click", () => {
+    const panel = $("notifications-panel");
+    panel.hidden = !panel.hidden;
+    $("bell").setAttribute("aria-expanded", String(!panel.hidden));
+  });
+  $("read-all").addEventListener("click", async () => {
+    const result = await api("POST", "/notifications/read-all").catch(() => null);
+    if (result) notesRead(result.ids);
+  });
+}
+
 wire();
+wireBell();
+renderBell();
+notifier.start();
 outbox.expire(); // a week-old item shows ✗ at once, even offline
 stateChanged("connecting");
 loadRooms().catch(() => {});
@@ -1100,4 +1222,4 @@ connection.start();
 render();
 
 // For the browser tests and the curious: the live state, read-only by convention.
-window.linkup = { rooms, people, outbox, connection };
+window.linkup = { rooms, people, outbox, connection, notes, notifier };
