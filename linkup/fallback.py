@@ -373,25 +373,18 @@ def _record_failure(
             NotificationDelivery.objects.filter(pk__in=[d.pk for d in given_up]).update(
                 status=Status.FAILED, last_error=error[:1000], updated_at=now
             )
-    attempts = max(d.attempts for d in going)
-    if given_up:
-        record_error(
-            "delivery",
-            f"{channel} delivery failed for good",
-            None,
-            **context,
-            attempts=attempts,
-            error=error[:200],
-        )
-    else:
-        log_event(
-            logging.WARNING,
-            "delivery",
-            f"{channel} delivery failed; will retry",
-            **context,
-            attempts=attempts,
-            error=error[:200],
-        )
+    # Every failed attempt is logged and recorded for the operator; the breaker bounds how
+    # many an outage makes (BREAKER_FAILURES, then one a cool-down).
+    record_error(
+        "delivery",
+        f"{channel} delivery failed for good"
+        if given_up
+        else f"{channel} delivery failed; will retry",
+        None,
+        **context,
+        attempts=max(d.attempts for d in going),
+        error=error[:200],
+    )
 
 
 def _settle_failed(user_id: int, channels: list[str], now: dt.datetime) -> None:

@@ -23,9 +23,11 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from linkup import queries
+from linkup.access import access_membership
 from linkup.conf import setting
 from linkup.errors import InvalidInput, NotFound
-from linkup.events import send_event_on_commit
+from linkup.events import send_event_on_commit, user_group
 from linkup.models import Membership, Notification, PushSubscription, Room
 from linkup.serialization import format_time
 
@@ -309,11 +311,15 @@ def read_through(user_id: int, room_id: int, seq: int, now: dt.datetime) -> None
 
 
 def do_set_muted(user: Any, room_id: int, muted: bool) -> dict[str, Any]:
-    from linkup.access import access_membership
-
-    membership = access_membership(user, room_id)
-    if membership.muted != muted:
-        Membership.objects.filter(pk=membership.pk).update(muted=muted)
+    with transaction.atomic():
+        membership = access_membership(user, room_id)
+        if membership.muted != muted:
+            Membership.objects.filter(pk=membership.pk).update(muted=muted)
+            # The user's other tabs show the new state.
+            send_event_on_commit(
+                user_group(user.pk),
+                {"type": "room.updated", "room": queries.room_view(user, room_id)},
+            )
     return {"room": room_id, "muted": muted}
 
 

@@ -66,6 +66,7 @@ def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
                 "read_seq": m.read_seq,
                 "delivered_seq": m.delivered_seq,
                 "role": m.role,
+                "muted": m.muted,
                 "created_at": format_time(room.created_at),
                 "last_activity_at": format_time(room.last_activity_at),
             }

@@ -62,6 +62,7 @@ class RoomOut(Schema):
     read_seq: int
     delivered_seq: int
     role: str
+    muted: bool = False  # the caller muted it: no notifications from it
     created_at: str
     last_activity_at: str
 

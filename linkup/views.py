@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import alogin, alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -23,6 +25,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from linkup import credentials
 from linkup.conf import setting
 from linkup.errors import LinkupError
+from linkup.fallback import push_enabled
 from linkup.routing import ROUTE_EXAMPLES
 
 View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
@@ -39,6 +42,8 @@ def content_security_policy() -> str:
             # 'self' covers ws: and wss: to the same host (CSP Level 3).
             "connect-src 'self'",
             "manifest-src 'self'",
+            # The service worker that shows Web Push notifications.
+            "worker-src 'self'",
             "form-action 'self'",
             "base-uri 'none'",
             "frame-ancestors 'none'",
@@ -149,6 +154,10 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "api": reverse("linkup-api:api-root").rstrip("/"),
         "socket": ROUTE_EXAMPLES["linkup-chat"],
         "notifications_socket": ROUTE_EXAMPLES["linkup-notifications"],
+        # Web Push: the VAPID key to subscribe with (null: off), and the worker that shows it.
+        "push_key": setting("VAPID_PUBLIC_KEY") if push_enabled() else None,
+        "service_worker": static("linkup/sw.js") + "?home=" + quote(request.path),
+        "service_worker_scope": static("linkup/"),
         "heartbeat_s": setting("HEARTBEAT_S"),
         "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),
         "reconnect_attempts": int(setting("CLIENT_RECONNECT_ATTEMPTS")),

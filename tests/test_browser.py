@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import ROOT, api, live_server, new_user
+from tests.live import ROOT, api, live_server, new_user, send_over_rest
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -719,13 +719,7 @@ def test_notification_bell_updates_live_and_across_tabs(
     tab2 = sign_in(watch, context, base, bob)
     for tab in (tab1, tab2):
         tab.wait_for_selector("#bell-count", state="hidden")
-    status, _ = api(
-        base,
-        "POST",
-        f"/rooms/{room}/messages",
-        {"client_id": "bell-1", "body": "ring <b>the</b> bell"},
-        alice["token"],
-    )
+    status, _ = send_over_rest(base, room, "ring <b>the</b> bell", alice["token"])
     assert status == 201
     for tab in (tab1, tab2):  # live, with no reload
         try:
@@ -758,4 +752,69 @@ def test_notification_bell_updates_live_and_across_tabs(
     tab3.wait_for_selector("#notifications li[data-read=true]")
     status, listed = api(base, "GET", "/notifications", token=bob["token"])
     assert status == 200 and [n["read"] for n in listed["notifications"]] == [True]
+    # Muted from the conversation's header: the room rings no bell any more.
+    tab1.click("#mute")
+    tab1.wait_for_selector("#mute[aria-pressed=true]:text-is('Unmute')")
+    tab1.evaluate("document.getElementById('back').click()")
+    status, _ = send_over_rest(base, room, "muted now", alice["token"])
+    assert status == 201
+    tab3.wait_for_function(
+        "() => [...document.querySelectorAll('#messages .msg, #rooms .room-last')]"
+        ".some(e => e.textContent.includes('muted now'))"
+    )
+    assert tab1.is_hidden("#bell-count") and tab3.is_hidden("#bell-count")
+    status, listed = api(base, "GET", "/notifications", token=bob["token"])
+    assert [n["body"] for n in listed["notifications"]] == ["ring <b>the</b> bell"]
     context.close()
+
+
+def test_web_push_subscribes_through_the_service_worker(browser: Any, watch: Watch):
+    """With VAPID keys set, the bell's panel offers Web Push: the service worker registers
+    and the browser subscribes (or, where the browser has no push service, as in a headless
+    Chromium without one, says so plainly); either way no script error."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    env = {
+        "LINKUP_VAPID_PRIVATE_KEY": b64(key.private_numbers().private_value.to_bytes(32, "big")),
+        "LINKUP_VAPID_PUBLIC_KEY": b64(
+            key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        ),
+    }
+    with live_server(env) as srv:
+        base = srv["base"]
+        user = new_user(base, "pushy")
+        status, key_answer = api(base, "GET", "/push/key", token=user["token"])
+        assert status == 200 and key_answer["public_key"] == env["LINKUP_VAPID_PUBLIC_KEY"]
+        # A profile on disk: Chromium has no Push API in its incognito-like contexts.
+        import tempfile
+
+        context = browser.browser_type.launch_persistent_context(
+            tempfile.mkdtemp(prefix="linkup-push-"),
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+        )
+        context.grant_permissions(["notifications"], origin=base)
+        page = sign_in(watch, context, base, user)
+        page.click("#bell")
+        page.click("#push-enable")
+        page.wait_for_function(
+            "() => !document.getElementById('push-status').textContent.startsWith('Asking')",
+            timeout=30_000,
+        )
+        outcome = page.text_content("#push-status") or ""
+        scopes = page.evaluate(
+            "async () => (await navigator.serviceWorker.getRegistrations()).map(r => r.scope)"
+        )
+        assert scopes == [base + "/static/linkup/"]
+        assert outcome.startswith("Done") or outcome.startswith(
+            "Push notifications are not available: "
+        ), outcome
+        print(f"Web Push in this Chromium: {outcome}")
+        context.close()

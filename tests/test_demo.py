@@ -18,7 +18,7 @@ import pytest
 from django.core.management import call_command
 
 from linkup.models import Membership, Room
-from tests.live import ROOT, api, free_port
+from tests.live import ROOT, api, free_port, send_over_rest
 
 
 @pytest.mark.django_db
@@ -103,13 +103,7 @@ def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
             # The task worker runs beside the server: bob is offline, so alice's message
             # reaches him as an email digest (the console backend prints it) within seconds.
             direct = next(r for r in rooms["rooms"] if r["kind"] == "direct")
-            status, _ = api(
-                base,
-                "POST",
-                f"/rooms/{direct['id']}/messages",
-                {"client_id": "demo-digest", "body": "see you at the demo"},
-                body["token"],
-            )
+            status, _ = send_over_rest(base, direct["id"], "see you at the demo", body["token"])
             assert status == 201
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not _emailed(env["LINKUP_VAR_DIR"]):

@@ -273,6 +273,7 @@ class PushService:
                 length = int(self.headers.get("Content-Length", "0"))
                 service.received.append(
                     {
+                        "status": service.status,
                         "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()},
                         "body": self.rfile.read(length),
@@ -321,22 +322,38 @@ def push(settings: Any) -> Iterator[PushService]:
     service.close()
 
 
-def subscribe(user: Any, service: PushService) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+class Browser:
+    """A browser's side of a push subscription: its key pair and auth secret, so that what
+    the push service received can be decrypted as the browser would (RFC 8291)."""
 
-    browser = ec.generate_private_key(ec.SECP256R1())  # the browser's key pair
-    notifications.do_subscribe_push(
-        user,
-        service.endpoint,
-        b64(browser.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)),
-        b64(uuid.uuid4().bytes),
-    )
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = uuid.uuid4().bytes
+
+    def subscribe(self, user: Any, service: PushService) -> None:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        public = self.key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        notifications.do_subscribe_push(user, service.endpoint, b64(public), b64(self.auth))
+
+    def read(self, body: bytes) -> dict[str, Any]:
+        import http_ece
+
+        plain = http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth)
+        return dict(json.loads(plain))
+
+
+def subscribe(user: Any, service: PushService) -> Browser:
+    browser = Browser()
+    browser.subscribe(user, service)
+    return browser
 
 
 def test_web_push_goes_once_per_batch_with_vapid(alice: Any, bob: Any, push: PushService) -> None:
     room, _ = actions.do_create_room(alice, "direct", [bob.pk])  # push only, no email
-    subscribe(bob, push)
+    browser = subscribe(bob, push)
     send(alice, room["id"], "p1")
     send(alice, room["id"], "p2")
     assert fallback.run_for_user(bob.pk, timezone.now() + DELAY) is None
@@ -346,6 +363,10 @@ def test_web_push_goes_once_per_batch_with_vapid(alice: Any, bob: Any, push: Pus
     assert request["headers"]["authorization"].startswith("vapid t=")  # signed VAPID JWT
     assert len(request["body"]) > 16  # encrypted: the payload is not in clear
     assert b"p1" not in request["body"]
+    payload = browser.read(request["body"])  # what the service worker would show
+    ids = sorted(Notification.objects.values_list("pk", flat=True))
+    assert payload["ids"] == ids and payload["count"] == 2 and payload["body"] == "p2"
+    assert payload["title"] == "2 new" and payload["data"]["room"] == room["id"]
     assert set(Notification.objects.values_list("delivered_via", flat=True)) == {"push"}
 
 
@@ -414,6 +435,7 @@ OPS = st.lists(
         st.tuples(st.just("advance"), st.integers(1, 400)),
         st.tuples(st.just("run"), st.integers(0, 1)),
         st.tuples(st.just("smtp"), st.booleans()),
+        st.tuples(st.just("push"), st.sampled_from([201, 500, 503])),
     ),
     max_size=25,
 )
@@ -421,7 +443,7 @@ OPS = st.lists(
 
 @given(ops=OPS)
 def test_every_notification_ends_and_no_path_delivers_it_twice(
-    ops: list[tuple[Any, ...]], alice: Any, bob: Any, carol: Any, settings: Any
+    ops: list[tuple[Any, ...]], alice: Any, bob: Any, carol: Any, settings: Any, push: PushService
 ) -> None:
     settings.LINKUP = {
         **settings.LINKUP,
@@ -434,7 +456,10 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
     for model in (Notification, FallbackSchedule, CircuitBreaker, UserPresence):
         model.objects.all().delete()
     mail.outbox.clear()
-    recipients = [mailed(bob), carol]  # bob by email, carol stored only
+    push.received.clear()
+    push.status = 201
+    browser = subscribe(carol, push)
+    recipients = [mailed(bob), carol]  # bob by email, carol by Web Push
     rooms = {}
     for user in recipients:
         room, _ = actions.do_create_room(alice, "direct", [user.pk])
@@ -442,6 +467,7 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
     port = free_port()
     now = timezone.now()
     read_before: dict[int, int] = {}  # notification -> emails sent when it was read
+    read_pushes: dict[int, int] = {}  # notification -> pushes received when it was read
     for op in ops:
         kind = op[0]
         if kind == "create":
@@ -456,6 +482,7 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
                 if kind == "read":
                     notifications.do_mark_read(type(alice).objects.get(pk=owner), [pk], now)
                     read_before.setdefault(pk, len(mail.outbox))
+                    read_pushes.setdefault(pk, len(push.received))
                 else:
                     notifications.mark_delivered([pk], "live", now)
         elif kind == "online":
@@ -466,6 +493,8 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
             now += dt.timedelta(seconds=op[1])
         elif kind == "run":
             fallback.run_for_user(recipients[op[1]].pk, now)
+        elif kind == "push":
+            push.status = op[1]
         elif kind == "smtp":
             if op[1]:
                 smtp_up(settings)
@@ -490,7 +519,50 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
     for pk, sent_before in read_before.items():
         later = [i for message in mail.outbox[sent_before:] for i in emailed_ids(message)]
         assert pk not in later, "emailed after it was read"
+    pushed = [
+        i
+        for request in push.received
+        for i in browser.read(request["body"])["ids"]
+        if request["status"] == 201
+    ]
+    assert len(pushed) == len(set(pushed)), "a notification was pushed twice"
+    for pk, sent_before in read_pushes.items():
+        later = [
+            i
+            for request in push.received[sent_before:]
+            if request["status"] == 201
+            for i in browser.read(request["body"])["ids"]
+        ]
+        assert pk not in later, "pushed after it was read"
     carol_ids = set(Notification.objects.filter(recipient=carol).values_list("pk", flat=True))
-    assert not carol_ids & set(emailed)
+    assert not carol_ids & set(emailed) and set(pushed) <= carol_ids
     assert all(d.attempts <= 3 for d in NotificationDelivery.objects.all())
     assert all(json.dumps(n.data) for n in Notification.objects.all())
+
+
+def test_generated_vapid_keys_sign_pushes(alice: Any, bob: Any, settings: Any) -> None:
+    """`manage.py linkup_vapid_keys` prints keys the push path accepts as they are."""
+    import io
+
+    out = io.StringIO()
+    call_command("linkup_vapid_keys", stdout=out)
+    keys = dict(line.split("=", 1) for line in out.getvalue().split())
+    service = PushService()
+    try:
+        settings.LINKUP = {
+            **settings.LINKUP,
+            "VAPID_PUBLIC_KEY": keys["LINKUP_VAPID_PUBLIC_KEY"],
+            "VAPID_PRIVATE_KEY": keys["LINKUP_VAPID_PRIVATE_KEY"],
+            "PUSH_ALLOW_HTTP": True,
+        }
+        room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+        browser = subscribe(bob, service)
+        send(alice, room["id"], "signed")
+        fallback.run_for_user(bob.pk, timezone.now() + DELAY)
+        (request,) = service.received
+        assert browser.read(request["body"])["body"] == "signed"
+        token = request["headers"]["authorization"].split("t=")[1].split(",")[0]
+        assert keys["LINKUP_VAPID_PUBLIC_KEY"] in request["headers"]["authorization"]
+        assert token.count(".") == 2  # a JWT
+    finally:
+        service.close()

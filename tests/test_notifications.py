@@ -95,6 +95,18 @@ def test_a_group_notifies_only_those_it_mentions(alice: Any, bob: Any, carol: An
     assert [n.kind for n in of(carol)] == ["mention"]
 
 
+def test_muting_tells_the_users_other_tabs(alice: Any, bob: Any, emitted: Any) -> None:
+    from linkup.events import user_group
+
+    room = direct(alice, bob)
+    _, events = emitted(notifications.do_set_muted, bob, room, True)
+    assert [(g, e["type"], e["room"]["muted"]) for g, e in events] == [
+        (user_group(bob.pk), "room.updated", True)
+    ]
+    _, again = emitted(notifications.do_set_muted, bob, room, True)
+    assert again == []
+
+
 def test_being_added_to_a_group_notifies_the_added(alice: Any, bob: Any, carol: Any) -> None:
     room = group(alice, bob, name="crew")
     (n,) = of(bob)
@@ -186,6 +198,8 @@ def test_rest_mutes_a_room(alice: Any, bob: Any, carol: Any) -> None:
     response = Api(bob).post(f"/rooms/{room}/mute", {"muted": True})
     assert response.status_code == 200 and response.json() == {"room": room, "muted": True}
     assert Membership.objects.get(room_id=room, user=bob).muted
+    assert Api(bob).get(f"/rooms/{room}").json()["muted"] is True
+    assert Api(alice).get(f"/rooms/{room}").json()["muted"] is False  # per member
     assert_error(Api(bob).post(f"/rooms/{room}/mute", {"muted": "yes"}), 400, "invalid_request")
     assert_error(Api(carol).post(f"/rooms/{room}/mute", {"muted": True}), 404, "not_found")
 

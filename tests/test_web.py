@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; "
+    "connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; "
+    "base-uri 'none'; "
     "frame-ancestors 'none'"
 )
 
@@ -75,6 +76,9 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "api": "/api/v1",
         "socket": "/ws/chat/",
         "notifications_socket": "/ws/notifications/",
+        "push_key": None,
+        "service_worker": "/static/linkup/sw.js?home=/",
+        "service_worker_scope": "/static/linkup/",
         "heartbeat_s": 30,
         "reconnect_first_s": 2.0,
         "reconnect_attempts": 5,

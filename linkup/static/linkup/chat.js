@@ -30,6 +30,7 @@ const POLL_MS = (config.poll_s || 3) * 1000;
 const ACK_TIMEOUT_MS = 15000;
 const TYPING_REFRESH_MS = 3000;
 const TYPING_IDLE_MS = 1000;
+const PUSH_WAIT_MS = 15000;
 const TYPING_SHOWN_MS = 6000; // the server sends "stop" after 5 s; this only guards a lost one
 
 const rooms = new Map(); // id -> room (the server's fields plus the client's own below)
@@ -850,6 +851,11 @@ function renderConversation() {
   $("composer").hidden = !room;
   $("placeholder").hidden = !!room;
   $("add-members").hidden = !room || room.kind !== "group";
+  $("mute").hidden = !room;
+  if (room) {
+    $("mute").textContent = room.muted ? "Unmute" : "Mute";
+    $("mute").setAttribute("aria-pressed", String(!!room.muted));
+  }
   if (!room) {
     $("room-title").textContent = "Linkup";
     $("room-status").textContent = "";
@@ -1073,6 +1079,15 @@ function wire() {
   });
   $("new-group").addEventListener("click", () => openPeopleDialog("create"));
   $("add-members").addEventListener("click", () => openPeopleDialog("add"));
+  $("mute").addEventListener("click", async () => {
+    const room = current;
+    if (!room) return;
+    const result = await api("POST", `/rooms/${room.id}/mute`, { muted: !room.muted }).catch(() => null);
+    if (result && result.room === room.id) {
+      room.muted = result.muted;
+      render();
+    }
+  });
   $("people-search").addEventListener("input", () => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
@@ -1199,7 +1214,57 @@ const notifier = new Connection({
   onUnauthorized: signedOut,
 });
 
+// Web Push: the browser subscribes with the server's VAPID key; the service worker shows
+// what arrives while no tab is open.
+function vapidKey(base64url) {
+  const padded = (base64url + "===".slice((base64url.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}
+
+async function activeWorker(registration) {
+  const worker = registration.installing || registration.waiting || registration.active;
+  if (!worker || worker.state === "activated") return;
+  await new Promise((resolve) => {
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve();
+    });
+  });
+}
+
+async function enablePush() {
+  const status = $("push-status");
+  status.textContent = "Asking the browser…";
+  try {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
+      throw new Error("this browser has no Web Push");
+    }
+    if ((await Notification.requestPermission()) !== "granted") {
+      throw new Error("notifications are blocked for this site");
+    }
+    const registration = await navigator.serviceWorker.register(config.service_worker, {
+      scope: config.service_worker_scope,
+    });
+    await activeWorker(registration);
+    // A browser whose push service cannot be reached may never answer: give up plainly.
+    const subscription = await Promise.race([
+      registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: vapidKey(config.push_key),
+      }),
+      new Promise((_, reject) => {
+        setTimeout(() => reject(new Error("the browser's push service did not answer")), PUSH_WAIT_MS);
+      }),
+    ]);
+    await api("POST", "/push/subscriptions", subscription.toJSON());
+    status.textContent = "Done: you will be notified here while Linkup is closed.";
+  } catch (error) {
+    status.textContent = `Push notifications are not available: ${error.message || error}`;
+  }
+}
+
 function wireBell() {
+  $("push-row").hidden = !config.push_key;
+  $("push-enable").addEventListener("click", () => enablePush());
   $("bell").addEventListener("click", () => {
     const panel = $("notifications-panel");
     panel.hidden = !panel.hidden;
