@@ -28,6 +28,11 @@ def pytest_report_header(config: Any) -> str:
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if SCALEOUT:
+        for item in items:
+            if "faults" in item.keywords:
+                # They start PostgreSQL and Redis of their own whatever the configuration:
+                # the embedded pass runs them once.
+                item.add_marker(pytest.mark.skip(reason="runs in the embedded pass"))
         return
     for item in items:
         if "scaleout" in item.keywords:
