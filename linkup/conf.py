@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     # window is closed with 1008.
     "ABUSE_MAX_BAD_FRAMES": 50,
     "ABUSE_WINDOW_S": 60.0,
+    # A socket whose client stops reading: once one frame has waited this long to be
+    # written, the socket is closed (1013), so the frames queued behind it cannot grow
+    # without bound nor hold up that user's other work.
+    "SLOW_CONSUMER_TIMEOUT_S": 10.0,
     # Heartbeat the client is told to keep, and the silence after which a socket may be closed.
     "HEARTBEAT_S": 30,
     "IDLE_TIMEOUT_S": 75,

@@ -48,6 +48,7 @@ from linkup.typingstate import TypingTracker
 _open_sockets: dict[int, int] = defaultdict(int)
 TOO_MANY_CONNECTIONS = 4429
 ABUSE = 1008
+SLOW_CONSUMER = 1013  # "try again later"
 
 
 class LinkupSocket(AsyncWebsocketConsumer):
@@ -92,7 +93,14 @@ class LinkupSocket(AsyncWebsocketConsumer):
         if self.closing:
             return
         try:
-            await self.send(text_data=text)
+            await asyncio.wait_for(
+                self.send(text_data=text), timeout=float(setting("SLOW_CONSUMER_TIMEOUT_S"))
+            )
+        except TimeoutError:
+            # The client stopped reading and the transport's buffers are full: drop it, it
+            # catches up by its cursors when it comes back.
+            log_event(logging.WARNING, "connection", "slow consumer disconnected", **self._ctx())
+            await self.close(code=SLOW_CONSUMER)
         except (RuntimeError, OSError) as exc:
             # The client went (uvicorn's ClientDisconnected is an OSError), or the server
             # refuses frames once the socket is closing on its side (uvicorn's RuntimeError

@@ -237,6 +237,7 @@ for _name in (
     "TYPING_RATE_PER_S",
     "TYPING_BURST",
     "NOTIFY_OFFLINE_DELAY_S",
+    "SLOW_CONSUMER_TIMEOUT_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
