@@ -1,0 +1,281 @@
+"""Security sweeps: cross-site WebSocket hijacking with a valid session, authorization of every
+REST route for outsiders (the same 404 as for what does not exist), CSRF on every
+cookie-authenticated write, and limits that concurrent bursts cannot race past."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from linkup import actions
+from linkup.api import api as ninja_api
+from linkup.sending import submit_send
+from tests.conftest import token_for
+from tests.live import api as live_api
+from tests.test_api import API, Api, assert_error
+from tests.wsutil import APP, Socket, recv_type
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "pw-" + "x" * 8
+HOST = "127.0.0.1:8000"
+
+
+def session_cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def handshake(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[bool, Any, Socket]:
+    comm = Socket(APP, path, headers=headers)
+    connected, code = await comm.connect(timeout=5)
+    return connected, code, comm
+
+
+# -- cross-site WebSocket hijacking -----------------------------------------------------------
+
+FOREIGN_ORIGINS = [
+    None,  # no Origin header at all
+    "null",  # sandboxed iframes, file: pages
+    "http://evil.example",
+    "http://127.0.0.1:8000.evil.example",  # look-alike: our host as a prefix
+    "http://evil.example/127.0.0.1:8000",
+    "http://127.0.0.1:8001",  # another port is another origin
+    "https://127.0.0.1:8000@evil.example",
+    "ws://127.0.0.1:8000",
+    "http://localhost.evil.example",
+]
+
+
+@pytest.mark.parametrize("path", ["/ws/chat/", "/ws/notifications/"])
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+async def test_a_valid_session_from_a_foreign_origin_is_refused_before_accept(
+    alice: Any, path: str, origin: str | None
+) -> None:
+    from tests.wsutil import db
+
+    cookie = await db(session_cookie)(alice)
+    headers = [(b"cookie", cookie.encode()), (b"host", HOST.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    connected, code, comm = await handshake(path, headers)
+    assert not connected and code == 4403, (origin, code)
+    assert await comm.receive_nothing(0.1)  # no frame was sent
+
+
+@pytest.mark.parametrize("path", ["/ws/chat/", "/ws/notifications/"])
+async def test_the_same_session_from_our_origin_is_accepted(alice: Any, path: str) -> None:
+    from tests.wsutil import db
+
+    cookie = await db(session_cookie)(alice)
+    headers = [
+        (b"cookie", cookie.encode()),
+        (b"host", HOST.encode()),
+        (b"origin", f"http://{HOST}".encode()),
+    ]
+    connected, _, comm = await handshake(path, headers)
+    assert connected
+    assert (await recv_type(comm, "hello"))["user"] == alice.pk
+    await comm.disconnect()
+
+
+# -- authorization of every REST route --------------------------------------------------------
+
+
+def _routes() -> list[tuple[str, str]]:
+    document = ninja_api.get_openapi_schema()
+    return [
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+ROOM_ROUTES = [(m, p) for m, p in _routes() if "{room_id}" in p]
+BODIES: dict[str, Any] = {
+    "/rooms/{room_id}/members": {"user_ids": [1]},
+    "/rooms/{room_id}/messages": {"client_id": "c-1", "body": "x"},
+    "/rooms/{room_id}/receipts": {"kind": "read", "seq": 1},
+    "/rooms/{room_id}/mute": {"muted": True},
+}
+
+
+def call(api: Api, method: str, path: str, body: Any = None) -> Any:
+    """Any method on an Api caller (bearer token or none), with a JSON body for writes."""
+    if method == "GET":
+        return api.get(path)
+    return api.client.generic(
+        method,
+        API + path,
+        data=b"{}" if body is None else json.dumps(body),
+        content_type="application/json",
+        **api.headers,
+    )
+
+
+def _fill(path: str, room: int, user: int) -> str:
+    return (
+        path.removeprefix(API)
+        .replace("{room_id}", str(room))
+        .replace("{user_id}", str(user))
+        .replace("{seq}", "1")
+    )
+
+
+def test_every_room_route_answers_outsiders_as_if_the_room_did_not_exist(
+    alice: Any, bob: Any, carol: Any
+) -> None:
+    assert len(ROOM_ROUTES) >= 8, ROOM_ROUTES  # the sweep covers what the document lists
+    room, _ = actions.do_create_room(alice, "group", [bob.pk], "secret")
+    Api(alice).post(f"/rooms/{room['id']}/messages", {"client_id": "c-0", "body": "private"})
+    missing = 10**9
+    outsider = Api(carol)
+    for method, path in ROOM_ROUTES:
+        body = BODIES.get(path.removeprefix(API))
+
+        def answer(room_id: int, method: str = method, path: str = path, body: Any = body) -> Any:
+            return call(outsider, method, _fill(path, room_id, bob.pk), body)
+
+        theirs, nothing = answer(room["id"]), answer(missing)
+        assert_error(theirs, 404, "not_found")
+        assert theirs.json() == nothing.json(), (method, path)  # nothing to tell them apart
+        assert b"private" not in theirs.content and b"secret" not in theirs.content
+    # Nothing changed for the members.
+    assert Api(alice).get(f"/rooms/{room['id']}").json()["last_seq"] == 1
+
+
+def test_every_route_but_the_public_ones_needs_credentials(db: Any) -> None:
+    public = {("POST", "/auth/token"), ("POST", "/auth/register")}
+    for method, path in _routes():
+        bare = path.removeprefix(API)
+        if (method, bare) in public:
+            continue
+        target = _fill(bare, 1, 1).replace("{notification_id}", "1")
+        assert_error(call(Api(), method, target), 401, "unauthorized")
+
+
+def test_cookie_authenticated_writes_need_the_csrf_token(alice: Any, bob: Any) -> None:
+    """Every unsafe route, called with a valid session but no CSRF token, is refused (403)
+    and changes nothing; the same call with a bearer token needs none."""
+    room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    writes = [
+        (m, p) for m, p in _routes() if m != "GET" and not p.endswith(("/token", "/register"))
+    ]
+    assert len(writes) >= 10
+    for method, path in writes:
+        target = API + _fill(path.removeprefix(API), room["id"], alice.pk).replace(
+            "{notification_id}", "1"
+        )
+        body = BODIES.get(path.removeprefix(API), {})
+        call = getattr(client, method.lower())
+        response = call(target, body, content_type="application/json")
+        assert_error(response, 403, "forbidden")
+    status = Api(alice).get(f"/rooms/{room['id']}").json()
+    assert status["last_seq"] == 0 and status["muted"] is False
+    assert Api(alice).get("/me").status_code == 200  # the token still works
+
+
+# -- limits that concurrency cannot race past --------------------------------------------------
+
+
+@pytest.mark.live
+def test_a_concurrent_burst_cannot_race_past_the_limit(server: dict[str, Any]) -> None:
+    """50 REST sends at once on 50 connections, then 50 socket sends at once over 5 sockets
+    of the same user, against a started server: the token bucket (20, refilled 10 a
+    second) lets no more through than it holds, however they interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.live import new_user, send_over_rest
+
+    base = server["base"]
+    a, b = new_user(base, "burst"), new_user(base, "burst")
+    status, room = live_api(
+        base, "POST", "/rooms", {"kind": "direct", "members": [b["id"]]}, a["token"]
+    )
+    assert status == 201
+    started = time.monotonic()
+    with ThreadPoolExecutor(50) as pool:
+        codes = list(
+            pool.map(lambda i: send_over_rest(base, room["id"], f"r{i}", a["token"])[0], range(50))
+        )
+    elapsed = time.monotonic() - started
+    assert 20 <= codes.count(201) <= 20 + math.ceil(10 * elapsed), (codes.count(201), elapsed)
+    assert codes.count(201) + codes.count(429) == 50
+
+    async def over_sockets() -> tuple[int, int, float]:
+        import websockets
+
+        await asyncio.sleep(2.5)  # the bucket refills
+        headers = {"Authorization": f"Bearer {a['token']}"}
+        sockets = [
+            await websockets.connect(server["ws"] + "/ws/chat/", additional_headers=headers)
+            for _ in range(5)
+        ]
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "hello"
+        began = time.monotonic()
+        frames = [
+            json.dumps(
+                {"type": "message.send", "room": room["id"], "client_id": f"s{i}", "body": "x"}
+            )
+            for i in range(50)
+        ]
+        await asyncio.gather(*(sockets[i % 5].send(f) for i, f in enumerate(frames)))
+        acks = refusals = 0
+        while acks + refusals < 50:
+            for ws in sockets:
+                try:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 0.05))
+                except TimeoutError:
+                    continue
+                acks += frame["type"] == "message.ack"
+                refusals += frame["type"] == "error" and frame["code"] == "rate_limited"
+        took = time.monotonic() - began
+        for ws in sockets:
+            await ws.close()
+        return acks, refusals, took
+
+    acks, refusals, took = asyncio.run(over_sockets())
+    assert 20 <= acks <= 20 + math.ceil(10 * took) and acks + refusals == 50, (acks, took)
+
+
+def test_body_and_frame_limits_hold_on_rest(alice: Any, bob: Any) -> None:
+    room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+    api = Api(alice)
+    too_long = api.post(f"/rooms/{room['id']}/messages", {"client_id": "a", "body": "é" * 4001})
+    assert_error(too_long, 400, "invalid_request")
+    exact = api.post(f"/rooms/{room['id']}/messages", {"client_id": "b", "body": "é" * 4000})
+    assert exact.status_code == 201
+    control = api.post(f"/rooms/{room['id']}/messages", {"client_id": "c", "body": "a\x00b"})
+    assert_error(control, 400, "invalid_request")
+
+
+def test_tokens_never_appear_in_answers_or_urls(alice: Any) -> None:
+    token = token_for(alice)
+    for method, path in _routes():
+        if method != "GET" or "{" in path:
+            continue
+        response = Api(alice, token=token).get(path.removeprefix(API))
+        assert token.encode() not in response.content, path
+    assert not re.search(r"token=", str(ninja_api.get_openapi_schema()))
+
+
+async def test_sends_through_the_queue_refuse_outsiders(alice: Any, bob: Any, carol: Any) -> None:
+    from linkup.errors import NotFound
+    from tests.wsutil import db
+
+    room, _ = await db(actions.do_create_room)(alice, "direct", [bob.pk])
+    with pytest.raises(NotFound):
+        await submit_send(carol, room["id"], str(uuid.uuid4()), "let me in")
