@@ -80,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_RECONNECT_FIRST_S": 2.0,
     "CLIENT_RECONNECT_ATTEMPTS": 5,
     "CLIENT_POLL_S": 3.0,
+    # How long the web client waits for the browser's push service when subscribing.
+    "CLIENT_PUSH_WAIT_S": 15.0,
     # Redis connections the presence store of one process may hold, and how long a presence
     # call waits for a free one before it fails (and is logged; the socket still serves).
     "PRESENCE_REDIS_CONNECTIONS": 50,

@@ -93,9 +93,9 @@ class LinkupSocket(AsyncWebsocketConsumer):
         if self.closing:
             return
         try:
-            await asyncio.wait_for(
-                self.send(text_data=text), timeout=float(setting("SLOW_CONSUMER_TIMEOUT_S"))
-            )
+            # A timer, not a task per frame (asyncio.wait_for's): this runs for every frame.
+            async with asyncio.timeout(float(setting("SLOW_CONSUMER_TIMEOUT_S"))):
+                await self.send(text_data=text)
         except TimeoutError:
             # The client stopped reading and the transport's buffers are full: drop it, it
             # catches up by its cursors when it comes back.

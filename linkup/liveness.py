@@ -67,12 +67,17 @@ class Liveness:
         self.sockets: dict[str, Any] = {}  # connection id -> consumer
         self.store = make_store()
         self.task: asyncio.Task[None] | None = None
+        self.joining = 0  # sockets between `hello` and the end of their presence join
 
     async def join(self, consumer: Any) -> None:
         self.sockets[consumer.conn_id] = consumer
-        await self.announce(
-            await self.store.connect(consumer.user.pk, consumer.conn_id, time.time())
-        )
+        self.joining += 1  # the announcement below writes to the database after `hello`
+        try:
+            await self.announce(
+                await self.store.connect(consumer.user.pk, consumer.conn_id, time.time())
+            )
+        finally:
+            self.joining -= 1
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self.run())
 

@@ -40,9 +40,12 @@ class PresenceBook:
         return [(user, "online", now)]
 
     async def refresh(self, owned: list[tuple[int, str]], now: float) -> None:
+        """These connections are alive now (their process holds them open): push their
+        expiry forward, and put back whatever the store lost of them (see RedisPresence)."""
         for user, conn in owned:
-            if conn in self.conns.get(user, {}):
-                self.conns[user][conn] = now + self.ttl_s
+            self.conns.setdefault(user, {})[conn] = now + self.ttl_s
+            self.present.add(user)
+            self.gone_at.pop(user, None)
 
     async def disconnect(self, user: int, conn: str, now: float) -> None:
         conns = self.conns.get(user, {})
@@ -154,9 +157,13 @@ class RedisPresence:
     async def refresh(self, owned: list[tuple[int, str]], now: float) -> None:
         if not owned:
             return
+        # Not only an update: a Redis that restarted and lost every key gets the live
+        # connections (and so their users' presence) back at the next refresh.
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, conn in owned:
-                pipe.zadd(self._conns(user), {conn: now + self.ttl_s}, xx=True)
+                pipe.zadd(self._conns(user), {conn: now + self.ttl_s})
+                pipe.sadd(self._present, user)
+                pipe.hdel(self._gone, user)
             await pipe.execute()
 
     async def disconnect(self, user: int, conn: str, now: float) -> None:

@@ -158,6 +158,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "push_key": setting("VAPID_PUBLIC_KEY") if push_enabled() else None,
         "service_worker": static("linkup/sw.js") + "?home=" + quote(request.path),
         "service_worker_scope": static("linkup/"),
+        "push_wait_s": float(setting("CLIENT_PUSH_WAIT_S")),
         "heartbeat_s": setting("HEARTBEAT_S"),
         "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),
         "reconnect_attempts": int(setting("CLIENT_RECONNECT_ATTEMPTS")),

@@ -768,6 +768,9 @@ def test_notification_bell_updates_live_and_across_tabs(
     context.close()
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="the browser side is the same on both passes"
+)
 def test_web_push_subscribes_through_the_service_worker(browser: Any, watch: Watch):
     """With VAPID keys set, the bell's panel offers Web Push: the service worker registers
     and the browser subscribes (or, where the browser has no push service, as in a headless
@@ -786,6 +789,7 @@ def test_web_push_subscribes_through_the_service_worker(browser: Any, watch: Wat
         "LINKUP_VAPID_PUBLIC_KEY": b64(
             key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
         ),
+        "LINKUP_CLIENT_PUSH_WAIT_S": "3",
     }
     with live_server(env) as srv:
         base = srv["base"]
@@ -806,7 +810,6 @@ def test_web_push_subscribes_through_the_service_worker(browser: Any, watch: Wat
         page.click("#push-enable")
         page.wait_for_function(
             "() => !document.getElementById('push-status').textContent.startsWith('Asking')",
-            timeout=30_000,
         )
         outcome = page.text_content("#push-status") or ""
         scopes = page.evaluate(

@@ -79,6 +79,7 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "push_key": None,
         "service_worker": "/static/linkup/sw.js?home=/",
         "service_worker_scope": "/static/linkup/",
+        "push_wait_s": 15.0,
         "heartbeat_s": 30,
         "reconnect_first_s": 2.0,
         "reconnect_attempts": 5,

@@ -67,8 +67,23 @@ async def connect(
         assert connected, f"refused with {code}"
         hello = await recv(comm)
         assert hello["type"] == "hello"
+        await joined()
     comm.connected_result = (connected, code)  # type: ignore[attr-defined]
     return comm
+
+
+async def joined(timeout: float = 5) -> None:
+    """Wait until every socket of this loop has finished its presence join (which writes to
+    the database after `hello`): a test that ends sooner would flush the tables under it."""
+    import asyncio
+    import time
+
+    from linkup.liveness import liveness
+
+    deadline = time.monotonic() + timeout
+    while liveness().joining:
+        assert time.monotonic() < deadline, "presence join did not finish"
+        await asyncio.sleep(0.005)
 
 
 async def recv(comm: WebsocketCommunicator, timeout: float = 3) -> dict[str, Any]:

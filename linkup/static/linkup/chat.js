@@ -30,7 +30,7 @@ const POLL_MS = (config.poll_s || 3) * 1000;
 const ACK_TIMEOUT_MS = 15000;
 const TYPING_REFRESH_MS = 3000;
 const TYPING_IDLE_MS = 1000;
-const PUSH_WAIT_MS = 15000;
+const PUSH_WAIT_MS = (config.push_wait_s || 15) * 1000;
 const TYPING_SHOWN_MS = 6000; // the server sends "stop" after 5 s; this only guards a lost one
 
 const rooms = new Map(); // id -> room (the server's fields plus the client's own below)
