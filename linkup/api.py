@@ -292,7 +292,7 @@ async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
     return Status(201 if created else 200, room)
 
 
-@api.get("/rooms/{room_id}", response={200: RoomOut, 401: E, 404: E}, tags=["rooms"])
+@api.get("/rooms/{room_id}", response={200: RoomOut, 400: E, 401: E, 404: E}, tags=["rooms"])
 async def get_room(request: HttpRequest, room_id: int) -> Any:
     room = await read(queries.room_view, _me(request), check_id(room_id, "room"))
     await _with_presence(_me(request), room["members"])
@@ -315,7 +315,7 @@ async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) ->
 
 @api.delete(
     "/rooms/{room_id}/members/{user_id}",
-    response={200: OkOut, 401: E, 403: E, 404: E},
+    response={200: OkOut, 400: E, 401: E, 403: E, 404: E},
     tags=["rooms"],
 )
 async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any:
@@ -387,7 +387,7 @@ async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) ->
 
 @api.get(
     "/rooms/{room_id}/messages/{seq}/info",
-    response={200: MessageInfoOut, 401: E, 403: E, 404: E},
+    response={200: MessageInfoOut, 400: E, 401: E, 403: E, 404: E},
     tags=["messages"],
 )
 async def message_info(request: HttpRequest, room_id: int, seq: int) -> Any:
@@ -412,7 +412,7 @@ async def sync(request: HttpRequest, cursors: str = "") -> Any:
 # -- notifications ---------------------------------------------------------------------------
 
 
-@api.get("/notifications", response={200: NotificationsOut, 401: E}, tags=["notifications"])
+@api.get("/notifications", response={200: NotificationsOut, 400: E, 401: E}, tags=["notifications"])
 async def list_notifications(
     request: HttpRequest,
     unread: bool = False,
@@ -439,7 +439,7 @@ async def read_all_notifications(request: HttpRequest) -> Any:
 
 @api.post(
     "/notifications/{notification_id}/read",
-    response={200: NotificationsReadOut, 401: E, 403: E, 404: E},
+    response={200: NotificationsReadOut, 400: E, 401: E, 403: E, 404: E},
     tags=["notifications"],
 )
 async def read_notification(request: HttpRequest, notification_id: int) -> Any:

@@ -10,10 +10,10 @@ from typing import Any, ParamSpec, TypeVar
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, DataError, IntegrityError
 
 from linkup.conf import setting
-from linkup.errors import LinkupError, ServerError, Unavailable
+from linkup.errors import InvalidInput, LinkupError, ServerError, Unavailable
 from linkup.events import Event, collecting_events, publish
 from linkup.log import log_event, record_error
 from linkup.serialization import SerializationError, dumps_text
@@ -85,6 +85,12 @@ async def perform(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tu
     except BUGS as exc:
         await sync_to_async(record_failure)(func, args, kwargs, exc)
         raise ServerError() from exc
+    except DataError as exc:
+        # A value the database cannot store or compare (a NUL character in a string on
+        # PostgreSQL, a number out of range): the request's fault, and nothing was written.
+        raise InvalidInput(
+            "a value in the request cannot be stored (a NUL character, or a number out of range)"
+        ) from exc
     except DatabaseError as exc:
         # The database is down or refusing: nothing was committed, the client may retry.
         context = failure_context(func, args, kwargs)

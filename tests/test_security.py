@@ -279,3 +279,28 @@ async def test_sends_through_the_queue_refuse_outsiders(alice: Any, bob: Any, ca
     room, _ = await db(actions.do_create_room)(alice, "direct", [bob.pk])
     with pytest.raises(NotFound):
         await submit_send(carol, room["id"], str(uuid.uuid4()), "let me in")
+
+
+async def test_a_value_the_database_cannot_store_is_the_requests_fault() -> None:
+    """Found by schemathesis on PostgreSQL: a NUL character in a query parameter made the
+    database refuse the statement, which answered 503 `unavailable` (retry later) instead of
+    400. A DataError is now the request's fault."""
+    from django.db import DataError
+
+    from linkup.edges import perform
+    from linkup.errors import InvalidInput
+
+    def refuse() -> None:
+        raise DataError("A string literal cannot contain NUL (0x00) characters.")
+
+    with pytest.raises(InvalidInput):
+        await perform(refuse)
+
+
+def test_nul_in_a_parameter_is_a_400_on_every_database(alice: Any) -> None:
+    response = call(Api(alice), "DELETE", "/push/subscriptions?endpoint=x%00y")
+    assert response.status_code in (200, 400), response.content  # SQLite stores NUL; PG refuses
+    if response.status_code == 400:
+        assert_error(response, 400, "invalid_request")
+    users = Api(alice).get("/users", q="a\x00b")
+    assert users.status_code in (200, 400)
