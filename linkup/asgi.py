@@ -16,6 +16,35 @@ def websocket_application() -> Any:
     ASGI servers do not run Django's system checks, so this raises ImproperlyConfigured at
     start-up, naming the broken route or setting, instead of failing on the first socket."""
     validate_startup()
+    forget_stale_presence()
     from linkup.routing import websocket_urlpatterns
 
     return SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
+
+
+def forget_stale_presence() -> None:
+    """With an in-process channel layer this process is the only one: nobody is connected
+    as it starts, so whoever the database still shows online (the last process was killed
+    before they could go offline) went when it died. The task worker reads that flag to
+    decide who is away. (With Redis, the worker reads presence from Redis itself.)"""
+    import logging
+
+    from django.conf import settings
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    from linkup.log import log_event
+    from linkup.models import UserPresence
+
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    if backend.startswith("channels_redis") or not backend:
+        return
+    try:
+        stale = UserPresence.objects.filter(online=True).update(
+            online=False, last_seen=timezone.now()
+        )
+    except DatabaseError as exc:  # not migrated yet, or not reachable: nothing to correct
+        log_event(logging.WARNING, "database", "stale presence not reset", exc)
+        return
+    if stale:
+        log_event(logging.INFO, "connection", "presence of a killed process reset", count=stale)

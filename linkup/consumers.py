@@ -44,8 +44,9 @@ from linkup.sending import submit_send
 from linkup.serialization import SerializationError, dumps_text, format_time
 from linkup.typingstate import TypingTracker
 
-# Open chat sockets per user id in this process.
+# Open chat sockets, and notifications sockets, per user id in this process.
 _open_sockets: dict[int, int] = defaultdict(int)
+_open_notify_sockets: dict[int, int] = defaultdict(int)
 TOO_MANY_CONNECTIONS = 4429
 ABUSE = 1008
 SLOW_CONSUMER = 1013  # "try again later"
@@ -490,15 +491,23 @@ class NotificationConsumer(LinkupSocket):
         self.token_id = self.scope.get("linkup_token_id")
         self.bad_frames = deque()
         self.joined = False
+        self.counted = False
         refusal = self.scope.get("linkup_refusal")
         if refusal is not None or self.user is None or not self.user.is_authenticated:
             await self.close(code=refusal or UNAUTHORIZED)
             return
+        # The same cap as chat sockets, counted apart (a tab opens one of each).
+        if _open_notify_sockets[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
+            await self.close(code=TOO_MANY_CONNECTIONS)
+            return
+        _open_notify_sockets[self.user.pk] += 1
+        self.counted = True
         try:
             await self.channel_layer.group_add(
                 notifications.notify_group(self.user.pk), self.channel_name
             )
             self.joined = True
+            self.joined_at = time.monotonic()
             backlog = await read(notifications.backlog_for, self.user)
         except Exception as exc:
             await self._log_failure("connection", "notifications socket set-up failed", exc)
@@ -520,6 +529,11 @@ class NotificationConsumer(LinkupSocket):
         await self._delivered([n["id"] for n in backlog["notifications"]])
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            _open_notify_sockets[self.user.pk] -= 1
+            if _open_notify_sockets[self.user.pk] <= 0:
+                del _open_notify_sockets[self.user.pk]
         if self.joined:
             self.joined = False
             try:
@@ -540,9 +554,20 @@ class NotificationConsumer(LinkupSocket):
                 _, events = await perform(notifications.do_mark_read, self.user, frame.ids)
                 await publish(events)
             else:
+                await self._refresh_group()
                 await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
         except Exception as exc:
             await self.refuse(exc)
+
+    async def _refresh_group(self) -> None:
+        """Join the group again now and then, as chat sockets do, so that group expiry or a
+        Redis that forgot every group never leaves this socket deaf."""
+        now = time.monotonic()
+        if now - self.joined_at >= float(setting("GROUP_REFRESH_S")):
+            self.joined_at = now
+            await self.channel_layer.group_add(
+                notifications.notify_group(self.user.pk), self.channel_name
+            )
 
     async def notify_new(self, event: dict[str, Any]) -> None:
         await self.send_frame({"type": "notification", "notification": event["notification"]})

@@ -216,10 +216,18 @@ def send_push(user: Any, notifications: list[Notification]) -> None:
             delivered += 1
         except WebPushException as exc:
             status = getattr(exc.response, "status_code", None)
-            if status in (404, 410):  # the browser unsubscribed: forget it
+            if status is not None and 400 <= status < 500 and status != 429:
+                # Gone (404, 410) or refused (a bad subscription): that subscription's fault,
+                # not the transport's. Forget it; it counts against no breaker.
                 sub.delete()
                 continue
             failure = f"push service answered {status}: {exc.message}"
+        except (ValueError, TypeError) as exc:  # keys that cannot encrypt: a bad subscription
+            log_event(
+                logging.WARNING, "delivery", "push subscription dropped", exc, user_id=user.pk
+            )
+            sub.delete()
+            continue
         except Exception as exc:  # connection refused, timeouts
             failure = f"{type(exc).__name__}: {exc}"
     if delivered:
@@ -261,13 +269,38 @@ def expire(user_id: int, now: dt.datetime) -> int:
     return len(ids)
 
 
+def _present_in_redis(user_id: int) -> bool | None:
+    """Whether the shared presence store (Redis, with several processes) has the user
+    online or in their grace period; None without Redis, or when it cannot be asked."""
+    from django.conf import settings
+
+    from linkup.liveness import _redis_address
+
+    address = _redis_address()
+    if address is None:
+        return None
+    import redis
+
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "linkup")
+    client = redis.Redis.from_url(address, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.sismember(f"{prefix}:presence:present", user_id))
+    except redis.RedisError as exc:
+        log_event(logging.WARNING, "connection", "presence not readable", exc, user_id=user_id)
+        return None
+    finally:
+        client.close()
+
+
 def _offline_since(user_id: int) -> dt.datetime | None:
     """When the user went offline; None while they are online. A user never seen online
-    has been offline forever."""
+    has been offline forever. With Redis its presence set is the truth (a flag left on by
+    a process that died is not); the database's flag otherwise."""
     row = UserPresence.objects.filter(user_id=user_id).values_list("online", "last_seen").first()
-    if row is None:
-        return dt.datetime.min.replace(tzinfo=dt.UTC)
-    online, last_seen = row
+    online, last_seen = row if row is not None else (False, None)
+    present = _present_in_redis(user_id)
+    if present is not None:
+        online = present
     if online:
         return None
     return last_seen or dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -334,10 +367,10 @@ def _send_batch(user: Any, channel: str, notification_ids: list[int], now: dt.da
     try:
         TRANSPORTS[channel](user, notifications)
     except TransportError as exc:
-        _record_failure(channel, going, str(exc), exc.retry, now, context)
+        _record_failure(channel, batch, going, str(exc), exc.retry, now, context)
         return True
     with transaction.atomic():
-        NotificationDelivery.objects.filter(pk__in=[d.pk for d in going]).update(
+        NotificationDelivery.objects.filter(pk__in=[d.pk for d in going], batch=batch).update(
             status=Status.SENT, updated_at=now, last_error=""
         )
         Notification.objects.filter(
@@ -350,6 +383,7 @@ def _send_batch(user: Any, channel: str, notification_ids: list[int], now: dt.da
 
 def _record_failure(
     channel: str,
+    batch: str,
     going: list[NotificationDelivery],
     error: str,
     retry: bool,
@@ -362,17 +396,17 @@ def _record_failure(
     given_up = [d for d in going if not retry or d.attempts >= limit]
     again = [d for d in going if d not in given_up]
     with transaction.atomic():
-        for d in again:
-            NotificationDelivery.objects.filter(pk=d.pk).update(
+        for d in again:  # only rows still this batch's (a late worker changes nothing)
+            NotificationDelivery.objects.filter(pk=d.pk, batch=batch).update(
                 status=Status.PENDING,
                 next_attempt_at=now + dt.timedelta(seconds=backoff_s(d.attempts)),
                 last_error=error[:1000],
                 updated_at=now,
             )
         if given_up:
-            NotificationDelivery.objects.filter(pk__in=[d.pk for d in given_up]).update(
-                status=Status.FAILED, last_error=error[:1000], updated_at=now
-            )
+            NotificationDelivery.objects.filter(
+                pk__in=[d.pk for d in given_up], batch=batch
+            ).update(status=Status.FAILED, last_error=error[:1000], updated_at=now)
     # Every failed attempt is logged and recorded for the operator; the breaker bounds how
     # many an outage makes (BREAKER_FAILURES, then one a cool-down).
     record_error(
@@ -422,7 +456,7 @@ def run_for_user(
     ripe = [pk for pk, created in pending if created + delay <= now]
     upcoming += [created + delay for _, created in pending if created + delay > now]
     open_channels = []
-    for channel in channels:
+    for channel in channels if ripe else []:  # nothing ripe: leave the breaker's trial alone
         allowed, retry_at = breaker_allows(channel, now)
         if not allowed:  # held, without counting an attempt, until the cool-down ends
             assert retry_at is not None

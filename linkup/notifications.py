@@ -175,6 +175,11 @@ def _store(created: list[Notification], now: dt.datetime) -> None:
     a fallback task will look at each recipient."""
     if not created:
         return
+    with transaction.atomic():  # the caller's transaction (a savepoint), or one of its own
+        _insert(created, now)
+
+
+def _insert(created: list[Notification], now: dt.datetime) -> None:
     from linkup.tasks import schedule_fallback
 
     if connections[router.db_for_write(Notification)].features.can_return_rows_from_bulk_insert:
@@ -323,16 +328,65 @@ def do_set_muted(user: Any, room_id: int, muted: bool) -> dict[str, Any]:
     return {"room": room_id, "muted": muted}
 
 
+MAX_PUSH_SUBSCRIPTIONS = 10  # per user; subscribing one more forgets the oldest
+
+
+def _b64url(value: str) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInput("push keys are base64url") from None
+
+
+def check_push_endpoint(endpoint: str) -> str:
+    """An https URL of a public host: the worker POSTs to it, so never to this machine or a
+    private network (PUSH_ALLOW_HTTP, for a local test service, lifts both rules)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if setting("PUSH_ALLOW_HTTP"):
+        if not endpoint.startswith(("https://", "http://")):
+            raise InvalidInput("endpoint must be an http(s) URL")
+        return endpoint
+    parts = urlsplit(endpoint)
+    if parts.scheme != "https" or not parts.hostname:
+        raise InvalidInput("endpoint must be an https URL")
+    host = parts.hostname.lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        raise InvalidInput("endpoint must be a public push service")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return endpoint
+    if not address.is_global:
+        raise InvalidInput("endpoint must be a public push service")
+    return endpoint
+
+
 def do_subscribe_push(user: Any, endpoint: str, p256dh: str, auth: str) -> bool:
     """Store a browser's push subscription for `user`; whether it is new. An endpoint is one
-    browser's: subscribing it again (another user logged in there) moves it."""
-    schemes = ("https://", "http://") if setting("PUSH_ALLOW_HTTP") else ("https://",)
-    if not endpoint.startswith(schemes):
-        raise InvalidInput("endpoint must be an https URL")
-    _, created = PushSubscription.objects.update_or_create(
-        endpoint=endpoint,
-        defaults={"user": user, "p256dh": p256dh, "auth": auth, "created_at": timezone.now()},
-    )
+    browser's: subscribing it again (another user logged in there) moves it. The keys must
+    be what a browser makes (an uncompressed P-256 point, a 16-byte secret), so a bad one
+    is refused here rather than failing every push later."""
+    check_push_endpoint(endpoint)
+    point, secret = _b64url(p256dh), _b64url(auth)
+    if len(point) != 65 or point[0] != 4 or len(secret) != 16:
+        raise InvalidInput("keys must be a P-256 public key (p256dh) and a 16-byte secret (auth)")
+    with transaction.atomic():
+        _, created = PushSubscription.objects.update_or_create(
+            endpoint=endpoint,
+            defaults={"user": user, "p256dh": p256dh, "auth": auth, "created_at": timezone.now()},
+        )
+        extra = list(
+            PushSubscription.objects.filter(user=user)
+            .order_by("-created_at", "-pk")
+            .values_list("pk", flat=True)[MAX_PUSH_SUBSCRIPTIONS:]
+        )
+        if extra:
+            PushSubscription.objects.filter(pk__in=extra).delete()
     return created
 
 

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -88,7 +88,9 @@ def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None) -> Non
     try:
         with transaction.atomic():
             notifications.for_new_messages(created, focused)
-    except (IntegrityError, SerializationError) as exc:
+    except (DatabaseError, SerializationError) as exc:
+        # Its savepoint rolled back; the messages stand (should the database be gone, the
+        # batch's commit fails on its own and the sends are answered `unavailable`).
         record_failure(notifications.for_new_messages, (), {}, exc)
 
 
@@ -348,13 +350,18 @@ class SendQueue:
                 self.task = loop.create_task(self.drain())
 
 
+FOCUS_WAIT_S = 0.25
+
+
 async def _focused(room_ids: list[int]) -> dict[int, set[int]]:
     """Who is looking at these rooms; on a presence-store failure nobody (they get a
     notification they may not need, rather than miss one)."""
     from linkup.liveness import liveness
 
     try:
-        return await liveness().focused(room_ids)
+        # Bounded: a hung Redis must not hold up the process's sends.
+        async with asyncio.timeout(FOCUS_WAIT_S):
+            return await liveness().focused(room_ids)
     except Exception as exc:
         log_event(logging.WARNING, "connection", "focus look-up failed", exc)
         return {}

@@ -14,6 +14,10 @@ pending run per user, so a burst of notifications enqueues one task.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+
+from django.db import transaction
+from django.utils import timezone
 
 try:  # Django 6 has the Tasks API built in; Django 5.2 takes the django-tasks backport.
     from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
@@ -22,29 +26,58 @@ except ImportError:  # pragma: no cover - depends on the Django version
 
 from linkup.models import FallbackSchedule
 
+# A run that failed (the database down, a bug) is tried again this much later: the chain
+# never stops because one run did.
+RETRY_FAILED_RUN_S = 60.0
+# A schedule this far past due has no task coming (its worker died): enqueue another.
+STALE_SCHEDULE_S = 120.0
+
 
 @task()
 def deliver_fallback(user_id: int) -> str | None:
     """Run the fallback chain for one user; return when it runs next (ISO time), if ever."""
     from linkup import fallback
+    from linkup.log import log_event
 
-    due = fallback.run_for_user(user_id)
+    try:
+        due = fallback.run_for_user(user_id)
+    except Exception as exc:
+        log_event(logging.ERROR, "delivery", "fallback run failed; retrying", exc, user_id=user_id)
+        retry = timezone.now() + dt.timedelta(seconds=RETRY_FAILED_RUN_S)
+        try:
+            with transaction.atomic():
+                schedule_fallback([user_id], retry, force=True)
+        except Exception as again:  # the database itself is down: the next send reschedules
+            log_event(logging.ERROR, "delivery", "fallback retry not scheduled", again)
+        raise
     if due is not None:
-        schedule_fallback([user_id], due)
+        with transaction.atomic():
+            schedule_fallback([user_id], due, force=True)
         return due.isoformat()
     return None
 
 
-def schedule_fallback(user_ids: list[int], due: dt.datetime) -> None:
+def schedule_fallback(user_ids: list[int], due: dt.datetime, *, force: bool = False) -> None:
     """Make sure a fallback run for each user happens no later than `due` (in the caller's
-    transaction: the schedule and its task commit with whatever called for them)."""
+    transaction: the schedule and its task commit with whatever called for them).
+
+    The schedule rows are read FOR UPDATE: a run deleting one (it is starting) waits for
+    this transaction, so it sees the notification this transaction adds. A row long past
+    due has no task coming (its worker died) and counts as missing; `force` (the task
+    rescheduling itself) always enqueues."""
     if not user_ids:
         return
     existing = dict(
-        FallbackSchedule.objects.filter(user_id__in=user_ids).values_list("user_id", "due_at")
+        FallbackSchedule.objects.select_for_update()
+        .filter(user_id__in=user_ids)
+        .order_by("user_id")  # one lock order for every transaction: no deadlock
+        .values_list("user_id", "due_at")
     )
+    stale = timezone.now() - dt.timedelta(seconds=STALE_SCHEDULE_S)
     new = [u for u in user_ids if u not in existing]
-    sooner = [u for u in user_ids if u in existing and existing[u] > due]
+    sooner = [
+        u for u in user_ids if u in existing and (force or existing[u] > due or existing[u] < stale)
+    ]
     if new:
         FallbackSchedule.objects.bulk_create(
             [FallbackSchedule(user_id=u, due_at=due) for u in new], ignore_conflicts=True

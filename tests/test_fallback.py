@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,27 @@ from tests.live import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DELAY = dt.timedelta(seconds=120)
+
+
+def set_presence(user: Any, online: bool, last_seen: dt.datetime | None = None) -> None:
+    """What a server records of a user: the database's flag (written on presence
+    transitions) and, with Redis, the shared presence set the worker reads first."""
+    UserPresence.objects.update_or_create(
+        user=user, defaults={"online": online, "last_seen": last_seen}
+    )
+    from django.conf import settings
+
+    config = settings.CHANNEL_LAYERS["default"]
+    if config["BACKEND"].startswith("channels_redis"):
+        import redis
+
+        key = f"{config['CONFIG']['prefix']}:presence:present"
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        if online:
+            client.sadd(key, user.pk)
+        else:
+            client.srem(key, user.pk)
+        client.close()
 
 
 def mailed(user: Any) -> Any:
@@ -102,12 +124,12 @@ def test_an_offline_user_gets_one_digest_per_batch(pair: tuple[Any, Any, int]) -
 
 def test_online_users_get_no_email_until_offline_for_the_delay(pair: tuple[Any, Any, int]) -> None:
     alice, bob, room = pair
-    UserPresence.objects.create(user=bob, online=True)
+    set_presence(bob, True)
     send(alice, room, "hi")
     t0 = timezone.now() + DELAY * 3
     assert fallback.run_for_user(bob.pk, t0) == t0 + DELAY  # looks again later
     assert mail.outbox == []
-    UserPresence.objects.filter(user=bob).update(online=False, last_seen=t0)
+    set_presence(bob, False, t0)
     assert fallback.run_for_user(bob.pk, t0 + dt.timedelta(seconds=10)) == t0 + DELAY
     assert fallback.run_for_user(bob.pk, t0 + DELAY) is None
     assert len(mail.outbox) == 1
@@ -486,9 +508,7 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
                 else:
                     notifications.mark_delivered([pk], "live", now)
         elif kind == "online":
-            UserPresence.objects.update_or_create(
-                user=recipients[op[1]], defaults={"online": op[2], "last_seen": now}
-            )
+            set_presence(recipients[op[1]], op[2], now)
         elif kind == "advance":
             now += dt.timedelta(seconds=op[1])
         elif kind == "run":
@@ -503,7 +523,8 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
                 settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     # Then time passes with the worker doing its job: everyone goes offline, and each user's
     # run is repeated at the moment it asks for, until nothing is pending.
-    UserPresence.objects.all().update(online=False)
+    for user in recipients:
+        set_presence(user, False, now)
     for user in recipients:
         at = now
         for _ in range(60):

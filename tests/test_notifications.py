@@ -207,14 +207,41 @@ def test_rest_mutes_a_room(alice: Any, bob: Any, carol: Any) -> None:
 def test_rest_push_subscriptions(alice: Any, settings: Any) -> None:
     api = Api(alice)
     assert api.get("/push/key").json() == {"public_key": None}
-    sub = {"endpoint": "https://push.example/abc", "keys": {"p256dh": "k", "auth": "a"}}
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    point = ec.generate_private_key(ec.SECP256R1()).public_key()
+    keys = {
+        "p256dh": b64(point.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)),
+        "auth": b64(b"0123456789abcdef"),
+    }
+    sub = {"endpoint": "https://push.example/abc", "keys": keys}
     assert api.post("/push/subscriptions", sub).status_code == 201
     assert api.post("/push/subscriptions", sub).status_code == 200
-    plain = {**sub, "endpoint": "http://127.0.0.1:9/x"}
-    assert_error(api.post("/push/subscriptions", plain), 400, "invalid_request")
+    for endpoint in (
+        "http://push.example/x",  # not https
+        "https://localhost/x",  # this machine
+        "https://127.0.0.1/x",
+        "https://10.1.2.3/x",  # a private network
+        "https://[::1]/x",
+        "https://169.254.169.254/latest",  # cloud metadata
+    ):
+        refused = api.post("/push/subscriptions", {**sub, "endpoint": endpoint})
+        assert_error(refused, 400, "invalid_request")
+    for bad in ({"p256dh": "k", "auth": keys["auth"]}, {"p256dh": keys["p256dh"], "auth": "a"}):
+        refused = api.post("/push/subscriptions", {**sub, "keys": bad})
+        assert_error(refused, 400, "invalid_request")
     assert alice.linkup_push.count() == 1
-    deleted = api.delete("/push/subscriptions?endpoint=https://push.example/abc")
-    assert deleted.status_code == 200 and alice.linkup_push.count() == 0
+    for i in range(12):  # at most ten a user: the oldest go
+        api.post("/push/subscriptions", {**sub, "endpoint": f"https://push.example/{i}"})
+    assert alice.linkup_push.count() == 10
+    deleted = api.delete("/push/subscriptions?endpoint=https://push.example/11")
+    assert deleted.status_code == 200 and alice.linkup_push.count() == 9
 
 
 # -- the notifications socket -------------------------------------------------------------------
@@ -352,3 +379,17 @@ def test_many_recipients_get_one_query_worth_of_notifications(
     with django_assert_max_num_queries(20):
         sent(owner, room, body)
     assert Notification.objects.filter(kind="mention").count() == 30
+
+
+async def test_notification_sockets_per_user_are_capped(alice: Any, settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "MAX_CONNECTIONS_PER_USER": 2}
+    token = await db(token_for)(alice)
+    first = await connect(token, path="/ws/notifications/")
+    second = await connect(token, path="/ws/notifications/")
+    third = await connect(token, path="/ws/notifications/", expect_hello=False)
+    assert third.connected_result == (False, 4429)  # type: ignore[attr-defined]
+    chat = await connect(token)  # counted apart: a tab opens one of each
+    await first.disconnect()
+    fourth = await connect(token, path="/ws/notifications/")
+    for comm in (second, fourth, chat):
+        await comm.disconnect()
