@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve bench bench-smoke clean
+.PHONY: demo test lint audit serve bench bench-smoke clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check linkup linkup_server tests bench
 	$(BIN)/mypy linkup linkup_server
 
+# Every locked dependency against the advisories PyPI publishes (OSV's data): fails on a known
+# vulnerability, and (--strict) on a package it could not look up.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.lock
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

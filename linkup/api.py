@@ -40,7 +40,7 @@ from linkup.events import publish
 from linkup.liveness import liveness
 from linkup.log import log_event
 from linkup.protocol import check_client_id, check_cursors, check_id, check_message_body
-from linkup.ratelimit import send_limiter
+from linkup.ratelimit import limits
 from linkup.schemas import (
     CredentialsIn,
     ErrorOut,
@@ -364,7 +364,9 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
     user = _me(request)
     client_id = check_client_id(payload.client_id, int(setting("MAX_CLIENT_ID_CHARS")))
     body = check_message_body(payload.body, int(setting("MAX_BODY_CHARS")))
-    wait = send_limiter.hit(user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST")))
+    wait = await limits().send.hit(
+        user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
+    )
     if wait:
         raise RateLimited(retry_after_s=wait)
     (message, created), events = await submit_send(user, check_id(room_id, "room"), client_id, body)

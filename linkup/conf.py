@@ -23,7 +23,15 @@ DEFAULTS: dict[str, Any] = {
     # stop after 1 s idle); more get `rate_limited` and are not relayed.
     "TYPING_RATE_PER_S": 2.0,
     "TYPING_BURST": 10,
-    # Open chat sockets per user in this process.
+    # With channels_redis, those buckets live in Redis, shared by every process. A Redis
+    # that does not answer within this long leaves the decision to the process's own
+    # buckets (fail open: a user's budget is then per process) for a second.
+    "LIMITS_REDIS_TIMEOUT_S": 0.25,
+    # False keeps those buckets per process even with Redis (a Redis round trip less a send).
+    "LIMITS_SHARED": True,
+    "LIMITS_REDIS_CONNECTIONS": 50,
+    # Open chat sockets per user (across processes with Redis, see LIMITS_SHARED), and
+    # notification sockets per user (per process) apart.
     "MAX_CONNECTIONS_PER_USER": 20,
     # A socket earning this many invalid_frame/unknown_type/too_large errors within the
     # window is closed with 1008.

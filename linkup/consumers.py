@@ -39,7 +39,7 @@ from linkup.protocol import (
     parse_frame,
     parse_notification_frame,
 )
-from linkup.ratelimit import send_limiter, typing_limiter
+from linkup.ratelimit import limits
 from linkup.sending import submit_send
 from linkup.serialization import SerializationError, dumps_text, format_time
 from linkup.typingstate import TypingTracker
@@ -162,6 +162,7 @@ class ChatConsumer(LinkupSocket):
         self.user = self.scope.get("user")
         self.rooms = {}
         self.counted = False
+        self.admitted = False
         self.focus: int | None = None
         self.typing = TypingTracker(
             expire_s=float(setting("TYPING_EXPIRE_S")),
@@ -177,11 +178,17 @@ class ChatConsumer(LinkupSocket):
         if refusal is not None or self.user is None or not self.user.is_authenticated:
             await self.close(code=refusal or UNAUTHORIZED)
             return
+        # Counted in this process first (no await between the check and the count, so two
+        # connects cannot both take the last place), then across processes.
         if _open_sockets[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
             await self.close(code=TOO_MANY_CONNECTIONS)
             return
         _open_sockets[self.user.pk] += 1
         self.counted = True
+        if not await liveness().admit(self):
+            await self.close(code=TOO_MANY_CONNECTIONS)
+            return
+        self.admitted = True
         try:
             await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
             # Subscribe, then read the cursors: whatever commits after that read rings a
@@ -225,13 +232,13 @@ class ChatConsumer(LinkupSocket):
         if not self.counted:
             return
         self.counted = False
-        if self.present:
-            try:
+        try:
+            if self.present:
                 await liveness().leave(self)
-            except Exception as exc:
-                log_event(
-                    logging.WARNING, "connection", "presence leave failed", exc, **self._ctx()
-                )
+            elif self.admitted:
+                await liveness().release(self)
+        except Exception as exc:
+            log_event(logging.WARNING, "connection", "presence leave failed", exc, **self._ctx())
         _open_sockets[self.user.pk] -= 1
         if _open_sockets[self.user.pk] <= 0:
             del _open_sockets[self.user.pk]
@@ -285,7 +292,7 @@ class ChatConsumer(LinkupSocket):
             await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
 
     async def on_send(self, frame: SendFrame) -> None:
-        wait = send_limiter.hit(
+        wait = await limits().send.hit(
             self.user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
         )
         if wait:
@@ -310,7 +317,7 @@ class ChatConsumer(LinkupSocket):
         await publish(events)
 
     async def on_typing(self, room_id: int, state: str) -> None:
-        wait = typing_limiter.hit(
+        wait = await limits().typing.hit(
             self.user.pk, float(setting("TYPING_RATE_PER_S")), int(setting("TYPING_BURST"))
         )
         if wait:

@@ -39,25 +39,36 @@ def _redis_address() -> str | None:
     return str(first)
 
 
-def make_store() -> PresenceBook | RedisPresence:
-    ttl, grace = float(setting("PRESENCE_TTL_S")), float(setting("PRESENCE_GRACE_S"))
+def redis_client(connections: int, wait_s: float, timeout_s: float) -> tuple[Any, str]:
+    """A Redis client of its own pool for this event loop, on the channel layer's Redis, and
+    the layer's key prefix; (None, "") when the layer is not channels_redis."""
     address = _redis_address()
     if address is None:
-        return PresenceBook(ttl_s=ttl, grace_s=grace)
+        return None, ""
     import redis.asyncio as aioredis
 
     # A bounded pool that makes a caller wait for a free connection: redis-py's default pool
     # raises "Too many connections" past 100, which 1,000 sockets closing at once reach.
-    # Presence calls are short, so a few dozen connections serve thousands of sockets.
     pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
         address,
-        max_connections=int(setting("PRESENCE_REDIS_CONNECTIONS")),
-        timeout=float(setting("PRESENCE_REDIS_WAIT_S")),
-        socket_timeout=5,
-        socket_connect_timeout=5,
+        max_connections=connections,
+        timeout=wait_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
     )
     prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "linkup")
-    return RedisPresence(aioredis.Redis(connection_pool=pool), prefix, ttl_s=ttl, grace_s=grace)
+    return aioredis.Redis(connection_pool=pool), str(prefix)
+
+
+def make_store() -> PresenceBook | RedisPresence:
+    ttl, grace = float(setting("PRESENCE_TTL_S")), float(setting("PRESENCE_GRACE_S"))
+    # Presence calls are short, so a few dozen connections serve thousands of sockets.
+    client, prefix = redis_client(
+        int(setting("PRESENCE_REDIS_CONNECTIONS")), float(setting("PRESENCE_REDIS_WAIT_S")), 5
+    )
+    if client is None:
+        return PresenceBook(ttl_s=ttl, grace_s=grace)
+    return RedisPresence(client, prefix, ttl_s=ttl, grace_s=grace)
 
 
 class Liveness:
@@ -68,6 +79,31 @@ class Liveness:
         self.store = make_store()
         self.task: asyncio.Task[None] | None = None
         self.joining = 0  # sockets between `hello` and the end of their presence join
+
+    async def admit(self, consumer: Any) -> bool:
+        """Whether the user may open one more socket, counting their sockets on every
+        process (with Redis); a store that cannot answer in time admits it (fail open: the
+        process's own count still holds)."""
+        try:
+            async with asyncio.timeout(float(setting("LIMITS_REDIS_TIMEOUT_S"))):
+                return await self.store.admit(
+                    consumer.user.pk,
+                    consumer.conn_id,
+                    int(setting("MAX_CONNECTIONS_PER_USER")),
+                    time.time(),
+                )
+        except Exception as exc:
+            log_event(
+                logging.WARNING,
+                "connection",
+                "connections per user not counted across processes: Redis does not answer",
+                exc,
+            )
+            return True
+
+    async def release(self, consumer: Any) -> None:
+        """Uncount an admitted socket that closed before it joined."""
+        await self.store.release(consumer.user.pk, consumer.conn_id)
 
     async def join(self, consumer: Any) -> None:
         self.sockets[consumer.conn_id] = consumer

@@ -31,6 +31,23 @@ class PresenceBook:
     # room -> user -> connections showing that room (the `focus` frame)
     focus: dict[int, dict[int, set[str]]] = field(default_factory=dict)
 
+    async def admit(self, user: int, conn: str, cap: int, now: float) -> bool:
+        """Count `conn` among the user's live connections unless they have `cap` already."""
+        conns = self.conns.setdefault(user, {})
+        if sum(1 for expiry in conns.values() if expiry > now) >= cap:
+            if not conns:
+                del self.conns[user]
+            return False
+        conns[conn] = now + self.ttl_s
+        return True
+
+    async def release(self, user: int, conn: str) -> None:
+        """Forget an admitted connection that never joined (it closed during set-up)."""
+        conns = self.conns.get(user, {})
+        conns.pop(conn, None)
+        if not conns:
+            self.conns.pop(user, None)
+
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         self.conns.setdefault(user, {})[conn] = now + self.ttl_s
         self.gone_at.pop(user, None)
@@ -125,6 +142,18 @@ return redis.call('SADD', KEYS[2], ARGV[3])
 """
 
 
+# Atomically: count the user's live connections (expiry after now) and add this one unless
+# there are `cap` already. Returns 1 when admitted. Every process counts in the same set, so
+# the cap holds across processes, and a killed process's connections expire out of it.
+_ADMIT = """
+if redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+return 1
+"""
+
+
 class RedisPresence:
     """The same state as PresenceBook, in Redis, shared by every server process."""
 
@@ -135,6 +164,7 @@ class RedisPresence:
         self.grace_s = grace_s
         self._sweep_user = client.register_script(_SWEEP_USER)
         self._connect = client.register_script(_CONNECT)
+        self._admit = client.register_script(_ADMIT)
 
     def _conns(self, user: int) -> str:
         return f"{self.prefix}:presence:conns:{user}"
@@ -146,6 +176,15 @@ class RedisPresence:
     @property
     def _gone(self) -> str:
         return f"{self.prefix}:presence:gone"
+
+    async def admit(self, user: int, conn: str, cap: int, now: float) -> bool:
+        admitted = await self._admit(
+            keys=[self._conns(user)], args=[repr(now), repr(now + self.ttl_s), cap, conn]
+        )
+        return bool(int(admitted))
+
+    async def release(self, user: int, conn: str) -> None:
+        await self.redis.zrem(self._conns(user), conn)
 
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         added = await self._connect(

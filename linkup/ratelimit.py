@@ -1,9 +1,20 @@
-"""Token buckets: a pure step function with time injected, and an in-process store."""
+"""Token buckets: a pure step function with time injected, an in-process store, and the
+same buckets in Redis, shared by every server process, falling back to the in-process ones
+while Redis is down."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from linkup.conf import setting
+from linkup.log import log_event
+from linkup.looplocal import LoopLocal
 
 EPSILON = 1e-9
 
@@ -51,3 +62,117 @@ class LocalLimiter:
 
 send_limiter = LocalLimiter()
 typing_limiter = LocalLimiter()
+
+
+# take() in Redis, atomically, so every process spends from one bucket per user. ARGV: rate,
+# burst, and `now` ('' for Redis's own clock, which every process shares; tests inject it).
+# Numbers cross as %.17g strings, which round-trip a double exactly, so the script answers
+# what take() answers for the same times.
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now
+if ARGV[3] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[3])
+end
+local saved = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens, updated = tonumber(saved[1]), tonumber(saved[2])
+if tokens == nil or updated == nil then
+  tokens, updated = burst, now
+end
+tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
+local wait = 0
+if tokens >= 1 - 1e-9 then
+  tokens = math.max(0, tokens - 1)
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+  'updated', string.format('%.17g', now))
+-- A bucket left alone refills in burst / rate seconds, and a full bucket is no bucket.
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return string.format('%.17g', wait)
+"""
+
+
+class SharedLimiter:
+    """Buckets in Redis, shared by every server process; while Redis cannot answer (within
+    `timeout_s`), this process's own buckets decide instead, so a Redis outage never fails
+    a send (it fails open to the per-process limit) and costs at most one timeout a
+    `pause_s`."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        name: str,
+        fallback: LocalLimiter,
+        timeout_s: float = 0.25,
+        pause_s: float = 1.0,
+    ) -> None:
+        self._take = client.register_script(_TAKE)
+        self._prefix = f"{prefix}:limit:{name}:"
+        self.fallback = fallback
+        self.timeout_s = timeout_s
+        self.pause_s = pause_s
+        self.down_until = 0.0  # monotonic: until then, the fallback decides without asking
+
+    async def hit(self, key: object, rate: float, burst: int, now: float | None = None) -> float:
+        """Take a token for `key`; return 0.0 if allowed, else seconds to wait."""
+        if time.monotonic() < self.down_until:
+            return self.fallback.hit(key, rate, burst)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                raw = await self._take(
+                    keys=[f"{self._prefix}{key}"],
+                    args=[repr(float(rate)), burst, "" if now is None else repr(float(now))],
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self.down_until:
+                log_event(
+                    logging.WARNING,
+                    "connection",
+                    "rate limits fall back to this process: Redis does not answer",
+                    exc,
+                )
+            self.down_until = time.monotonic() + self.pause_s
+            return self.fallback.hit(key, rate, burst)
+        if self.down_until:
+            log_event(logging.INFO, "connection", "rate limits shared through Redis again")
+            self.down_until = 0.0
+        return float(raw)
+
+
+class LocalLimits:
+    """The embedded default: this process's buckets, behind the same awaitable call."""
+
+    def __init__(self, limiter: LocalLimiter) -> None:
+        self.fallback = limiter
+
+    async def hit(self, key: object, rate: float, burst: int, now: float | None = None) -> float:
+        return self.fallback.hit(key, rate, burst, now)
+
+
+class Limits:
+    """The limiters one event loop uses: shared through Redis when the channel layer is
+    channels_redis (its address and prefix), else this process's own."""
+
+    def __init__(self) -> None:
+        from linkup.liveness import redis_client
+
+        timeout = float(setting("LIMITS_REDIS_TIMEOUT_S"))
+        # Its own pool: a send never queues behind presence work for a Redis connection.
+        client, prefix = redis_client(int(setting("LIMITS_REDIS_CONNECTIONS")), timeout, timeout)
+        self.send: SharedLimiter | LocalLimits
+        self.typing: SharedLimiter | LocalLimits
+        if client is None or not setting("LIMITS_SHARED"):
+            self.send, self.typing = LocalLimits(send_limiter), LocalLimits(typing_limiter)
+            return
+        self.send = SharedLimiter(client, prefix, "send", send_limiter, timeout_s=timeout)
+        self.typing = SharedLimiter(client, prefix, "typing", typing_limiter, timeout_s=timeout)
+
+
+limits = LoopLocal(Limits)

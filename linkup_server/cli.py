@@ -47,6 +47,8 @@ def serve() -> None:
         ws_max_size=1024 * 1024,
         # permessage-deflate multiplies the memory of every socket.
         ws_per_message_deflate=False,
+        # uvicorn's own protocol, plus TCP_USER_TIMEOUT: a peer that stops reading is let go.
+        ws="linkup_server.transport:WebSocketProtocol",
         # Transport pings find dead TCP peers; Linkup's own heartbeat is the `ping` frame.
         # uvicorn's default 20 s pong timeout cuts busy but live clients under load.
         ws_ping_interval=float(os.environ.get("LINKUP_WS_PING_INTERVAL", "30")),

@@ -111,6 +111,9 @@ def _database() -> dict[str, Any]:
         db: dict[str, Any] = dict(dj_database_url.parse(url))
         # Persistent connections leak under ASGI; psycopg's pool does not. A short pool
         # timeout turns a database outage into a quick `unavailable`, not 30 s of silence.
+        # A short reconnect timeout stops the pool's own retries (backing off 1, 2, 4, 8 s)
+        # after a second: the next request then connects at once, so the server is back as
+        # soon as the database is, not up to 8 s later.
         db["CONN_MAX_AGE"] = 0
         db["OPTIONS"] = {
             "connect_timeout": 2,
@@ -118,6 +121,7 @@ def _database() -> dict[str, Any]:
                 "min_size": int(os.environ.get("LINKUP_DB_POOL_MIN", "2")),
                 "max_size": int(os.environ.get("LINKUP_DB_POOL_MAX", "10")),
                 "timeout": float(os.environ.get("LINKUP_DB_POOL_TIMEOUT", "2")),
+                "reconnect_timeout": float(os.environ.get("LINKUP_DB_POOL_RECONNECT_TIMEOUT", "1")),
             },
         }
         db["TEST"] = {"NAME": os.environ.get("LINKUP_TEST_DB_NAME", "test_linkup")}
@@ -235,13 +239,20 @@ for _name in (
     "CLIENT_RECONNECT_FIRST_S",
     "CLIENT_POLL_S",
     "CLIENT_PUSH_WAIT_S",
+    "SEND_RATE_PER_S",
+    "SEND_BURST",
     "TYPING_RATE_PER_S",
     "TYPING_BURST",
+    "MAX_CONNECTIONS_PER_USER",
+    "LIMITS_REDIS_TIMEOUT_S",
     "NOTIFY_OFFLINE_DELAY_S",
     "SLOW_CONSUMER_TIMEOUT_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
+
+if os.environ.get("LINKUP_LIMITS_SHARED"):
+    LINKUP["LIMITS_SHARED"] = _env_bool("LINKUP_LIMITS_SHARED", True)
 
 # Web Push: VAPID keys from the environment (both, or Web Push stays off).
 for _name in ("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY", "VAPID_SUBJECT"):

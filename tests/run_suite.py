@@ -56,7 +56,7 @@ def main() -> int:
         failures.append("mypy")
 
     banner("tests: embedded default (SQLite + in-memory channel layer)")
-    code = run([str(BIN / "python"), "-m", "pytest", *args], env=base_env)
+    code = run([str(BIN / "python"), "-m", "pytest", "--durations=15", *args], env=base_env)
     if code != 0:
         failures.append(f"embedded pass (pytest exit {code})")
 
@@ -64,7 +64,7 @@ def main() -> int:
     problem = services_problem()
     if problem is None:
         env = {**base_env, "DATABASE_URL": PG_URL, "REDIS_URL": REDIS_URL}
-        code = run([str(BIN / "python"), "-m", "pytest", *args], env=env)
+        code = run([str(BIN / "python"), "-m", "pytest", "--durations=15", *args], env=env)
         if code != 0:
             failures.append(f"scale-out pass (pytest exit {code})")
     elif CI:

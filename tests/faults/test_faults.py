@@ -1,8 +1,10 @@
 """Fault injection: contract clients keep chatting while Redis, PostgreSQL and server processes
 fail under them (real processes on private loopback ports). Each scenario checks that no
 acknowledged message is lost, none is stored twice, seqs have no gaps and every client's view
-ends equal to the database, and prints its figures (sent, reconnects, lost, duplicated,
-recovery). `make test` runs them with CI=true (marker `faults`)."""
+ends equal to the database, that the server's memory, file descriptors and connections (its
+clients', PostgreSQL's, Redis's) come back to their level before the fault, and prints its
+figures (sent, reconnects, lost, duplicated, recovery, hygiene before/after). `make test` runs
+them with CI=true (marker `faults`)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.harness import Crowd, deployment, verify
+from tests.faults.harness import ESTABLISHED, Crowd, Hygiene, deployment, rss_mib, tcp_sockets
 from tests.faults.services import PostgresServer, RedisServer
 from tests.live import api, live_server, send_over_rest
 
@@ -54,10 +56,10 @@ def test_redis_killed_and_restarted_twice(services: tuple[PostgresServer, RedisS
     env = deployment(pg.url, rd.url)
     with live_server(env) as srv:
         crowd = Crowd.make(srv["base"], srv["ws"])
+        hygiene = Hygiene(env, [srv])
 
         async def scenario() -> dict[str, Any]:
-            crowd.start()
-            await crowd.connected()
+            await crowd.warm_up(hygiene, srv)
             traffic = asyncio.create_task(crowd.traffic(9))
             restarts = []
             for _ in range(2):
@@ -67,8 +69,7 @@ def test_redis_killed_and_restarted_twice(services: tuple[PostgresServer, RedisS
                 rd.start()
                 restarts.append(time.monotonic())
             await traffic
-            await crowd.settle()
-            figures = verify(crowd, env["DATABASE_URL"])
+            figures = await crowd.recover(hygiene, srv)
             recovery = [crowd.live_after(t) for t in restarts]
             assert all(r is not None for r in recovery), "live sockets stayed deaf"
             figures["live_again_after_restart_s"] = [round(r, 2) for r in recovery if r]
@@ -96,27 +97,26 @@ def test_server_killed_mid_send_and_restarted_twice(
     with ExitStack() as stack:
         first = stack.enter_context(live_server(env))
         crowd = Crowd.make(first["base"], first["ws"])
+        hygiene = Hygiene(env, [first])
         port = first["port"]
 
         async def scenario() -> dict[str, Any]:
-            crowd.start()
-            await crowd.connected()
+            await crowd.warm_up(hygiene, first)
             traffic = asyncio.create_task(crowd.traffic(9, rate=30))
-            proc = first["proc"]
+            server = first
             downtime = []
             for _ in range(2):
                 await asyncio.sleep(1.5)
-                os.killpg(proc.pid, signal.SIGKILL)  # mid-send: traffic never pauses
+                os.killpg(server["proc"].pid, signal.SIGKILL)  # mid-send: traffic never pauses
                 killed = time.monotonic()
                 server = await asyncio.to_thread(
                     stack.enter_context, live_server(env, share=first, port=port)
                 )
-                proc = server["proc"]
                 await crowd.connected()
                 downtime.append(round(time.monotonic() - killed, 2))
             await traffic
-            await crowd.settle()
-            figures = verify(crowd, env["DATABASE_URL"])
+            # The last process, after recovery, against the first one before the kills.
+            figures = await crowd.recover(hygiene, server)
             figures["clients_back_after_kill_s"] = downtime
             await crowd.stop()
             return figures
@@ -131,10 +131,10 @@ def test_postgres_down_for_ten_seconds(services: tuple[PostgresServer, RedisServ
     env = deployment(pg.url, rd.url)
     with live_server(env) as srv:
         crowd = Crowd.make(srv["base"], srv["ws"])
+        hygiene = Hygiene(env, [srv])
 
         async def scenario() -> dict[str, Any]:
-            crowd.start()
-            await crowd.connected()
+            await crowd.warm_up(hygiene, srv)
             traffic = asyncio.create_task(crowd.traffic(15, rate=10))
             await asyncio.sleep(1.5)
             await asyncio.to_thread(pg.stop)
@@ -154,8 +154,7 @@ def test_postgres_down_for_ten_seconds(services: tuple[PostgresServer, RedisServ
                 await asyncio.sleep(0.1)
             recovered = round(time.monotonic() - back, 2)
             await traffic
-            await crowd.settle(timeout=60)
-            figures = verify(crowd, env["DATABASE_URL"])
+            figures = await crowd.recover(hygiene, srv, timeout=60)
             first_ack = min(
                 (t for c in crowd.clients for t in c.ack_times.values() if t > back), default=None
             )
@@ -174,10 +173,9 @@ def test_postgres_down_for_ten_seconds(services: tuple[PostgresServer, RedisServ
     # the server is back by itself within 5 s of the database.
     assert figures["unavailable_answers"] > 0
     assert figures["slowest_unavailable_s"] <= 2.5
-    # The issue asks for 5 s; psycopg's pool retries a failed connection with exponential
-    # backoff, which has put recovery between 1 and 5.2 s in these runs: the bound here is
-    # what is reliable today (docs/reliability.md), the 5 s target is still open.
-    assert figures["server_recovered_after_db_back_s"] <= 8
+    # psycopg's pool used to retry a failed connection backing off 1, 2, 4, 8 s (recovery
+    # up to 5.2 s seen); with its reconnect timeout at 1 s the next request connects at once.
+    assert figures["server_recovered_after_db_back_s"] <= 5
 
 
 def test_clients_drop_their_connection_between_send_and_ack(
@@ -186,16 +184,17 @@ def test_clients_drop_their_connection_between_send_and_ack(
     pg, rd = services
     env = deployment(pg.url, rd.url)
     with live_server(env) as srv:
-        crowd = Crowd.make(srv["base"], srv["ws"], drop_after_send=0.3)
+        crowd = Crowd.make(srv["base"], srv["ws"])
+        hygiene = Hygiene(env, [srv])
 
         async def scenario() -> dict[str, Any]:
-            crowd.start()
-            await crowd.connected()
+            await crowd.warm_up(hygiene, srv)
+            for client in crowd.clients:
+                client.drop_after_send = 0.3
             await crowd.traffic(5, rate=15)
             for client in crowd.clients:
                 client.drop_after_send = 0.0  # let the last resends through
-            await crowd.settle()
-            figures = verify(crowd, env["DATABASE_URL"])
+            figures = await crowd.recover(hygiene, srv)
             await crowd.stop()
             return figures
 
@@ -211,10 +210,11 @@ def test_one_of_two_processes_dies_while_the_other_serves(
     env = deployment(pg.url, rd.url)
     with live_server(env) as one, live_server(env, share=one) as two:
         crowd = Crowd.make(one["base"], [one["ws"], two["ws"]], size=6)
+        hygiene = Hygiene(env, [one, two])
 
         async def scenario() -> dict[str, Any]:
-            crowd.start()
-            await crowd.connected()
+            # The survivor is measured; the clients counted are both processes'.
+            await crowd.warm_up(hygiene, two)
             traffic = asyncio.create_task(crowd.traffic(6, rate=20))
             await asyncio.sleep(2)
             on_one = {
@@ -231,8 +231,7 @@ def test_one_of_two_processes_dies_while_the_other_serves(
                 await asyncio.sleep(0.02)
             moved = round(time.monotonic() - killed, 2)
             await traffic
-            await crowd.settle()
-            figures = verify(crowd, env["DATABASE_URL"])
+            figures = await crowd.recover(hygiene, two)
             figures["clients_moved_in_s"] = moved
             # After the kill, every message reached every member live (one process now).
             after = crowd.live_after(killed + moved)
@@ -245,13 +244,6 @@ def test_one_of_two_processes_dies_while_the_other_serves(
     report("one of two processes SIGKILLed", figures)
 
 
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(
     services: tuple[PostgresServer, RedisServer],
 ) -> None:
@@ -260,16 +252,23 @@ def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(
     import websockets
 
     pg, rd = services
-    env = {**deployment(pg.url, rd.url), "LINKUP_SLOW_CONSUMER_TIMEOUT_S": "3"}
+    # The server cuts it off after 3 s of a frame waiting; the kernel lets its connection go
+    # once its window has stayed shut for TCP_USER_TIMEOUT (12 s here, 60 s by default).
+    user_timeout_s = 12
+    env = {
+        **deployment(pg.url, rd.url),
+        "LINKUP_SLOW_CONSUMER_TIMEOUT_S": "3",
+        "LINKUP_TCP_USER_TIMEOUT_S": str(user_timeout_s),
+    }
     with live_server(env) as srv:
         crowd = Crowd.make(srv["base"], srv["ws"], size=5)
         slow_user = crowd.users[-1]
         crowd.clients = crowd.clients[:-1]  # the last member will not read
+        hygiene = Hygiene(env, [srv])
         pid = srv["proc"].pid
 
         async def scenario() -> dict[str, Any]:
-            crowd.start()
-            await crowd.connected()
+            await crowd.warm_up(hygiene, srv)  # the baseline: before the slow one connects
             raw = socket.socket()
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             raw.connect(("127.0.0.1", srv["port"]))
@@ -280,7 +279,7 @@ def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(
                 max_queue=1,
                 ping_interval=None,
             )
-            before = _rss_mib(pid)
+            before = rss_mib(pid)
             started = time.monotonic()
             body = "x" * 3900
             peak = before
@@ -302,13 +301,32 @@ def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(
                     except websockets.exceptions.ConnectionClosed:
                         pass
                 await asyncio.sleep(0.12)  # under the send rate limit
-                peak = max(peak, _rss_mib(pid))
+                peak = max(peak, rss_mib(pid))
                 if closed_after is None and srv["log"].read_text().count("slow consumer") > 0:
                     closed_after = round(time.monotonic() - started, 2)
                 if closed_after is not None and time.monotonic() - started > closed_after + 3:
                     break
-            await crowd.settle()
-            figures = verify(crowd, env["DATABASE_URL"])
+            # Cut off, its socket must be gone from the server while its peer stays (a
+            # client that stopped reading does not go away by itself): the close frame
+            # queues behind what it never read, and the kernel lets the connection go once
+            # its window has stayed shut for TCP_USER_TIMEOUT (linkup_server/transport.py).
+            slow_port = raw.getsockname()[1]
+
+            def held() -> bool:
+                return any(
+                    s.state == ESTABLISHED
+                    and (s.local_port, s.remote_port) == (srv["port"], slow_port)
+                    for s in tcp_sockets()
+                )
+
+            deadline = started + user_timeout_s + 8
+            while closed_after is not None and time.monotonic() < deadline and held():
+                await asyncio.sleep(0.25)
+            still_held = held()
+            released_after = round(time.monotonic() - started, 2)
+            slow.transport.abort()
+            # Then everything is back to the baseline, taken before the slow one came.
+            figures = await crowd.recover(hygiene, srv)
             latencies = sorted(
                 c.live[m_id] - sender.ack_times[m_id]
                 for sender in crowd.clients
@@ -318,13 +336,14 @@ def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(
             )
             figures["others_live_p99_ms"] = round(latencies[int(len(latencies) * 0.99)] * 1000, 1)
             figures["slow_cut_off_after_s"] = closed_after
+            figures["cut_off_socket_held_while_peer_alive"] = still_held
+            figures["slow_socket_released_after_s"] = released_after
             figures["rss_mib_before_peak_after"] = [
                 round(before),
                 round(peak),
-                round(_rss_mib(pid)),
+                round(rss_mib(pid)),
             ]
             await crowd.stop()
-            slow.transport.abort()
             return figures
 
         figures = asyncio.run(scenario())
@@ -333,3 +352,6 @@ def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others(
     assert figures["others_live_p99_ms"] < 1000
     before, peak, _ = figures["rss_mib_before_peak_after"]
     assert peak - before < 100  # bounded: the frames queued for it were dropped with it
+    # Its connection, file descriptor and kernel send queue are freed although its peer
+    # never went away.
+    assert not figures["cut_off_socket_held_while_peer_alive"]
