@@ -48,6 +48,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint="List the exact origins of the pages that open cookie sockets.",
             )
         )
+    for name in ("SEND_RATE_PER_S", "TYPING_RATE_PER_S", "SEND_BURST", "TYPING_BURST"):
+        value = overrides.get(name, DEFAULTS[name])
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+            errors.append(
+                checks.Error(
+                    f"LINKUP[{name!r}] must be a number above 0, not {value!r}",
+                    id="linkup.E005",
+                    hint="A token bucket needs a positive rate and burst.",
+                )
+            )
     if not getattr(settings, "CHANNEL_LAYERS", None):
         errors.append(
             checks.Error(

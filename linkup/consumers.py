@@ -233,10 +233,8 @@ class ChatConsumer(LinkupSocket):
             return
         self.counted = False
         try:
-            if self.present:
+            if self.present or self.admitted:  # counted in the presence store either way
                 await liveness().leave(self)
-            elif self.admitted:
-                await liveness().release(self)
         except Exception as exc:
             log_event(logging.WARNING, "connection", "presence leave failed", exc, **self._ctx())
         _open_sockets[self.user.pk] -= 1

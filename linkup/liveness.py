@@ -21,6 +21,7 @@ from linkup.lastseen import do_announce_presence
 from linkup.log import log_event
 from linkup.looplocal import LoopLocal
 from linkup.presence import PresenceBook, RedisPresence, Transition
+from linkup.ratelimit import REDIS_DOWN, Outage
 
 IDLE = 4408
 
@@ -79,31 +80,31 @@ class Liveness:
         self.store = make_store()
         self.task: asyncio.Task[None] | None = None
         self.joining = 0  # sockets between `hello` and the end of their presence join
+        self.admissions = Outage("connection counts")
 
     async def admit(self, consumer: Any) -> bool:
         """Whether the user may open one more socket, counting their sockets on every
-        process (with Redis); a store that cannot answer in time admits it (fail open: the
-        process's own count still holds)."""
+        process (with Redis, unless LIMITS_SHARED is off); a Redis that does not answer in
+        time admits it (fail open: the process's own count still holds) and is left alone
+        for a second."""
+        if not setting("LIMITS_SHARED"):
+            return True
+        asked = self.admissions.ask()
+        if asked is None:
+            return True
         try:
             async with asyncio.timeout(float(setting("LIMITS_REDIS_TIMEOUT_S"))):
-                return await self.store.admit(
+                admitted = await self.store.admit(
                     consumer.user.pk,
                     consumer.conn_id,
                     int(setting("MAX_CONNECTIONS_PER_USER")),
                     time.time(),
                 )
-        except Exception as exc:
-            log_event(
-                logging.WARNING,
-                "connection",
-                "connections per user not counted across processes: Redis does not answer",
-                exc,
-            )
+        except REDIS_DOWN as exc:
+            self.admissions.failed(exc)
             return True
-
-    async def release(self, consumer: Any) -> None:
-        """Uncount an admitted socket that closed before it joined."""
-        await self.store.release(consumer.user.pk, consumer.conn_id)
+        self.admissions.answered(asked)
+        return admitted
 
     async def join(self, consumer: Any) -> None:
         self.sockets[consumer.conn_id] = consumer

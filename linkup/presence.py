@@ -41,13 +41,6 @@ class PresenceBook:
         conns[conn] = now + self.ttl_s
         return True
 
-    async def release(self, user: int, conn: str) -> None:
-        """Forget an admitted connection that never joined (it closed during set-up)."""
-        conns = self.conns.get(user, {})
-        conns.pop(conn, None)
-        if not conns:
-            self.conns.pop(user, None)
-
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         self.conns.setdefault(user, {})[conn] = now + self.ttl_s
         self.gone_at.pop(user, None)
@@ -69,7 +62,8 @@ class PresenceBook:
         conns.pop(conn, None)
         if not conns:
             self.conns.pop(user, None)
-            self.gone_at.setdefault(user, now)
+            if user in self.present:  # not for a socket admitted that never joined
+                self.gone_at.setdefault(user, now)
 
     async def sweep(self, now: float) -> list[Transition]:
         transitions: list[Transition] = []
@@ -142,11 +136,13 @@ return redis.call('SADD', KEYS[2], ARGV[3])
 """
 
 
-# Atomically: count the user's live connections (expiry after now) and add this one unless
-# there are `cap` already. Returns 1 when admitted. Every process counts in the same set, so
-# the cap holds across processes, and a killed process's connections expire out of it.
+# Atomically: drop the user's expired connections (as the sweep would), count the live ones
+# and add this one unless there are `cap` already. Returns 1 when admitted. Every process
+# counts in the same set, so the cap holds across processes, and a killed process's
+# connections expire out of it.
 _ADMIT = """
-if redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') >= tonumber(ARGV[3]) then
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
@@ -183,9 +179,6 @@ class RedisPresence:
         )
         return bool(int(admitted))
 
-    async def release(self, user: int, conn: str) -> None:
-        await self.redis.zrem(self._conns(user), conn)
-
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         added = await self._connect(
             keys=[self._conns(user), self._present, self._gone],
@@ -209,8 +202,9 @@ class RedisPresence:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self._conns(user), conn)
             pipe.zcard(self._conns(user))
-            _, left = await pipe.execute()
-        if not left:
+            pipe.sismember(self._present, user)
+            _, left, present = await pipe.execute()
+        if not left and present:  # not for a socket admitted that never joined
             await self.redis.hsetnx(self._gone, user, now)
 
     async def sweep(self, now: float) -> list[Transition]:

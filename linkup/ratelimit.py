@@ -98,6 +98,42 @@ return string.format('%.17g', wait)
 """
 
 
+REDIS_DOWN = (RedisError, OSError, TimeoutError)
+
+
+class Outage:
+    """Whether to ask Redis now, with one log line an outage. After a failure Redis is left
+    alone for `pause_s`; an answer ends the outage only if it was asked after the last
+    failure (a late answer to an earlier call does not)."""
+
+    def __init__(self, what: str, pause_s: float = 1.0) -> None:
+        self.what = what
+        self.pause_s = pause_s
+        self.down_until = 0.0  # monotonic; non-zero from a failure until an answer
+        self.failed_at = 0.0
+
+    def ask(self) -> float | None:
+        """The time of asking, or None while paused (decide without Redis)."""
+        now = time.monotonic()
+        return None if now < self.down_until else now
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.down_until:
+            log_event(
+                logging.WARNING,
+                "connection",
+                f"{self.what} fall back to this process: Redis does not answer",
+                exc,
+            )
+        self.failed_at = time.monotonic()
+        self.down_until = self.failed_at + self.pause_s
+
+    def answered(self, asked: float) -> None:
+        if self.down_until and asked > self.failed_at:
+            log_event(logging.INFO, "connection", f"{self.what} shared through Redis again")
+            self.down_until = 0.0
+
+
 class SharedLimiter:
     """Buckets in Redis, shared by every server process; while Redis cannot answer (within
     `timeout_s`), this process's own buckets decide instead, so a Redis outage never fails
@@ -117,12 +153,12 @@ class SharedLimiter:
         self._prefix = f"{prefix}:limit:{name}:"
         self.fallback = fallback
         self.timeout_s = timeout_s
-        self.pause_s = pause_s
-        self.down_until = 0.0  # monotonic: until then, the fallback decides without asking
+        self.outage = Outage(f"{name} rate limits", pause_s)
 
     async def hit(self, key: object, rate: float, burst: int, now: float | None = None) -> float:
         """Take a token for `key`; return 0.0 if allowed, else seconds to wait."""
-        if time.monotonic() < self.down_until:
+        asked = self.outage.ask()
+        if asked is None:
             return self.fallback.hit(key, rate, burst)
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -130,19 +166,10 @@ class SharedLimiter:
                     keys=[f"{self._prefix}{key}"],
                     args=[repr(float(rate)), burst, "" if now is None else repr(float(now))],
                 )
-        except (RedisError, OSError, TimeoutError) as exc:
-            if not self.down_until:
-                log_event(
-                    logging.WARNING,
-                    "connection",
-                    "rate limits fall back to this process: Redis does not answer",
-                    exc,
-                )
-            self.down_until = time.monotonic() + self.pause_s
+        except REDIS_DOWN as exc:
+            self.outage.failed(exc)
             return self.fallback.hit(key, rate, burst)
-        if self.down_until:
-            log_event(logging.INFO, "connection", "rate limits shared through Redis again")
-            self.down_until = 0.0
+        self.outage.answered(asked)
         return float(raw)
 
 
@@ -163,13 +190,14 @@ class Limits:
     def __init__(self) -> None:
         from linkup.liveness import redis_client
 
+        self.send: SharedLimiter | LocalLimits = LocalLimits(send_limiter)
+        self.typing: SharedLimiter | LocalLimits = LocalLimits(typing_limiter)
+        if not setting("LIMITS_SHARED"):
+            return
         timeout = float(setting("LIMITS_REDIS_TIMEOUT_S"))
         # Its own pool: a send never queues behind presence work for a Redis connection.
         client, prefix = redis_client(int(setting("LIMITS_REDIS_CONNECTIONS")), timeout, timeout)
-        self.send: SharedLimiter | LocalLimits
-        self.typing: SharedLimiter | LocalLimits
-        if client is None or not setting("LIMITS_SHARED"):
-            self.send, self.typing = LocalLimits(send_limiter), LocalLimits(typing_limiter)
+        if client is None:
             return
         self.send = SharedLimiter(client, prefix, "send", send_limiter, timeout_s=timeout)
         self.typing = SharedLimiter(client, prefix, "typing", typing_limiter, timeout_s=timeout)

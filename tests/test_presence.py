@@ -21,7 +21,7 @@ CONNS = ["a", "b", "c"]
 Step = tuple[str, int, str, float]
 scripts = st.lists(
     st.tuples(
-        st.sampled_from(["connect", "disconnect", "kill", "sweep", "refresh"]),
+        st.sampled_from(["admit", "connect", "disconnect", "kill", "sweep", "refresh"]),
         st.sampled_from(USERS),
         st.sampled_from(CONNS),
         # Mostly quick steps (several between two sweeps), sometimes long silences.
@@ -48,6 +48,7 @@ async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[s
     now = 1_000.0
     last_sweep = now
     live: dict[tuple[int, str], bool] = {}  # (user, conn) -> still refreshed (not killed)
+    admitted: set[tuple[int, str]] = set()  # counted at connect, before the socket joined
     transitions: list[Transition] = []
     last_alive: dict[int, float] = {}  # user -> last moment one of their conns surely lived
 
@@ -66,10 +67,17 @@ async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[s
     for action, user, conn, delay in script:
         await advance(now + delay)
         key = (user, conn)
-        if action == "connect" and key not in live:
+        if action == "admit" and key not in live and key not in admitted:
+            assert await store.admit(user, conn, 99, now)
+            admitted.add(key)
+        elif action == "connect" and key not in live:
+            admitted.discard(key)
             live[key] = True
             last_alive[user] = now
             transitions.extend(await store.connect(user, conn, now))
+        elif action == "disconnect" and key in admitted:  # closed during its set-up
+            admitted.discard(key)
+            await store.disconnect(user, conn, now)
         elif action == "disconnect" and key in live:
             del live[key]
             last_alive[user] = max(last_alive.get(user, now), now)
@@ -80,6 +88,8 @@ async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[s
             transitions.extend(await store.sweep(now))
         elif action == "refresh":
             await store.refresh([k for k, ok in live.items() if ok], now)
+    for user, conn in sorted(admitted):  # a socket is admitted, then joins or closes
+        await store.disconnect(user, conn, now)
     end = now
     # Let every clock run out: whatever is not refreshed must end offline.
     for key in live:

@@ -204,3 +204,24 @@ def test_a_broken_route_is_logged_in_the_routing_category(
     records = [r for r in caplog.records if r.name == "linkup"]
     assert [(r.levelname, r.category) for r in records] == [("CRITICAL", "routing")]  # type: ignore[attr-defined]
     assert "broken-route" in records[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SEND_RATE_PER_S", 0),
+        ("SEND_BURST", -1),
+        ("TYPING_RATE_PER_S", "fast"),
+        ("SEND_BURST", True),
+    ],
+)
+def test_a_bucket_without_a_positive_rate_and_burst_is_refused(
+    settings: Any, name: str, value: Any
+) -> None:
+    from linkup.checks import check_settings
+
+    settings.LINKUP = {name: value}
+    problems = [p for p in check_settings() if p.id == "linkup.E005"]
+    assert len(problems) == 1 and name in problems[0].msg
+    settings.LINKUP = {name: 0.5}
+    assert not [p for p in check_settings() if p.id == "linkup.E005"]
