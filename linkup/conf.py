@@ -30,8 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # False keeps those buckets per process even with Redis (a Redis round trip less a send).
     "LIMITS_SHARED": True,
     "LIMITS_REDIS_CONNECTIONS": 50,
-    # Open chat sockets per user (across processes with Redis, see LIMITS_SHARED), and
-    # notification sockets per user (per process) apart.
+    # Open chat sockets per user, and notification sockets per user apart (across
+    # processes with Redis, see LIMITS_SHARED).
     "MAX_CONNECTIONS_PER_USER": 20,
     # A socket earning this many invalid_frame/unknown_type/too_large errors within the
     # window is closed with 1008.

@@ -48,6 +48,7 @@ from linkup.typingstate import TypingTracker
 _open_sockets: dict[int, int] = defaultdict(int)
 _open_notify_sockets: dict[int, int] = defaultdict(int)
 TOO_MANY_CONNECTIONS = 4429
+NOTIFY_KIND = "notify"  # notification sockets, counted apart from chat sockets
 ABUSE = 1008
 SLOW_CONSUMER = 1013  # "try again later"
 
@@ -501,12 +502,16 @@ class NotificationConsumer(LinkupSocket):
         if refusal is not None or self.user is None or not self.user.is_authenticated:
             await self.close(code=refusal or UNAUTHORIZED)
             return
-        # The same cap as chat sockets, counted apart (a tab opens one of each).
+        # The same cap as chat sockets, counted apart (a tab opens one of each): in this
+        # process first, then across processes.
         if _open_notify_sockets[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
             await self.close(code=TOO_MANY_CONNECTIONS)
             return
         _open_notify_sockets[self.user.pk] += 1
         self.counted = True
+        if not await liveness().admit(self, NOTIFY_KIND):
+            await self.close(code=TOO_MANY_CONNECTIONS)
+            return
         try:
             await self.channel_layer.group_add(
                 notifications.notify_group(self.user.pk), self.channel_name
@@ -539,6 +544,10 @@ class NotificationConsumer(LinkupSocket):
             _open_notify_sockets[self.user.pk] -= 1
             if _open_notify_sockets[self.user.pk] <= 0:
                 del _open_notify_sockets[self.user.pk]
+            try:
+                await liveness().uncount(self, NOTIFY_KIND)
+            except Exception as exc:
+                log_event(logging.WARNING, "connection", "uncount failed", exc, **self._ctx())
         if self.joined:
             self.joined = False
             try:

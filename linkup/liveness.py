@@ -20,7 +20,7 @@ from linkup.edges import perform_and_publish
 from linkup.lastseen import do_announce_presence
 from linkup.log import log_event
 from linkup.looplocal import LoopLocal
-from linkup.presence import PresenceBook, RedisPresence, Transition
+from linkup.presence import CHAT, PresenceBook, RedisPresence, Transition
 from linkup.ratelimit import REDIS_DOWN, Outage
 
 IDLE = 4408
@@ -81,14 +81,19 @@ class Liveness:
         self.task: asyncio.Task[None] | None = None
         self.joining = 0  # sockets between `hello` and the end of their presence join
         self.admissions = Outage("connection counts")
+        self.counted: dict[str, tuple[str, Any]] = {}  # conn id -> (kind, consumer), not chat
 
-    async def admit(self, consumer: Any) -> bool:
-        """Whether the user may open one more socket, counting their sockets on every
-        process (with Redis, unless LIMITS_SHARED is off); a Redis that does not answer in
-        time admits it (fail open: the process's own count still holds) and is left alone
-        for a second."""
+    async def admit(self, consumer: Any, kind: str = CHAT) -> bool:
+        """Whether the user may open one more socket of `kind`, counting their sockets on
+        every process (with Redis, unless LIMITS_SHARED is off); a Redis that does not
+        answer in time admits it (fail open: the process's own count still holds) and is
+        left alone for a second. A chat socket then counts through presence; another kind
+        is kept counted by this process's heartbeat until `uncount`."""
         if not setting("LIMITS_SHARED"):
             return True
+        if kind != CHAT:
+            self.counted[consumer.conn_id] = (kind, consumer)  # refreshed even if Redis is down
+            self._run()
         asked = self.admissions.ask()
         if asked is None:
             return True
@@ -99,12 +104,24 @@ class Liveness:
                     consumer.conn_id,
                     int(setting("MAX_CONNECTIONS_PER_USER")),
                     time.time(),
+                    kind,
                 )
         except REDIS_DOWN as exc:
             self.admissions.failed(exc)
             return True
         self.admissions.answered(asked)
+        if not admitted:
+            self.counted.pop(consumer.conn_id, None)
         return admitted
+
+    async def uncount(self, consumer: Any, kind: str) -> None:
+        """A socket of `kind` (not chat) closed: it no longer counts."""
+        self.counted.pop(consumer.conn_id, None)
+        await self.store.forget(kind, consumer.user.pk, consumer.conn_id)
+
+    def _run(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self.run())
 
     async def join(self, consumer: Any) -> None:
         self.sockets[consumer.conn_id] = consumer
@@ -115,8 +132,7 @@ class Liveness:
             )
         finally:
             self.joining -= 1
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self.run())
+        self._run()
 
     async def leave(self, consumer: Any) -> None:
         self.sockets.pop(consumer.conn_id, None)
@@ -150,6 +166,11 @@ class Liveness:
                 self.sockets.pop(consumer.conn_id, None)
                 await consumer.close(code=IDLE)
         await self.store.refresh([(c.user.pk, c.conn_id) for c in self.sockets.values()], now)
+        kinds: dict[str, list[tuple[int, str]]] = {}
+        for kind, consumer in list(self.counted.values()):
+            kinds.setdefault(kind, []).append((consumer.user.pk, consumer.conn_id))
+        for kind, owned in kinds.items():
+            await self.store.keep(kind, owned, now)
         transitions = await self.store.sweep(now)
         await self.announce(transitions)
         return transitions

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Transition = tuple[int, str, float]  # (user id, "online" | "offline", at)
+CHAT = "chat"  # the sockets presence is made of; admit() counts other kinds apart
 
 
 @dataclass
@@ -31,15 +32,37 @@ class PresenceBook:
     # room -> user -> connections showing that room (the `focus` frame)
     focus: dict[int, dict[int, set[str]]] = field(default_factory=dict)
 
-    async def admit(self, user: int, conn: str, cap: int, now: float) -> bool:
-        """Count `conn` among the user's live connections unless they have `cap` already."""
-        conns = self.conns.setdefault(user, {})
+    # Sockets of other kinds (notification sockets), counted the same way but apart from
+    # presence: kind -> user -> conn -> expiry.
+    counted: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+
+    def _of(self, kind: str) -> dict[int, dict[str, float]]:
+        return self.conns if kind == CHAT else self.counted.setdefault(kind, {})
+
+    async def admit(self, user: int, conn: str, cap: int, now: float, kind: str = CHAT) -> bool:
+        """Count `conn` among the user's live connections of `kind` unless they have `cap`
+        already. Chat sockets are counted in presence's own entries (connect, refresh and
+        disconnect keep them); other kinds with keep() and forget()."""
+        by_user = self._of(kind)
+        conns = by_user.setdefault(user, {})
         if sum(1 for expiry in conns.values() if expiry > now) >= cap:
             if not conns:
-                del self.conns[user]
+                del by_user[user]
             return False
         conns[conn] = now + self.ttl_s
         return True
+
+    async def keep(self, kind: str, owned: list[tuple[int, str]], now: float) -> None:
+        """These counted connections of `kind` are alive now (and put back if lost)."""
+        for user, conn in owned:
+            self._of(kind).setdefault(user, {})[conn] = now + self.ttl_s
+
+    async def forget(self, kind: str, user: int, conn: str) -> None:
+        by_user = self._of(kind)
+        conns = by_user.get(user, {})
+        conns.pop(conn, None)
+        if not conns:
+            by_user.pop(user, None)
 
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         self.conns.setdefault(user, {})[conn] = now + self.ttl_s
@@ -173,11 +196,26 @@ class RedisPresence:
     def _gone(self) -> str:
         return f"{self.prefix}:presence:gone"
 
-    async def admit(self, user: int, conn: str, cap: int, now: float) -> bool:
+    def _counted(self, kind: str, user: int) -> str:
+        return self._conns(user) if kind == CHAT else f"{self.prefix}:presence:{kind}:{user}"
+
+    async def admit(self, user: int, conn: str, cap: int, now: float, kind: str = CHAT) -> bool:
         admitted = await self._admit(
-            keys=[self._conns(user)], args=[repr(now), repr(now + self.ttl_s), cap, conn]
+            keys=[self._counted(kind, user)],
+            args=[repr(now), repr(now + self.ttl_s), cap, conn],
         )
         return bool(int(admitted))
+
+    async def keep(self, kind: str, owned: list[tuple[int, str]], now: float) -> None:
+        if not owned:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, conn in owned:
+                pipe.zadd(self._counted(kind, user), {conn: now + self.ttl_s})
+            await pipe.execute()
+
+    async def forget(self, kind: str, user: int, conn: str) -> None:
+        await self.redis.zrem(self._counted(kind, user), conn)
 
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
         added = await self._connect(

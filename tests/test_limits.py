@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from linkup.presence import PresenceBook, RedisPresence
+from linkup.presence import CHAT, PresenceBook, RedisPresence
 from linkup.ratelimit import LocalLimiter, SharedLimiter
 from tests.faults.services import RedisServer
 from tests.live import api, free_port, live_server, new_user, send_over_rest
@@ -166,33 +166,44 @@ def admission_model(ops: list[tuple[str, Any]], cap: int, ttl: float) -> list[bo
     return answers
 
 
-async def admissions(store: Any, ops: list[tuple[str, Any]], cap: int) -> list[bool]:
+async def admissions(store: Any, ops: list[tuple[str, Any]], cap: int, kind: str) -> list[bool]:
     now, answers = 1000.0, []
     for op, arg in ops:
         if op == "wait":
             now += arg
-        elif op == "release":  # the socket closed (joined or not)
+        elif op == "release" and kind == CHAT:  # the socket closed (joined or not)
             await store.disconnect(7, f"c{arg}", now)
+        elif op == "release":
+            await store.forget(kind, 7, f"c{arg}")
         else:
-            answers.append(await store.admit(7, f"c{arg}", cap, now))
+            answers.append(await store.admit(7, f"c{arg}", cap, now, kind))
     return answers
 
 
-@given(ADMIT_OPS, st.integers(1, 4))
-def test_the_in_memory_store_admits_up_to_the_cap(ops: list[tuple[str, Any]], cap: int) -> None:
+KINDS = pytest.mark.parametrize("kind", [CHAT, "notify"])
+
+
+@KINDS
+@given(ops=ADMIT_OPS, cap=st.integers(1, 4))
+def test_the_in_memory_store_admits_up_to_the_cap(
+    kind: str, ops: list[tuple[str, Any]], cap: int
+) -> None:
     store = PresenceBook(ttl_s=2.0)
-    assert asyncio.run(admissions(store, ops, cap)) == admission_model(ops, cap, 2.0)
+    assert asyncio.run(admissions(store, ops, cap, kind)) == admission_model(ops, cap, 2.0)
 
 
 @needs_redis
-@given(ADMIT_OPS, st.integers(1, 4))
-def test_the_redis_store_admits_up_to_the_cap(ops: list[tuple[str, Any]], cap: int) -> None:
+@KINDS
+@given(ops=ADMIT_OPS, cap=st.integers(1, 4))
+def test_the_redis_store_admits_up_to_the_cap(
+    kind: str, ops: list[tuple[str, Any]], cap: int
+) -> None:
     async def scenario() -> list[bool]:
         client = aioredis.Redis.from_url(REDIS_URL)
         prefix = "t" + uuid.uuid4().hex[:10]
         try:
             store = RedisPresence(client, prefix, ttl_s=2.0)
-            return await admissions(store, ops, cap)
+            return await admissions(store, ops, cap, kind)
         finally:
             keys = [key async for key in client.scan_iter(f"{prefix}:*")]
             if keys:
@@ -292,16 +303,18 @@ async def admitted(url: str, user: dict[str, Any], within: float) -> ClientConne
 
 @needs_redis
 @pytest.mark.live
+@pytest.mark.parametrize("path", ["/ws/chat/", "/ws/notifications/"])
 def test_connections_per_user_are_counted_across_processes(
-    two_processes: tuple[dict[str, Any], dict[str, Any]],
+    two_processes: tuple[dict[str, Any], dict[str, Any]], path: str
 ) -> None:
-    """A cap of 4: two sockets on each process fill it on both; closing one frees a place on
-    the other; a SIGKILLed process's sockets stop counting once their presence expires."""
+    """A cap of 4 (for each kind of socket): two sockets on each process fill it on both;
+    closing one frees a place on the other; a SIGKILLed process's sockets stop counting once
+    their entries expire (presence TTL, 3 s here)."""
     first, second = two_processes
     user = new_user(first["base"])
 
     async def scenario() -> float:
-        url_a, url_b = first["ws"] + "/ws/chat/", second["ws"] + "/ws/chat/"
+        url_a, url_b = first["ws"] + path, second["ws"] + path
         on_a = [await connect(url_a, additional_headers=bearer(user)) for _ in range(2)]
         on_b = [await connect(url_b, additional_headers=bearer(user)) for _ in range(2)]
         for ws in on_a + on_b:
