@@ -28,9 +28,12 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)
 
+# ruff, mypy, and the layer contract (pyproject.toml [tool.importlinter]: a wrong import
+# fails with the contract's name and the import chain).
 lint: $(STAMP)
 	$(BIN)/ruff check linkup linkup_server tests bench
 	$(BIN)/mypy linkup linkup_server
+	$(BIN)/lint-imports
 
 # Every locked dependency against the advisories PyPI publishes (OSV's data): fails on a known
 # vulnerability, and (--strict) on a package it could not look up.

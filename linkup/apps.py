@@ -9,4 +9,6 @@ class LinkupConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Deferred until the app registry is ready: the checks import the consumers, which
+        # import the models.
         from linkup import checks  # noqa: F401  (registers the system checks)

@@ -9,25 +9,22 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from linkup.log import log_event
+from linkup.core.conf import DEFAULTS
+from linkup.core.log import log_event
+from linkup.realtime import routing
 
 TAG = "linkup"
 
 
 @checks.register(TAG)
 def check_routing(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from linkup.routing import ROUTE_EXAMPLES, validate_routes, websocket_urlpatterns
-
-    return [
-        checks.Error(problem, id="linkup.E001", hint="Fix the pattern in linkup/routing.py.")
-        for problem in validate_routes(websocket_urlpatterns, ROUTE_EXAMPLES)
-    ]
+    problems = routing.validate_routes(routing.websocket_urlpatterns, routing.ROUTE_EXAMPLES)
+    hint = "Fix the pattern in linkup/realtime/routing.py."
+    return [checks.Error(problem, id="linkup.E001", hint=hint) for problem in problems]
 
 
 @checks.register(TAG)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from linkup.conf import DEFAULTS
-
     errors: list[checks.CheckMessage] = []
     overrides = getattr(settings, "LINKUP", {}) or {}
     for name in overrides:

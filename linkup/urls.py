@@ -1,21 +1,7 @@
-"""Include with `path("api/v1/", include("linkup.urls"))`."""
+"""The REST API's URLs: include with `path("api/v1/", include("linkup.urls"))`.
 
-from __future__ import annotations
+Public: a site names this module. The patterns live in linkup.web.urls."""
 
-from django.http import HttpRequest, HttpResponse
-from django.urls import path, re_path
+from linkup.web.urls import urlpatterns
 
-from linkup.api import api
-from linkup.errors import body_for_status
-from linkup.serialization import dumps
-
-
-def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """Unknown API paths answer with the contract's JSON body, not Django's HTML page."""
-    return HttpResponse(dumps(body_for_status(404)), status=404, content_type="application/json")
-
-
-urlpatterns = [
-    path("", api.urls),
-    re_path(r"^(?P<rest>.*)$", api_not_found),
-]
+__all__ = ["urlpatterns"]

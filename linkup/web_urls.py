@@ -1,14 +1,7 @@
-"""The web client's pages. Include with `path("", include("linkup.web_urls"))` (or a prefix)."""
+"""The web client's pages: include with `path("", include("linkup.web_urls"))` (or a prefix).
 
-from __future__ import annotations
+Public: a site names this module. The patterns live in linkup.web.page_urls."""
 
-from django.urls import path
+from linkup.web.page_urls import urlpatterns
 
-from linkup import views
-
-urlpatterns = [
-    path("", views.chat, name="linkup-chat"),
-    path("sign-in/", views.sign_in, name="linkup-sign-in"),
-    path("sign-up/", views.sign_up, name="linkup-sign-up"),
-    path("sign-out/", views.sign_out, name="linkup-sign-out"),
-]
+__all__ = ["urlpatterns"]

@@ -49,7 +49,7 @@ def fresh_channel_layer(settings: Any) -> Iterator[None]:
         config = {**config, "CONFIG": {**config["CONFIG"], "prefix": f"t{uuid.uuid4().hex[:10]}"}}
         settings.CHANNEL_LAYERS = {"default": config}
     channel_layers.backends.clear()
-    from linkup.ratelimit import send_limiter, typing_limiter
+    from linkup.realtime.ratelimit import send_limiter, typing_limiter
 
     send_limiter._buckets.clear()
     typing_limiter._buckets.clear()
@@ -79,7 +79,7 @@ def carol(db: Any) -> Any:
 
 
 def token_for(user: Any) -> str:
-    from linkup.credentials import do_issue_token
+    from linkup.actions.credentials import do_issue_token
 
     return do_issue_token(user)
 
@@ -87,7 +87,7 @@ def token_for(user: Any) -> str:
 @pytest.fixture
 def emitted(django_capture_on_commit_callbacks: Any) -> Callable[..., tuple[Any, list[Any]]]:
     """Run a write action; return its result and the events its commit queued."""
-    from linkup.events import collecting_events
+    from linkup.actions.events import collecting_events
 
     def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
         with collecting_events() as events, django_capture_on_commit_callbacks(execute=True):

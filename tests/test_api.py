@@ -20,7 +20,7 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup import credentials
+from linkup.actions import credentials
 from linkup.models import ApiToken, Membership, Message, Room
 from tests.conftest import make_user, token_for
 
@@ -1264,14 +1264,14 @@ def test_created_responses_survive_warnings_as_errors(alice: Any, bob: Any) -> N
 def test_storage_failure_is_503_with_retry_after(alice: Any, bob: Any, monkeypatch: Any) -> None:
     from django.db import OperationalError
 
-    from linkup import sending
+    from linkup.actions import messages
 
     room = Api(alice).post("/rooms", {"kind": "direct", "members": [bob.pk]}).json()
 
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(sending, "_commit_together", down)  # the batch's write
+    monkeypatch.setattr(messages, "_commit_together", down)  # the batch's write
     response = Api(alice).post(
         f"/rooms/{room['id']}/messages", {"client_id": str(uuid.uuid4()), "body": "x"}
     )

@@ -425,10 +425,10 @@ def seed_messages(web: dict[str, Any], room: int, sender: int, count: int) -> No
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'linkup_server.settings';"
         "django.setup();"
         "from django.contrib.auth import get_user_model;"
-        "from linkup.actions import do_send_message;"
+        "from linkup.actions.messages import Send, do_send_batch;"
         f"u = get_user_model().objects.get(pk={sender});"
-        f"[do_send_message(u, {room}, f'seed-{{i}}', f'message {{i}}')"
-        f" for i in range(1, {count} + 1)]"
+        f"do_send_batch([Send(u, {room}, f'seed-{{i}}', f'message {{i}}')"
+        f" for i in range(1, {count} + 1)])"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=web["env"], check=True)
 

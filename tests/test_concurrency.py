@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from linkup import actions
-from linkup.events import collecting_events
+from linkup.actions.events import collecting_events
+from linkup.actions.messages import do_send_message
+from linkup.actions.rooms import do_create_room
 from linkup.models import Membership, Message, Room
 from tests.conftest import make_user
 
@@ -45,7 +46,7 @@ def run_threads(target: Any, count: int) -> list[BaseException]:
 def test_concurrent_senders_get_gap_free_unique_seqs() -> None:
     owner = make_user("owner")
     senders = [make_user(f"sender{i}") for i in range(THREADS)]
-    room, _ = actions.do_create_room(owner, "group", [s.pk for s in senders], "busy")
+    room, _ = do_create_room(owner, "group", [s.pk for s in senders], "busy")
     client_ids = [[str(uuid.uuid4()) for _ in range(PER_THREAD)] for _ in range(THREADS)]
     first_seen: dict[str, int] = {}
     resent: dict[str, int] = {}
@@ -54,10 +55,10 @@ def test_concurrent_senders_get_gap_free_unique_seqs() -> None:
     def send_all(index: int) -> None:
         for client_id in client_ids[index]:
             with collecting_events():
-                message, created = actions.do_send_message(
+                message, created = do_send_message(
                     senders[index], room["id"], client_id, f"m{index}"
                 )
-                again, created_again = actions.do_send_message(
+                again, created_again = do_send_message(
                     senders[index], room["id"], client_id, f"m{index}"
                 )
             assert created and not created_again
@@ -91,14 +92,14 @@ def test_concurrent_senders_get_gap_free_unique_seqs() -> None:
 
 def test_concurrent_resends_of_one_client_id_store_one_message() -> None:
     owner = make_user("owner")
-    room, _ = actions.do_create_room(owner, "group", [], "solo")
+    room, _ = do_create_room(owner, "group", [], "solo")
     client_id = str(uuid.uuid4())
     ids: list[int] = []
     lock = threading.Lock()
 
     def resend(index: int) -> None:
         with collecting_events():
-            message, _ = actions.do_send_message(owner, room["id"], client_id, "same")
+            message, _ = do_send_message(owner, room["id"], client_id, "same")
         with lock:
             ids.append(message["id"])
 
@@ -116,7 +117,7 @@ def test_concurrent_direct_room_creation_yields_one_room() -> None:
     def create(index: int) -> None:
         me, other = (alice, bob) if index % 2 else (bob, alice)
         with collecting_events():
-            room, _ = actions.do_create_room(me, "direct", [other.pk])
+            room, _ = do_create_room(me, "direct", [other.pk])
         with lock:
             results.append(room["id"])
 

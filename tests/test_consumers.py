@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from linkup import actions
-from linkup.credentials import do_issue_ticket, do_revoke_token
-from linkup.events import collecting_events, publish
+from linkup.actions.credentials import do_issue_ticket, do_revoke_token
+from linkup.actions.events import collecting_events, publish
+from linkup.actions.messages import do_send_message
+from linkup.actions.rooms import do_add_members, do_create_room, do_remove_member
 from linkup.models import ApiToken, Message, MessagingError, Room
 from tests.conftest import token_for
 from tests.wsutil import connect, db, drain, recv, recv_type, send
@@ -22,7 +23,7 @@ def cid() -> str:
 
 
 def direct(a: Any, b: Any) -> int:
-    room, _ = actions.do_create_room(a, "direct", [b.pk])
+    room, _ = do_create_room(a, "direct", [b.pk])
     return int(room["id"])
 
 
@@ -213,7 +214,7 @@ async def test_lost_doorbell_gap_is_filled_in_order(setup: dict[str, Any], alice
 
     def send_silently(body: str) -> None:
         with collecting_events():  # events collected and dropped: every doorbell lost
-            actions.do_send_message(alice, setup["room"], cid(), body)
+            do_send_message(alice, setup["room"], cid(), body)
 
     await db(send_silently)("one")
     await db(send_silently)("two")
@@ -231,7 +232,7 @@ async def test_ping_delivers_what_lost_doorbells_hid(setup: dict[str, Any], alic
 
     def send_silently() -> None:
         with collecting_events():
-            actions.do_send_message(alice, setup["room"], cid(), "quiet")
+            do_send_message(alice, setup["room"], cid(), "quiet")
 
     await db(send_silently)()
     assert await b.receive_nothing(timeout=0.2)
@@ -250,7 +251,7 @@ async def test_doorbells_out_of_order_are_delivered_in_seq_order(
 
     def send_collect(body: str) -> None:
         with collecting_events() as events:
-            actions.do_send_message(alice, setup["room"], cid(), body)
+            do_send_message(alice, setup["room"], cid(), body)
         collected.extend(events)
 
     await db(send_collect)("first")
@@ -354,7 +355,7 @@ async def test_sync_returns_messages_after_cursors(setup: dict[str, Any]) -> Non
 async def test_added_member_is_subscribed_without_reconnect(
     setup: dict[str, Any], alice: Any, bob: Any, carol: Any
 ) -> None:
-    group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "g")
+    group, _ = await db(do_create_room)(alice, "group", [bob.pk], "g")
     c = await connect(setup["carol"])
     a = await connect(setup["alice"])
     await send(
@@ -365,7 +366,7 @@ async def test_added_member_is_subscribed_without_reconnect(
 
     def add() -> list[Any]:
         with collecting_events() as events:
-            actions.do_add_members(alice, group["id"], [carol.pk])
+            do_add_members(alice, group["id"], [carol.pk])
         return events
 
     await publish(await db(add)())
@@ -383,13 +384,13 @@ async def test_added_member_is_subscribed_without_reconnect(
 async def test_removed_member_hears_nothing_more(
     setup: dict[str, Any], alice: Any, bob: Any
 ) -> None:
-    group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "g")
+    group, _ = await db(do_create_room)(alice, "group", [bob.pk], "g")
     b = await connect(setup["bob"])
     a = await connect(setup["alice"])
 
     def remove() -> list[Any]:
         with collecting_events() as events:
-            actions.do_remove_member(alice, group["id"], bob.pk)
+            do_remove_member(alice, group["id"], bob.pk)
         return events
 
     await publish(await db(remove)())
@@ -516,7 +517,7 @@ async def test_channel_layer_failure_never_fails_a_send(
 async def test_unserializable_frame_becomes_server_error_and_is_recorded(
     setup: dict[str, Any], monkeypatch: Any, caplog: Any
 ) -> None:
-    from linkup import queries
+    from linkup.store import queries
 
     real = queries.message_dict
     monkeypatch.setattr(queries, "message_dict", lambda m: {**real(m), "when": object()})
@@ -576,10 +577,10 @@ async def test_storage_failure_answers_unavailable_and_keeps_the_socket(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
 
-    from linkup import sending
+    from linkup.actions import messages
 
     a = await connect(setup["alice"])
-    monkeypatch.setattr(sending, "_commit_together", down)  # the batch's write
+    monkeypatch.setattr(messages, "_commit_together", down)  # the batch's write
     client_id = cid()
     await send(
         a,
@@ -601,9 +602,9 @@ async def test_room_joined_while_connecting_is_subscribed(
     setup: dict[str, Any], alice: Any, bob: Any, carol: Any, monkeypatch: Any
 ) -> None:
     """A join that commits between the consumer's subscribe and its cursor read."""
-    from linkup.consumers import ChatConsumer
+    from linkup.realtime.consumers import ChatConsumer
 
-    group, _ = await db(actions.do_create_room)(alice, "group", [bob.pk], "late")
+    group, _ = await db(do_create_room)(alice, "group", [bob.pk], "late")
     await db(direct)(carol, alice)  # carol has a room, so connecting subscribes to something
     real_subscribe = ChatConsumer._subscribe
     joined = False
@@ -616,7 +617,7 @@ async def test_room_joined_while_connecting_is_subscribed(
 
             def add() -> None:
                 with collecting_events():  # its room.updated doorbell is lost too
-                    actions.do_add_members(alice, group["id"], [carol.pk])
+                    do_add_members(alice, group["id"], [carol.pk])
 
             await db(add)()
 
@@ -636,7 +637,7 @@ async def test_frames_for_a_closing_socket_are_dropped_quietly() -> None:
     """Events still queued for a socket being closed (idle 4408, say) send nothing, and a
     server that refuses frames after closing under us (uvicorn's keepalive timeout) does not
     crash the consumer."""
-    from linkup.consumers import ChatConsumer
+    from linkup.realtime.consumers import ChatConsumer
 
     sent: list[str] = []
     server_closed = False

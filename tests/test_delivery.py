@@ -25,8 +25,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from linkup import actions, receipts
-from linkup.events import collecting_events
+from linkup.actions import receipts
+from linkup.actions.events import collecting_events
+from linkup.actions.rooms import do_create_room
 from linkup.models import Membership, Message, Room
 from tests.conftest import expected_status, make_user, token_for
 from tests.wsutil import connect, db, send
@@ -80,7 +81,7 @@ class DeliveryMachine(RuleBasedStateMachine):
 
         def create() -> int:
             with collecting_events():
-                room, _ = actions.do_create_room(alice, "group", [bob.pk, carol.pk], "machine")
+                room, _ = do_create_room(alice, "group", [bob.pk, carol.pk], "machine")
             return int(room["id"])
 
         self.room = self.run(db(create)())
@@ -329,7 +330,7 @@ async def test_every_pinging_client_holds_everything_despite_lost_doorbells(
 
     def create() -> int:
         with collecting_events():
-            room, _ = actions.do_create_room(alice, "group", [bob.pk, carol.pk], "lossy")
+            room, _ = do_create_room(alice, "group", [bob.pk, carol.pk], "lossy")
         return int(room["id"])
 
     room = await db(create)()

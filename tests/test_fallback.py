@@ -3,10 +3,10 @@ expiry, Web Push against a real local push service, and the task worker itself."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,10 +17,13 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup import actions, fallback, notifications
+from linkup.actions import notifications
+from linkup.actions.messages import Send, do_send_batch
+from linkup.actions.rooms import do_create_room
 from linkup.models import (
     CircuitBreaker,
     FallbackSchedule,
@@ -30,7 +33,9 @@ from linkup.models import (
     PushSubscription,
     UserPresence,
 )
-from linkup.sending import Send, do_send_batch
+from linkup.realtime.presence_store import RedisPresence
+from linkup.store import redis as shared_redis
+from linkup.tasks import deliver_fallback, fallback
 from tests.live import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,14 +49,9 @@ def set_presence(user: Any, online: bool, last_seen: dt.datetime | None = None) 
     UserPresence.objects.update_or_create(
         user=user, defaults={"online": online, "last_seen": last_seen}
     )
-    from django.conf import settings
-
-    config = settings.CHANNEL_LAYERS["default"]
-    if config["BACKEND"].startswith("channels_redis"):
-        import redis
-
-        key = f"{config['CONFIG']['prefix']}:presence:present"
-        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client = shared_redis.sync_client(timeout_s=2)
+    if client is not None:
+        key = shared_redis.keys().presence_present
         if online:
             client.sadd(key, user.pk)
         else:
@@ -68,7 +68,7 @@ def mailed(user: Any) -> Any:
 @pytest.fixture
 def pair(alice: Any, bob: Any) -> tuple[Any, Any, int]:
     """alice writes to bob, who has an email address and has never been online."""
-    room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+    room, _ = do_create_room(alice, "direct", [bob.pk])
     return alice, mailed(bob), int(room["id"])
 
 
@@ -254,7 +254,7 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 
 
 def test_unreachable_notifications_wait_in_store_then_expire(alice: Any, bob: Any) -> None:
-    room, _ = actions.do_create_room(alice, "direct", [bob.pk])  # bob has no email
+    room, _ = do_create_room(alice, "direct", [bob.pk])  # bob has no email
     send(alice, room["id"], "stored only")
     (n,) = Notification.objects.all()
     due = fallback.run_for_user(bob.pk, n.created_at + DELAY)
@@ -374,7 +374,7 @@ def subscribe(user: Any, service: PushService) -> Browser:
 
 
 def test_web_push_goes_once_per_batch_with_vapid(alice: Any, bob: Any, push: PushService) -> None:
-    room, _ = actions.do_create_room(alice, "direct", [bob.pk])  # push only, no email
+    room, _ = do_create_room(alice, "direct", [bob.pk])  # push only, no email
     browser = subscribe(bob, push)
     send(alice, room["id"], "p1")
     send(alice, room["id"], "p2")
@@ -395,7 +395,7 @@ def test_web_push_goes_once_per_batch_with_vapid(alice: Any, bob: Any, push: Pus
 def test_web_push_forgets_gone_subscriptions_and_retries_errors(
     alice: Any, bob: Any, push: PushService
 ) -> None:
-    room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+    room, _ = do_create_room(alice, "direct", [bob.pk])
     subscribe(bob, push)
     send(alice, room["id"], "x")
     push.status = 500
@@ -435,7 +435,10 @@ def test_a_burst_enqueues_one_task_and_the_worker_runs_it(
     for i in range(5):
         send(alice, room, f"burst {i}")
     (task,) = DBTaskResult.objects.all()
-    assert task.task_path == "linkup.tasks.deliver_fallback"
+    assert task.task_path == "linkup.tasks.schedule.deliver_fallback"
+    # Rows enqueued before the task moved name it by its old path, which still runs.
+    assert import_string("linkup.tasks.deliver_fallback") is deliver_fallback
+    DBTaskResult.objects.filter(pk=task.pk).update(task_path="linkup.tasks.deliver_fallback")
     assert task.args_kwargs == {"args": [bob.pk], "kwargs": {}}
     assert FallbackSchedule.objects.get().user_id == bob.pk
     call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
@@ -484,7 +487,7 @@ def test_every_notification_ends_and_no_path_delivers_it_twice(
     recipients = [mailed(bob), carol]  # bob by email, carol by Web Push
     rooms = {}
     for user in recipients:
-        room, _ = actions.do_create_room(alice, "direct", [user.pk])
+        room, _ = do_create_room(alice, "direct", [user.pk])
         rooms[user.pk] = room["id"]
     port = free_port()
     now = timezone.now()
@@ -576,7 +579,7 @@ def test_generated_vapid_keys_sign_pushes(alice: Any, bob: Any, settings: Any) -
             "VAPID_PRIVATE_KEY": keys["LINKUP_VAPID_PRIVATE_KEY"],
             "PUSH_ALLOW_HTTP": True,
         }
-        room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+        room, _ = do_create_room(alice, "direct", [bob.pk])
         browser = subscribe(bob, service)
         send(alice, room["id"], "signed")
         fallback.run_for_user(bob.pk, timezone.now() + DELAY)
@@ -587,3 +590,27 @@ def test_generated_vapid_keys_sign_pushes(alice: Any, bob: Any, settings: Any) -
         assert token.count(".") == 2  # a JWT
     finally:
         service.close()
+
+
+@pytest.mark.skipif(shared_redis.address() is None, reason="needs the Redis channel layer")
+def test_the_worker_reads_presence_where_the_server_writes_it(alice: Any) -> None:
+    """The server's presence store and the worker's look-up name the key through one place:
+    whoever the store shows online is not emailed, and is again once gone."""
+    async def as_the_server(*steps: tuple[str, str, float]) -> None:
+        client = shared_redis.async_client(2, 1, 2)
+        store = RedisPresence(client, shared_redis.prefix(), grace_s=1)
+        for step, conn, at in steps:
+            if step == "sweep":
+                await store.sweep(at)
+            else:
+                await getattr(store, step)(alice.pk, conn, at)
+        await client.aclose()
+        await client.connection_pool.disconnect()  # a pool of its own: closed by its owner
+
+    asyncio.run(as_the_server(("connect", "worker-test", 1000.0)))
+    assert fallback._present_in_redis(alice.pk) is True
+    assert fallback._offline_since(alice.pk) is None
+    # Gone, and past the grace period.
+    asyncio.run(as_the_server(("disconnect", "worker-test", 1001.0), ("sweep", "", 1003.0)))
+    assert fallback._present_in_redis(alice.pk) is False
+    assert fallback._offline_since(alice.pk) is not None

@@ -8,7 +8,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkup.layers import EmbeddedChannelLayer
+from linkup.realtime.layers import EmbeddedChannelLayer
 
 CHANNELS = [f"specific.inmemory!c{i}" for i in range(4)]
 GROUPS = ["room-1", "room-2"]

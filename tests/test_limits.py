@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from linkup.presence import CHAT, PresenceBook, RedisPresence
-from linkup.ratelimit import LocalLimiter, SharedLimiter
+from linkup.realtime.presence_store import CHAT, PresenceBook, RedisPresence
+from linkup.realtime.ratelimit import LocalLimiter, SharedLimiter
 from tests.faults.services import RedisServer
 from tests.live import api, free_port, live_server, new_user, send_over_rest
 from tests.test_ratelimit import bursts, float_gaps, float_rates, float_starts, run, times_from

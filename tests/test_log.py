@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.db import IntegrityError
 
-from linkup.edges import failure_context, perform
-from linkup.errors import ServerError
-from linkup.log import JsonFormatter, log_event
+from linkup.core.errors import ServerError
+from linkup.core.log import JsonFormatter, log_event
 from linkup.models import MessagingError
+from linkup.realtime.edges import failure_context, perform
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup import actions, notifications
-from linkup.errors import LinkupError
+from linkup.actions import notifications
+from linkup.actions.messages import Send, do_send_batch
+from linkup.actions.rooms import do_add_members, do_create_room
+from linkup.core.errors import LinkupError
+from linkup.core.protocol import NotificationReadFrame, PingFrame, parse_notification_frame
 from linkup.models import FallbackSchedule, Membership, Notification
-from linkup.protocol import NotificationReadFrame, PingFrame, parse_notification_frame
-from linkup.sending import Send, do_send_batch
 from tests.conftest import make_user, token_for
 from tests.test_api import Api, assert_error
 from tests.wsutil import connect, db, drain, recv_type, send
@@ -28,12 +29,12 @@ def cid() -> str:
 
 
 def direct(a: Any, b: Any) -> int:
-    room, _ = actions.do_create_room(a, "direct", [b.pk])
+    room, _ = do_create_room(a, "direct", [b.pk])
     return int(room["id"])
 
 
 def group(owner: Any, *members: Any, name: str = "team") -> int:
-    room, _ = actions.do_create_room(owner, "group", [m.pk for m in members], name)
+    room, _ = do_create_room(owner, "group", [m.pk for m in members], name)
     return int(room["id"])
 
 
@@ -96,7 +97,7 @@ def test_a_group_notifies_only_those_it_mentions(alice: Any, bob: Any, carol: An
 
 
 def test_muting_tells_the_users_other_tabs(alice: Any, bob: Any, emitted: Any) -> None:
-    from linkup.events import user_group
+    from linkup.actions.events import user_group
 
     room = direct(alice, bob)
     _, events = emitted(notifications.do_set_muted, bob, room, True)
@@ -112,12 +113,12 @@ def test_being_added_to_a_group_notifies_the_added(alice: Any, bob: Any, carol: 
     (n,) = of(bob)
     assert (n.kind, n.title, n.data["room"]) == ("added", "alice added you to crew", room)
     assert of(alice) == []
-    actions.do_add_members(alice, room, [carol.pk, bob.pk])
+    do_add_members(alice, room, [carol.pk, bob.pk])
     assert [n.kind for n in of(carol)] == ["added"] and len(of(bob)) == 1
 
 
 def test_reading_the_room_reads_its_notifications(alice: Any, bob: Any) -> None:
-    from linkup.receipts import do_move_marker
+    from linkup.actions.receipts import do_move_marker
 
     room = direct(alice, bob)
     first = sent(alice, room, "one")
@@ -320,14 +321,14 @@ async def test_socket_refuses_without_credentials(alice: Any) -> None:
 
 
 async def test_logout_closes_the_notifications_socket(alice: Any) -> None:
-    from linkup.credentials import do_revoke_token
-    from linkup.edges import perform_and_publish
+    from linkup.actions.credentials import do_revoke_token
     from linkup.models import ApiToken
+    from linkup.realtime.edges import perform
 
     token = await db(token_for)(alice)
     comm = await connect(token, path="/ws/notifications/")
     token_id = await db(lambda: ApiToken.objects.get(user=alice).pk)()
-    await perform_and_publish(do_revoke_token, token_id)
+    await perform(do_revoke_token, token_id)
     output = await comm.receive_output(timeout=1)
     assert output == {"type": "websocket.close", "code": 4401}
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from linkup.presence import PresenceBook, RedisPresence, Transition
+from linkup.realtime.presence_store import PresenceBook, RedisPresence, Transition
 
 TTL, GRACE, SWEEP_EVERY = 30.0, 30.0, 10.0
 USERS = [1, 2]

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from linkup import actions
-from linkup.events import collecting_events
-from linkup.lastseen import do_set_privacy
-from linkup.liveness import liveness
+from linkup.actions.events import collecting_events
+from linkup.actions.presence import do_set_privacy
+from linkup.actions.rooms import do_create_room
 from linkup.models import UserPresence
+from linkup.realtime.liveness import liveness
 from tests.conftest import token_for
 from tests.wsutil import connect, db, recv_type
 
@@ -25,7 +25,7 @@ GONE = 31.0  # past the 30 s grace
 def people(alice: Any, bob: Any, carol: Any) -> dict[str, Any]:
     def setup() -> dict[str, Any]:
         with collecting_events():
-            actions.do_create_room(alice, "direct", [bob.pk])  # carol shares nothing with alice
+            do_create_room(alice, "direct", [bob.pk])  # carol shares nothing with alice
         return {
             name: token_for(u) for name, u in (("alice", alice), ("bob", bob), ("carol", carol))
         }
@@ -111,7 +111,7 @@ async def test_large_rooms_read_presence_instead_of_being_pushed_it(
 
     def group() -> None:
         with collecting_events():
-            actions.do_create_room(alice, "group", [bob.pk, carol.pk], "three")
+            do_create_room(alice, "group", [bob.pk, carol.pk], "three")
 
     await db(group)()
     b = await connect(people["bob"], presence=True)

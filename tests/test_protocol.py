@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup.errors import InvalidInput, LinkupError, TooLarge, UnknownType
-from linkup.protocol import (
+from linkup.core.errors import InvalidInput, LinkupError, TooLarge, UnknownType
+from linkup.core.protocol import (
     MAX_ID,
     FocusFrame,
     PingFrame,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup.ratelimit import Bucket, LocalLimiter, take
+from linkup.realtime.ratelimit import Bucket, LocalLimiter, take
 
 bursts = st.integers(min_value=1, max_value=3) | st.integers(min_value=1, max_value=30)
 # Any float rate and any non-decreasing float times.

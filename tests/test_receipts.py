@@ -16,10 +16,13 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup import actions, queries, receipts
-from linkup.errors import Forbidden, NotFound
-from linkup.events import collecting_events, room_group
+from linkup.actions import receipts
+from linkup.actions.events import collecting_events, room_group
+from linkup.actions.messages import do_send_message
+from linkup.actions.rooms import do_add_members, do_create_room, do_remove_member
+from linkup.core.errors import Forbidden, NotFound
 from linkup.models import MarkerMove, Membership, Message, Room
+from linkup.store import queries
 from tests.conftest import expected_status, make_user
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +34,7 @@ def cid() -> str:
 
 def send(user: Any, room_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
     with collecting_events():
-        message, _ = actions.do_send_message(user, room_id, cid(), "x", now=at)
+        message, _ = do_send_message(user, room_id, cid(), "x", now=at)
     return message
 
 
@@ -44,7 +47,7 @@ def test_status_follows_the_watermarks() -> None:
 def test_watermark_moves_when_the_lowest_member_moves(
     alice: Any, bob: Any, carol: Any, emitted: Any
 ) -> None:
-    (room, _), _ = emitted(actions.do_create_room, alice, "group", [bob.pk, carol.pk], "g")
+    (room, _), _ = emitted(do_create_room, alice, "group", [bob.pk, carol.pk], "g")
     for _ in range(3):
         send(alice, room["id"])
     _, events = emitted(receipts.do_move_marker, bob, room["id"], "read", 3)
@@ -65,10 +68,10 @@ def test_watermark_moves_when_the_lowest_member_moves(
 def test_watermark_rises_when_the_lowest_member_leaves(
     alice: Any, bob: Any, carol: Any, emitted: Any
 ) -> None:
-    (room, _), _ = emitted(actions.do_create_room, alice, "group", [bob.pk, carol.pk], "g")
+    (room, _), _ = emitted(do_create_room, alice, "group", [bob.pk, carol.pk], "g")
     send(alice, room["id"])
     emitted(receipts.do_move_marker, bob, room["id"], "read", 1)
-    _, events = emitted(actions.do_remove_member, carol, room["id"], carol.pk)
+    _, events = emitted(do_remove_member, carol, room["id"], carol.pk)
     watermarks = [e for _, e in events if e["type"] == "chat.watermark"]
     assert watermarks == [
         {"type": "chat.watermark", "room": room["id"], "delivered_seq": 1, "read_seq": 1}
@@ -94,14 +97,14 @@ def test_markers_and_watermarks_invariants(steps: list[tuple[str, int, int]]) ->
     them agrees with every other member's markers."""
     users = [make_user(f"m{uuid.uuid4().hex[:8]}") for _ in range(MEMBERS)]
     with collecting_events():
-        room, _ = actions.do_create_room(users[0], "group", [u.pk for u in users[1:]], "p")
+        room, _ = do_create_room(users[0], "group", [u.pk for u in users[1:]], "p")
     previous: dict[int, tuple[int, int]] = {u.pk: (0, 0) for u in users}
     senders: dict[int, int] = {}
     for action, who, seq in steps:
         user = users[who]
         with collecting_events():
             if action == "send":
-                message, _ = actions.do_send_message(user, room["id"], cid(), "x")
+                message, _ = do_send_message(user, room["id"], cid(), "x")
                 senders[message["seq"]] = user.pk
             else:
                 receipts.do_move_marker(user, room["id"], action, seq)
@@ -128,14 +131,14 @@ def test_markers_and_watermarks_invariants(steps: list[tuple[str, int, int]]) ->
 def test_message_info_for_the_sender(alice: Any, bob: Any, carol: Any) -> None:
     t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
     with collecting_events():
-        room, _ = actions.do_create_room(alice, "group", [bob.pk, carol.pk], "g", now=t0)
+        room, _ = do_create_room(alice, "group", [bob.pk, carol.pk], "g", now=t0)
     first = send(alice, room["id"], at=t0 + dt.timedelta(seconds=1))
     send(alice, room["id"], at=t0 + dt.timedelta(seconds=2))
     with collecting_events():
         receipts.do_move_marker(bob, room["id"], "delivered", 1, now=t0 + dt.timedelta(seconds=3))
         receipts.do_move_marker(bob, room["id"], "read", 2, now=t0 + dt.timedelta(seconds=4))
         dave = make_user("dave")
-        actions.do_add_members(alice, room["id"], [dave.pk], now=t0 + dt.timedelta(seconds=5))
+        do_add_members(alice, room["id"], [dave.pk], now=t0 + dt.timedelta(seconds=5))
     info = receipts.message_info(alice, room["id"], first["seq"])
     assert info["message"]["id"] == first["id"] and info["status"] == "sent"
     assert info["members"] == [  # dave joined later: he never waited for it
@@ -163,7 +166,7 @@ def _rooms_with_messages(owner: Any, others: list[Any], count: int) -> list[int]
     ids = []
     for i in range(count):
         with collecting_events():
-            room, _ = actions.do_create_room(owner, "group", [u.pk for u in others], f"r{i}")
+            room, _ = do_create_room(owner, "group", [u.pk for u in others], f"r{i}")
         send(owner, room["id"])
         send(others[0], room["id"])
         ids.append(room["id"])
@@ -196,7 +199,7 @@ def test_sync_costs_the_same_queries_for_3_or_40_rooms(alice: Any, bob: Any, car
 
 def test_offline_member_finds_receipts_in_sync(alice: Any, bob: Any, carol: Any) -> None:
     with collecting_events():
-        room, _ = actions.do_create_room(alice, "group", [bob.pk, carol.pk], "g")
+        room, _ = do_create_room(alice, "group", [bob.pk, carol.pk], "g")
     send(alice, room["id"])
     send(alice, room["id"])
     with collecting_events():
@@ -211,7 +214,7 @@ def test_offline_member_finds_receipts_in_sync(alice: Any, bob: Any, carol: Any)
 def test_purge_keeps_a_contiguous_tail_and_reports_first_seq(alice: Any, bob: Any) -> None:
     old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     with collecting_events():
-        room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+        room, _ = do_create_room(alice, "direct", [bob.pk])
     for i in range(5):
         send(alice, room["id"], at=old + dt.timedelta(minutes=i))
     for _ in range(3):
@@ -231,7 +234,7 @@ def test_purge_keeps_a_contiguous_tail_and_reports_first_seq(alice: Any, bob: An
 
 def test_purge_without_retention_keeps_everything(alice: Any, bob: Any) -> None:
     with collecting_events():
-        room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+        room, _ = do_create_room(alice, "direct", [bob.pk])
     send(alice, room["id"], at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     out = io.StringIO()
     call_command("linkup_purge", stdout=out)

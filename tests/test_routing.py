@@ -1,4 +1,5 @@
-"""WebSocket routes (linkup/routing.py) and the start-up checks over them (linkup/checks.py)."""
+"""WebSocket routes (linkup/realtime/routing.py) and the start-up checks over them
+(linkup/checks.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from django.urls import path, re_path
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-import linkup.routing
+import linkup.realtime.routing
 from linkup.checks import check_routing, validate_startup
-from linkup.consumers import ChatConsumer
-from linkup.routing import ROUTE_EXAMPLES, validate_routes, websocket_urlpatterns
+from linkup.realtime.consumers import ChatConsumer
+from linkup.realtime.routing import ROUTE_EXAMPLES, validate_routes, websocket_urlpatterns
 
 CONSUMER = ChatConsumer.as_asgi()
 BROKEN_REGEX = r"^ws/(?P<x"
@@ -147,7 +148,7 @@ def test_literal_route_matches_only_its_own_example(route: str, data: st.DataObj
 
 def test_validate_startup_names_a_broken_route(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        linkup.routing, "websocket_urlpatterns", [*websocket_urlpatterns, broken_route()]
+        linkup.realtime.routing, "websocket_urlpatterns", [*websocket_urlpatterns, broken_route()]
     )
     with pytest.raises(ImproperlyConfigured) as info:
         validate_startup()
@@ -158,7 +159,7 @@ def test_validate_startup_names_a_broken_route(monkeypatch: pytest.MonkeyPatch) 
 
 def test_validate_startup_names_an_undocumented_route(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        linkup.routing,
+        linkup.realtime.routing,
         "websocket_urlpatterns",
         [*websocket_urlpatterns, path("ws/secret/", CONSUMER, name="secret")],
     )
@@ -168,7 +169,7 @@ def test_validate_startup_names_an_undocumented_route(monkeypatch: pytest.Monkey
 
 
 def test_validate_startup_names_a_wrong_example(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(linkup.routing, "ROUTE_EXAMPLES", {"linkup-chat": "/ws/chats/"})
+    monkeypatch.setattr(linkup.realtime.routing, "ROUTE_EXAMPLES", {"linkup-chat": "/ws/chats/"})
     with pytest.raises(ImproperlyConfigured) as info:
         validate_startup()
     assert "'linkup-chat'" in str(info.value)
@@ -176,7 +177,7 @@ def test_validate_startup_names_a_wrong_example(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_check_routing_reports_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(linkup.routing, "websocket_urlpatterns", [broken_route()])
+    monkeypatch.setattr(linkup.realtime.routing, "websocket_urlpatterns", [broken_route()])
     errors = check_routing()
     assert [error.id for error in errors] == ["linkup.E001"]
     assert errors[0].is_serious()
@@ -188,7 +189,7 @@ def test_websocket_application_refuses_to_start_on_a_broken_route(
 ) -> None:
     from linkup.asgi import websocket_application
 
-    monkeypatch.setattr(linkup.routing, "websocket_urlpatterns", [broken_route()])
+    monkeypatch.setattr(linkup.realtime.routing, "websocket_urlpatterns", [broken_route()])
     with pytest.raises(ImproperlyConfigured, match="broken-route"):
         websocket_application()
 
@@ -198,7 +199,7 @@ def test_a_broken_route_is_logged_in_the_routing_category(
 ) -> None:
     from linkup.asgi import websocket_application
 
-    monkeypatch.setattr(linkup.routing, "websocket_urlpatterns", [broken_route()])
+    monkeypatch.setattr(linkup.realtime.routing, "websocket_urlpatterns", [broken_route()])
     with caplog.at_level(logging.CRITICAL, logger="linkup"), pytest.raises(ImproperlyConfigured):
         websocket_application()
     records = [r for r in caplog.records if r.name == "linkup"]

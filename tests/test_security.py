@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from linkup import actions
-from linkup.api import api as ninja_api
-from linkup.sending import submit_send
+from linkup.actions.rooms import do_create_room
+from linkup.realtime.sending import submit_send
+from linkup.web.api import api as ninja_api
 from tests.conftest import token_for
 from tests.live import api as live_api
 from tests.test_api import API, Api, assert_error
@@ -136,7 +136,7 @@ def test_every_room_route_answers_outsiders_as_if_the_room_did_not_exist(
     alice: Any, bob: Any, carol: Any
 ) -> None:
     assert len(ROOM_ROUTES) >= 8, ROOM_ROUTES  # the sweep covers what the document lists
-    room, _ = actions.do_create_room(alice, "group", [bob.pk], "secret")
+    room, _ = do_create_room(alice, "group", [bob.pk], "secret")
     Api(alice).post(f"/rooms/{room['id']}/messages", {"client_id": "c-0", "body": "private"})
     missing = 10**9
     outsider = Api(carol)
@@ -167,7 +167,7 @@ def test_every_route_but_the_public_ones_needs_credentials(db: Any) -> None:
 def test_cookie_authenticated_writes_need_the_csrf_token(alice: Any, bob: Any) -> None:
     """Every unsafe route, called with a valid session but no CSRF token, is refused (403)
     and changes nothing; the same call with a bearer token needs none."""
-    room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+    room, _ = do_create_room(alice, "direct", [bob.pk])
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     writes = [
@@ -252,7 +252,7 @@ def test_a_concurrent_burst_cannot_race_past_the_limit(server: dict[str, Any]) -
 
 
 def test_body_and_frame_limits_hold_on_rest(alice: Any, bob: Any) -> None:
-    room, _ = actions.do_create_room(alice, "direct", [bob.pk])
+    room, _ = do_create_room(alice, "direct", [bob.pk])
     api = Api(alice)
     too_long = api.post(f"/rooms/{room['id']}/messages", {"client_id": "a", "body": "é" * 4001})
     assert_error(too_long, 400, "invalid_request")
@@ -273,10 +273,10 @@ def test_tokens_never_appear_in_answers_or_urls(alice: Any) -> None:
 
 
 async def test_sends_through_the_queue_refuse_outsiders(alice: Any, bob: Any, carol: Any) -> None:
-    from linkup.errors import NotFound
+    from linkup.core.errors import NotFound
     from tests.wsutil import db
 
-    room, _ = await db(actions.do_create_room)(alice, "direct", [bob.pk])
+    room, _ = await db(do_create_room)(alice, "direct", [bob.pk])
     with pytest.raises(NotFound):
         await submit_send(carol, room["id"], str(uuid.uuid4()), "let me in")
 
@@ -287,8 +287,8 @@ async def test_a_value_the_database_cannot_store_is_the_requests_fault() -> None
     400. A DataError is now the request's fault."""
     from django.db import DataError
 
-    from linkup.edges import perform
-    from linkup.errors import InvalidInput
+    from linkup.core.errors import InvalidInput
+    from linkup.realtime.edges import perform
 
     def refuse() -> None:
         raise DataError("A string literal cannot contain NUL (0x00) characters.")

@@ -1,5 +1,6 @@
-"""Group commit (linkup/sending.py): a batch in one transaction is the same as one send at a
-time; concurrent sends share transactions; a refused send or a failed batch loses nothing."""
+"""Group commit (linkup/actions/messages.py, linkup/realtime/sending.py): a batch in one
+transaction is the same as the same sends in smaller batches; concurrent sends share
+transactions; a refused send or a failed batch loses nothing."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from django.db.models import Max
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup import actions, sending
-from linkup.errors import LinkupError, Unavailable
-from linkup.events import collecting_events
+from linkup.actions import messages
+from linkup.actions.events import collecting_events
+from linkup.actions.messages import Send, do_send_batch
+from linkup.actions.rooms import do_create_room
+from linkup.core.errors import LinkupError, Unavailable
 from linkup.models import MarkerMove, Membership, Message, Room
-from linkup.sending import Send, SendQueue, do_send_batch
+from linkup.realtime import sending
+from linkup.realtime.sending import SendQueue
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,9 +39,9 @@ def cast() -> tuple[list[Any], list[int]]:
     tag = uuid.uuid4().hex[:8]
     a, b, c = (make_user(f"{n}{tag}") for n in "abc")
     with collecting_events():
-        direct = actions.do_create_room(a, "direct", [b.pk])[0]["id"]
-        group = actions.do_create_room(a, "group", [b.pk, c.pk], "g")[0]["id"]
-        other = actions.do_create_room(b, "direct", [c.pk])[0]["id"]
+        direct = do_create_room(a, "direct", [b.pk])[0]["id"]
+        group = do_create_room(a, "group", [b.pk, c.pk], "g")[0]["id"]
+        other = do_create_room(b, "direct", [c.pk])[0]["id"]
     return [a, b, c], [direct, group, other, 10**9]
 
 
@@ -95,13 +99,15 @@ def update_style(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run with the multi-row UPDATE ... FROM (VALUES ...) and with the per-row fallback that
     databases without it (SQLite before 3.33) get."""
     if request.param == "one update a row":
-        monkeypatch.setattr(sending, "_updates_from_values", lambda connection: False)
+        monkeypatch.setattr(messages, "_updates_from_values", lambda connection: False)
 
 
-@given(plan=SENDS)
-def test_a_batch_commits_exactly_what_one_send_at_a_time_would(
-    plan: list[Any], update_style: None
+@given(plan=SENDS, cuts=st.lists(st.booleans(), max_size=12))
+def test_a_batch_commits_exactly_what_the_same_sends_in_smaller_batches_would(
+    plan: list[Any], cuts: list[bool], update_style: None
 ) -> None:
+    """One rule, one implementation: a lone send is a batch of one, so the property holds
+    the group commit to the same sends cut into smaller batches (all of one, often)."""
     outcomes = []
     for batched in (True, False):
         users, rooms = cast()
@@ -112,16 +118,12 @@ def test_a_batch_commits_exactly_what_one_send_at_a_time_would(
         if batched:
             got = do_send_batch(sends)
         else:
-            got = []
-            for send in sends:
-                try:
-                    with collecting_events() as events:
-                        result = actions.do_send_message(
-                            send.sender, send.room_id, send.client_id, send.body
-                        )
-                    got.append((result, None, events))
-                except LinkupError as exc:
-                    got.append((None, exc, []))
+            got, batch = [], []
+            for i, send in enumerate(sends):
+                batch.append(send)
+                if i == len(sends) - 1 or (cuts[i] if i < len(cuts) else True):
+                    got += do_send_batch(batch)
+                    batch = []
         stored = {
             index: list(
                 Message.objects.filter(room_id=room)
@@ -142,28 +144,36 @@ def test_a_batch_commits_exactly_what_one_send_at_a_time_would(
     for index in range(3):  # what was announced last is what is stored
         if index in state["announced"]:
             assert state["announced"][index] == state[f"watermarks {index}"]
-    for messages in stored.values():  # and the usual promises hold
-        assert [seq for seq, *_ in messages] == list(range(1, len(messages) + 1))
+    for rows in stored.values():  # and the usual promises hold
+        assert [seq for seq, *_ in rows] == list(range(1, len(rows) + 1))
 
 
-async def test_concurrent_sends_share_transactions_and_stay_gap_free() -> None:
+async def test_concurrent_sends_share_transactions_and_stay_gap_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from asgiref.sync import sync_to_async
 
+    rung: list[Any] = []
+
+    async def ring(events: list[Any]) -> None:
+        rung.extend(events)
+
+    monkeypatch.setattr(sending, "publish", ring)
     users, rooms = await sync_to_async(cast)()
     queue = SendQueue()
     results = await asyncio.gather(
         *(queue.submit(Send(users[i % 2], rooms[0], f"c{i}", f"m{i}")) for i in range(60))
     )
-    seqs = sorted(message["seq"] for (message, created), _events in results)
+    seqs = sorted(message["seq"] for message, created in results)
     assert seqs == list(range(1, 61))
-    assert all(created for (message, created), _ in results)
+    assert all(created for message, created in results)
     assert sum(queue.batch_sizes) == 60
     assert max(queue.batch_sizes) > 1  # they did share a transaction
-    # Each send got its own doorbell, for its own message.
-    for (message, _), events in results:
-        assert [e["message"]["seq"] for _, e in events if e["type"] == "chat.message"] == [
-            message["seq"]
-        ]
+    assert queue.ringing is not None
+    await queue.ringing
+    # The queue rang one doorbell a message, in commit order, and no caller had to.
+    doorbells = [e["message"]["seq"] for _, e in rung if e["type"] == "chat.message"]
+    assert doorbells == list(range(1, 61))
 
 
 async def test_a_refused_send_in_a_batch_fails_alone() -> None:
@@ -179,7 +189,7 @@ async def test_a_refused_send_in_a_batch_fails_alone() -> None:
         return_exceptions=True,
     )
     assert isinstance(foreign, LinkupError) and foreign.code == "not_found"
-    assert [m["seq"] for (m, _), _ in (good_one, good_two)] == [1, 2]
+    assert [m["seq"] for m, _ in (good_one, good_two)] == [1, 2]
     assert not await Message.objects.filter(room_id=rooms[2]).aexists()
 
 
@@ -216,8 +226,8 @@ async def test_a_send_that_breaks_the_set_wise_write_fails_alone(
 def _break_the_set_wise_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch is written set-wise; one send whose event cannot be serialized makes it go
     again one send at a time, where that send alone fails (and is recorded)."""
-    from linkup import queries
     from linkup.models import MessagingError
+    from linkup.store import queries
 
     users, rooms = cast()
     real = queries.message_dict

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup.serialization import SerializationError, dumps, format_time, loads, to_json_native
+from linkup.core.serialization import SerializationError, dumps, format_time, loads, to_json_native
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup import actions
-from linkup.typingstate import TypingTracker
+from linkup.actions.rooms import do_create_room
+from linkup.realtime.typing import TypingTracker
 from tests.conftest import token_for
 from tests.wsutil import connect, db, recv_type, send
 
@@ -70,7 +70,7 @@ async def test_typing_lapses_without_refresh_and_ends_on_send(
     alice: Any, bob: Any, settings: Any
 ) -> None:
     settings.LINKUP = {**settings.LINKUP, "TYPING_EXPIRE_S": 0.3, "TYPING_RELAY_INTERVAL_S": 0.2}
-    room, _ = await db(actions.do_create_room)(alice, "direct", [bob.pk])
+    room, _ = await db(do_create_room)(alice, "direct", [bob.pk])
     a = await connect(await db(token_for)(alice))
     b = await connect(await db(token_for)(bob))
     await send(a, {"type": "typing", "room": room["id"], "state": "start"})

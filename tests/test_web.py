@@ -13,7 +13,7 @@ from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkup.middleware import authenticate_socket, origin_allowed
+from linkup.realtime.auth import authenticate_socket, origin_allowed
 from tests.conftest import make_user
 
 User = get_user_model()
@@ -194,7 +194,7 @@ def test_origin_rule(origin: str, host: str | None, allowed: bool) -> None:
 def test_origin_rule_admits_only_listed_or_same_origin(origin: str, host: str | None) -> None:
     """Whatever the two headers hold, an Origin passes only if it is listed, or it is
     exactly this server (scheme + the Host header) under an allowed host name."""
-    from linkup.conf import allowed_origins
+    from linkup.core.conf import allowed_origins
 
     if origin_allowed(origin, host):
         same = host is not None and origin in (f"http://{host.lower()}", f"https://{host.lower()}")

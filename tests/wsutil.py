@@ -9,8 +9,8 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from linkup.middleware import SocketAuthMiddleware
-from linkup.routing import websocket_urlpatterns
+from linkup.realtime.auth import SocketAuthMiddleware
+from linkup.realtime.routing import websocket_urlpatterns
 
 APP = SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
 
@@ -78,7 +78,7 @@ async def joined(timeout: float = 5) -> None:
     import asyncio
     import time
 
-    from linkup.liveness import liveness
+    from linkup.realtime.liveness import liveness
 
     deadline = time.monotonic() + timeout
     while liveness().joining:

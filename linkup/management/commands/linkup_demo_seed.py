@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from linkup.actions import do_create_room
+from linkup.actions.rooms import do_create_room
 from linkup.models import Room
 
 DEMO_USERS = ("alice", "bob", "carol")

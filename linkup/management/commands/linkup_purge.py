@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from linkup.actions import do_purge_history
-from linkup.conf import setting
+from linkup.actions.messages import do_purge_history
+from linkup.core.conf import setting
 
 
 class Command(BaseCommand):

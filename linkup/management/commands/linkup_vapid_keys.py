@@ -16,6 +16,7 @@ class Command(BaseCommand):
     help = "Generate a VAPID key pair (P-256) for Web Push; prints LINKUP_VAPID_* lines."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Deferred: cryptography comes with the optional `push` extra (pywebpush).
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from linkup.errors import NotFound
+from linkup.core.errors import NotFound
 from linkup.models import Membership, Room
 
 

@@ -10,24 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from linkup import PROTOCOL_VERSION, notifications, queries, receipts
-from linkup.conf import setting
-from linkup.edges import perform, read
-from linkup.errors import ABUSIVE, LinkupError, NotFound, RateLimited, ServerError
-from linkup.events import publish, publish_now, room_group, user_group
-from linkup.liveness import liveness
-from linkup.log import arecord_error, log_event
-from linkup.middleware import UNAUTHORIZED
-from linkup.protocol import (
+from linkup.actions import notifications, receipts
+from linkup.actions.events import notify_group, publish_now, room_group, user_group
+from linkup.core.conf import setting
+from linkup.core.errors import (
+    ABUSE,
+    ABUSIVE,
+    SETUP_FAILED,
+    SLOW_CONSUMER,
+    TOO_MANY_CONNECTIONS,
+    UNAUTHORIZED,
+    LinkupError,
+    NotFound,
+    RateLimited,
+    ServerError,
+)
+from linkup.core.log import log_event
+from linkup.core.protocol import (
+    PROTOCOL_VERSION,
     FocusFrame,
     Frame,
     NotificationReadFrame,
@@ -39,18 +48,32 @@ from linkup.protocol import (
     parse_frame,
     parse_notification_frame,
 )
-from linkup.ratelimit import limits
-from linkup.sending import submit_send
-from linkup.serialization import SerializationError, dumps_text, format_time
-from linkup.typingstate import TypingTracker
+from linkup.core.serialization import SerializationError, dumps_text, format_time
+from linkup.core.shapes import (
+    AuthRevokedEvent,
+    ChatMessageEvent,
+    ChatPresenceEvent,
+    ChatReceiptEvent,
+    ChatTypingEvent,
+    ChatWatermarkEvent,
+    MessageDict,
+    NotifyNewEvent,
+    NotifyReadEvent,
+    RoomRemovedEvent,
+    RoomUpdatedEvent,
+)
+from linkup.realtime.edges import perform, read
+from linkup.realtime.liveness import liveness
+from linkup.realtime.presence_store import CHAT
+from linkup.realtime.ratelimit import limits, retry_after
+from linkup.realtime.sending import send_message, send_queue
+from linkup.realtime.typing import TypingTracker
+from linkup.store import queries
+from linkup.store.records import arecord_error
 
-# Open chat sockets, and notifications sockets, per user id in this process.
-_open_sockets: dict[int, int] = defaultdict(int)
-_open_notify_sockets: dict[int, int] = defaultdict(int)
-TOO_MANY_CONNECTIONS = 4429
 NOTIFY_KIND = "notify"  # notification sockets, counted apart from chat sockets
-ABUSE = 1008
-SLOW_CONSUMER = 1013  # "try again later"
+# Open sockets of each kind per user id in this process.
+_open: dict[str, dict[int, int]] = {CHAT: defaultdict(int), NOTIFY_KIND: defaultdict(int)}
 
 
 class LinkupSocket(AsyncWebsocketConsumer):
@@ -63,6 +86,8 @@ class LinkupSocket(AsyncWebsocketConsumer):
     # Set once the socket is closing (by us, or by the server under us): events still
     # queued for it until the disconnect (doorbells, presence) send nothing.
     closing = False
+    # Set while the socket counts among its user's (see `_admit`).
+    counted = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels >= 4.2 runs aclose_old_connections() before every handler, doorbells
@@ -73,13 +98,44 @@ class LinkupSocket(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def auth_revoked(self, event: dict[str, Any]) -> None:
+    async def _admit(self, kind: str) -> bool:
+        """Take the handshake's user and count this socket among their sockets of `kind`;
+        close it (with the handshake's refusal, UNAUTHORIZED or TOO_MANY_CONNECTIONS) and
+        return False when it may not open. Counted in this process first (no await between
+        the check and the count, so two connects cannot both take the last place), then
+        across processes; `counted` from the first count on (`_uncount` takes it back)."""
+        self.user = self.scope.get("user")
+        self.token_id = self.scope.get("linkup_token_id")
+        refusal = self.scope.get("linkup_refusal")
+        if refusal is not None or self.user is None or not self.user.is_authenticated:
+            await self.close(code=refusal or UNAUTHORIZED)
+            return False
+        open_here = _open[kind]
+        if open_here[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
+            await self.close(code=TOO_MANY_CONNECTIONS)
+            return False
+        open_here[self.user.pk] += 1
+        self.counted = True
+        if not await liveness().admit(self, kind):
+            await self.close(code=TOO_MANY_CONNECTIONS)
+            return False
+        return True
+
+    def _uncount(self, kind: str) -> None:
+        """This socket no longer counts among its user's in this process."""
+        self.counted = False
+        open_here = _open[kind]
+        open_here[self.user.pk] -= 1
+        if open_here[self.user.pk] <= 0:
+            del open_here[self.user.pk]
+
+    async def auth_revoked(self, event: AuthRevokedEvent) -> None:
         if self.token_id is not None and event["token_id"] == self.token_id:
             await self.close(code=UNAUTHORIZED)
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def send_frame(self, frame: dict[str, Any]) -> None:
+    async def send_frame(self, frame: Mapping[str, Any]) -> None:
         """Send one frame; a frame that cannot be serialized becomes a server_error frame."""
         try:
             text = dumps_text(frame)
@@ -160,7 +216,6 @@ class ChatConsumer(LinkupSocket):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
         self.rooms = {}
         self.counted = False
         self.admitted = False
@@ -174,20 +229,7 @@ class ChatConsumer(LinkupSocket):
         self.conn_id = uuid.uuid4().hex[:12]
         self.last_heard = time.time()  # wall clock: the presence sweep compares across processes
         self.present = False
-        self.token_id = self.scope.get("linkup_token_id")
-        refusal = self.scope.get("linkup_refusal")
-        if refusal is not None or self.user is None or not self.user.is_authenticated:
-            await self.close(code=refusal or UNAUTHORIZED)
-            return
-        # Counted in this process first (no await between the check and the count, so two
-        # connects cannot both take the last place), then across processes.
-        if _open_sockets[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
-            await self.close(code=TOO_MANY_CONNECTIONS)
-            return
-        _open_sockets[self.user.pk] += 1
-        self.counted = True
-        if not await liveness().admit(self):
-            await self.close(code=TOO_MANY_CONNECTIONS)
+        if not await self._admit(CHAT):
             return
         self.admitted = True
         try:
@@ -208,7 +250,7 @@ class ChatConsumer(LinkupSocket):
             self.rooms = seqs
         except Exception as exc:
             await self._log_failure("connection", "socket set-up failed", exc)
-            await self.close(code=1011)
+            await self.close(code=SETUP_FAILED)
             return
         self.groups_joined_at = time.monotonic()
         await self.accept()
@@ -232,15 +274,12 @@ class ChatConsumer(LinkupSocket):
     async def disconnect(self, code: int) -> None:
         if not self.counted:
             return
-        self.counted = False
+        self._uncount(CHAT)
         try:
             if self.present or self.admitted:  # counted in the presence store either way
                 await liveness().leave(self)
         except Exception as exc:
             log_event(logging.WARNING, "connection", "presence leave failed", exc, **self._ctx())
-        _open_sockets[self.user.pk] -= 1
-        if _open_sockets[self.user.pk] <= 0:
-            del _open_sockets[self.user.pk]
         if self.typing_timer is not None:
             self.typing_timer.cancel()
         for room_id in self.typing.rooms():
@@ -291,13 +330,8 @@ class ChatConsumer(LinkupSocket):
             await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
 
     async def on_send(self, frame: SendFrame) -> None:
-        wait = await limits().send.hit(
-            self.user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
-        )
-        if wait:
-            raise RateLimited(ref=frame.client_id, retry_after_s=math.ceil(wait * 1000) / 1000)
         try:
-            (message, _created), events = await submit_send(
+            message, _created = await send_message(
                 self.user, frame.room, frame.client_id, frame.body
             )
         except LinkupError as exc:
@@ -306,21 +340,20 @@ class ChatConsumer(LinkupSocket):
         await self.send_frame(
             {"type": "message.ack", "client_id": frame.client_id, "message": message}
         )
-        await publish(events)
-        await self._stop_typing(frame.room)  # a sent message ends the typing
+        if frame.room in self.typing.rooms():
+            # A sent message ends the typing: the room sees the message, then the stop.
+            await send_queue().rung()
+            await self._stop_typing(frame.room)
 
     async def on_receipt(self, frame: ReceiptFrame) -> None:
-        _, events = await perform(
-            receipts.do_move_marker, self.user, frame.room, frame.kind, frame.seq
-        )
-        await publish(events)
+        await perform(receipts.do_move_marker, self.user, frame.room, frame.kind, frame.seq)
 
     async def on_typing(self, room_id: int, state: str) -> None:
         wait = await limits().typing.hit(
             self.user.pk, float(setting("TYPING_RATE_PER_S")), int(setting("TYPING_BURST"))
         )
         if wait:
-            raise RateLimited(retry_after_s=math.ceil(wait * 1000) / 1000)
+            raise RateLimited(retry_after_s=retry_after(wait))
         now = asyncio.get_running_loop().time()
         if state == "start":
             if self.typing.start(room_id, now):
@@ -378,7 +411,7 @@ class ChatConsumer(LinkupSocket):
             for message in messages:
                 await self._send_message(message)
 
-    async def _send_message(self, message: dict[str, Any]) -> None:
+    async def _send_message(self, message: MessageDict) -> None:
         await self.send_frame({"type": "message.new", "message": message})
         self.rooms[message["room"]] = message["seq"]
 
@@ -420,7 +453,7 @@ class ChatConsumer(LinkupSocket):
 
     # -- doorbells (channel-layer events) -------------------------------------------------------
 
-    async def chat_message(self, event: dict[str, Any]) -> None:
+    async def chat_message(self, event: ChatMessageEvent) -> None:
         message = event["message"]
         room_id, seq = message["room"], message["seq"]
         last = self.rooms.get(room_id)
@@ -432,12 +465,12 @@ class ChatConsumer(LinkupSocket):
                 return
         await self._send_message(message)
 
-    async def chat_receipt(self, event: dict[str, Any]) -> None:
+    async def chat_receipt(self, event: ChatReceiptEvent) -> None:
         receipt = event["receipt"]
         if receipt["room"] in self.rooms:
             await self.send_frame(receipt)
 
-    async def chat_presence(self, event: dict[str, Any]) -> None:
+    async def chat_presence(self, event: ChatPresenceEvent) -> None:
         await self.send_frame(
             {
                 "type": "presence",
@@ -447,7 +480,7 @@ class ChatConsumer(LinkupSocket):
             }
         )
 
-    async def chat_watermark(self, event: dict[str, Any]) -> None:
+    async def chat_watermark(self, event: ChatWatermarkEvent) -> None:
         if event["room"] in self.rooms:
             await self.send_frame(
                 {
@@ -458,7 +491,7 @@ class ChatConsumer(LinkupSocket):
                 }
             )
 
-    async def chat_typing(self, event: dict[str, Any]) -> None:
+    async def chat_typing(self, event: ChatTypingEvent) -> None:
         if event["user"] != self.user.pk and event["room"] in self.rooms:
             await self.send_frame(
                 {
@@ -469,7 +502,7 @@ class ChatConsumer(LinkupSocket):
                 }
             )
 
-    async def room_updated(self, event: dict[str, Any]) -> None:
+    async def room_updated(self, event: RoomUpdatedEvent) -> None:
         room = event["room"]
         if room["id"] not in self.rooms:
             await self._subscribe([room["id"]])
@@ -477,7 +510,7 @@ class ChatConsumer(LinkupSocket):
             self.rooms[room["id"]] = room["last_seq"]
         await self.send_frame({"type": "room.updated", "room": room})
 
-    async def room_removed(self, event: dict[str, Any]) -> None:
+    async def room_removed(self, event: RoomRemovedEvent) -> None:
         if event["room"] in self.rooms:
             await self._leave(event["room"])
         await self.send_frame({"type": "room.removed", "room": event["room"]})
@@ -492,36 +525,21 @@ class NotificationConsumer(LinkupSocket):
     fallback chain (email, push) leaves it alone."""
 
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
         self.conn_id = uuid.uuid4().hex[:12]
-        self.token_id = self.scope.get("linkup_token_id")
         self.bad_frames = deque()
         self.joined = False
         self.counted = False
-        refusal = self.scope.get("linkup_refusal")
-        if refusal is not None or self.user is None or not self.user.is_authenticated:
-            await self.close(code=refusal or UNAUTHORIZED)
-            return
-        # The same cap as chat sockets, counted apart (a tab opens one of each): in this
-        # process first, then across processes.
-        if _open_notify_sockets[self.user.pk] >= int(setting("MAX_CONNECTIONS_PER_USER")):
-            await self.close(code=TOO_MANY_CONNECTIONS)
-            return
-        _open_notify_sockets[self.user.pk] += 1
-        self.counted = True
-        if not await liveness().admit(self, NOTIFY_KIND):
-            await self.close(code=TOO_MANY_CONNECTIONS)
+        # The same cap as chat sockets, counted apart (a tab opens one of each).
+        if not await self._admit(NOTIFY_KIND):
             return
         try:
-            await self.channel_layer.group_add(
-                notifications.notify_group(self.user.pk), self.channel_name
-            )
+            await self.channel_layer.group_add(notify_group(self.user.pk), self.channel_name)
             self.joined = True
             self.joined_at = time.monotonic()
             backlog = await read(notifications.backlog_for, self.user)
         except Exception as exc:
             await self._log_failure("connection", "notifications socket set-up failed", exc)
-            await self.close(code=1011)
+            await self.close(code=SETUP_FAILED)
             return
         await self.accept()
         await self.send_frame(
@@ -540,10 +558,7 @@ class NotificationConsumer(LinkupSocket):
 
     async def disconnect(self, code: int) -> None:
         if self.counted:
-            self.counted = False
-            _open_notify_sockets[self.user.pk] -= 1
-            if _open_notify_sockets[self.user.pk] <= 0:
-                del _open_notify_sockets[self.user.pk]
+            self._uncount(NOTIFY_KIND)
             try:
                 await liveness().uncount(self, NOTIFY_KIND)
             except Exception as exc:
@@ -552,7 +567,7 @@ class NotificationConsumer(LinkupSocket):
             self.joined = False
             try:
                 await self.channel_layer.group_discard(
-                    notifications.notify_group(self.user.pk), self.channel_name
+                    notify_group(self.user.pk), self.channel_name
                 )
             except Exception as exc:
                 log_event(logging.WARNING, "connection", "group discard failed", exc, **self._ctx())
@@ -565,8 +580,7 @@ class NotificationConsumer(LinkupSocket):
             )
             if isinstance(frame, NotificationReadFrame):
                 # Every tab of the user (this one included) gets `notification.read`.
-                _, events = await perform(notifications.do_mark_read, self.user, frame.ids)
-                await publish(events)
+                await perform(notifications.do_mark_read, self.user, frame.ids)
             else:
                 await self._refresh_group()
                 await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
@@ -579,16 +593,14 @@ class NotificationConsumer(LinkupSocket):
         now = time.monotonic()
         if now - self.joined_at >= float(setting("GROUP_REFRESH_S")):
             self.joined_at = now
-            await self.channel_layer.group_add(
-                notifications.notify_group(self.user.pk), self.channel_name
-            )
+            await self.channel_layer.group_add(notify_group(self.user.pk), self.channel_name)
 
-    async def notify_new(self, event: dict[str, Any]) -> None:
+    async def notify_new(self, event: NotifyNewEvent) -> None:
         await self.send_frame({"type": "notification", "notification": event["notification"]})
         if not self.closing:
             await self._delivered([event["notification"]["id"]])
 
-    async def notify_read(self, event: dict[str, Any]) -> None:
+    async def notify_read(self, event: NotifyReadEvent) -> None:
         await self.send_frame({"type": "notification.read", "ids": event["ids"]})
 
     async def _delivered(self, ids: list[int]) -> None:

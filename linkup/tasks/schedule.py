@@ -24,7 +24,9 @@ try:  # Django 6 has the Tasks API built in; Django 5.2 takes the django-tasks b
 except ImportError:  # pragma: no cover - depends on the Django version
     from django_tasks import task  # type: ignore[no-redef,unused-ignore]
 
+from linkup.core.log import log_event
 from linkup.models import FallbackSchedule
+from linkup.tasks import fallback
 
 # A run that failed (the database down, a bug) is tried again this much later: the chain
 # never stops because one run did.
@@ -36,9 +38,6 @@ STALE_SCHEDULE_S = 120.0
 @task()
 def deliver_fallback(user_id: int) -> str | None:
     """Run the fallback chain for one user; return when it runs next (ISO time), if ever."""
-    from linkup import fallback
-    from linkup.log import log_event
-
     try:
         due = fallback.run_for_user(user_id)
     except Exception as exc:

@@ -1,4 +1,4 @@
-"""Structured logging: JSON lines with a category and context, and MessagingError records."""
+"""Structured logging: JSON lines with a category and context (records: linkup.store.records)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import logging
 import traceback
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.utils import timezone
-
-from linkup import serialization
+from linkup.core import serialization
 
 logger = logging.getLogger("linkup")
 
@@ -41,34 +38,6 @@ def log_event(
         extra={"category": category, "context": clean_context(context)},
         exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
     )
-
-
-def record_error(
-    category: str, message: str, exc: BaseException | None = None, **context: Any
-) -> None:
-    """Log an error and store it for the operator (MessagingError, in the admin)."""
-    from linkup.conf import setting
-    from linkup.models import MessagingError
-
-    log_event(logging.ERROR, category, message, exc, **context)
-    if not setting("RECORD_ERRORS"):
-        return
-    stored = clean_context(context)
-    if exc is not None:
-        stored["exception"] = f"{type(exc).__name__}: {exc}"[:500]
-    try:
-        MessagingError.objects.create(
-            category=category, message=message[:2000], context=stored, occurred_at=timezone.now()
-        )
-    except Exception as db_exc:  # the database may be what failed: the log line stands
-        log_event(logging.WARNING, "database", "could not store a MessagingError", db_exc)
-
-
-async def arecord_error(
-    category: str, message: str, exc: BaseException | None = None, **context: Any
-) -> None:
-    """record_error from async code, on the database thread."""
-    await sync_to_async(record_error)(category, message, exc, **context)
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,5 +1,6 @@
 """Presence in the database: last seen, the privacy choice, and announcing transitions to the
-users who share a room with the one who came or went."""
+users who share a room with the one who came or went. (Who is connected right now lives in
+the presence store: linkup.realtime.presence_store.)"""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
-from linkup.conf import setting
-from linkup.events import send_event_on_commit, user_group
+from linkup.actions.events import send_event_on_commit, user_group
+from linkup.core.conf import setting
+from linkup.core.serialization import format_time
 from linkup.models import Membership, Room, UserPresence
-from linkup.serialization import format_time
 
 
 def contacts_of(user_id: int) -> list[int]:
@@ -96,6 +98,12 @@ def presence_views(viewer: int, user_ids: list[int], online: set[int]) -> dict[i
             ),
         }
     return views
+
+
+def do_forget_stale_presence() -> int:
+    """Mark everyone the database shows online as offline, seen now (a single-process
+    server starting: whoever was online went with the process before it); return how many."""
+    return UserPresence.objects.filter(online=True).update(online=False, last_seen=timezone.now())
 
 
 def do_set_privacy(user: Any, hide_last_seen: bool) -> dict[str, Any]:

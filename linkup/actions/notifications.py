@@ -14,32 +14,32 @@ room the recipient muted, never for a room one of the recipient's sockets is sho
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from linkup import queries
-from linkup.access import access_membership
-from linkup.conf import setting
-from linkup.errors import InvalidInput, NotFound
-from linkup.events import send_event_on_commit, user_group
+from linkup.actions.events import notify_group, send_event_on_commit, user_group
+from linkup.core.conf import setting
+from linkup.core.errors import InvalidInput, NotFound
+from linkup.core.serialization import format_time
+from linkup.core.shapes import MessageDict, NotificationDict
 from linkup.models import Membership, Notification, PushSubscription, Room
-from linkup.serialization import format_time
+from linkup.store import queries
+from linkup.store.access import access_membership
+from linkup.tasks import schedule_fallback
 
-MAX_IDS = 500
 # "@name": a Django username is letters, digits and @.+-_ (at most 150); a trailing dot or
 # dash is read as punctuation unless the whole name exists.
 _MENTION = re.compile(r"(?<![\w@.+-])@([\w.@+-]{1,150})")
-
-
-def notify_group(user_id: int) -> str:
-    """Group of every notifications socket of one user."""
-    return f"linkup.notify.{user_id}"
 
 
 def mentioned_usernames(body: str) -> set[str]:
@@ -60,7 +60,7 @@ def preview(body: str) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def notification_dict(n: Notification) -> dict[str, Any]:
+def notification_dict(n: Notification) -> NotificationDict:
     """The contract's notification object."""
     return {
         "id": n.pk,
@@ -77,7 +77,7 @@ def notification_dict(n: Notification) -> dict[str, Any]:
 
 
 def for_new_messages(
-    messages: list[dict[str, Any]],
+    messages: list[MessageDict],
     focused: dict[int, set[int]] | None = None,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
@@ -180,8 +180,6 @@ def _store(created: list[Notification], now: dt.datetime) -> None:
 
 
 def _insert(created: list[Notification], now: dt.datetime) -> None:
-    from linkup.tasks import schedule_fallback
-
     if connections[router.db_for_write(Notification)].features.can_return_rows_from_bulk_insert:
         Notification.objects.bulk_create(created)
     else:  # SQLite before 3.35 returns no ids from a multi-row INSERT
@@ -197,15 +195,6 @@ def _insert(created: list[Notification], now: dt.datetime) -> None:
 
 
 # -- reading --------------------------------------------------------------------------------
-
-
-def check_ids(value: Any) -> list[int]:
-    if not isinstance(value, list) or not value or len(value) > MAX_IDS:
-        raise InvalidInput(f"ids is a list of 1-{MAX_IDS} notification ids")
-    for item in value:
-        if type(item) is not int or not 0 < item < 2**63:
-            raise InvalidInput("notification ids are positive integers")
-    return sorted(set(value))
 
 
 def unread_count(user: Any) -> int:
@@ -332,9 +321,6 @@ MAX_PUSH_SUBSCRIPTIONS = 10  # per user; subscribing one more forgets the oldest
 
 
 def _b64url(value: str) -> bytes:
-    import base64
-    import binascii
-
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
@@ -344,9 +330,6 @@ def _b64url(value: str) -> bytes:
 def check_push_endpoint(endpoint: str) -> str:
     """An https URL of a public host: the worker POSTs to it, so never to this machine or a
     private network (PUSH_ALLOW_HTTP, for a local test service, lifts both rules)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
     if setting("PUSH_ALLOW_HTTP"):
         if not endpoint.startswith(("https://", "http://")):
             raise InvalidInput("endpoint must be an http(s) URL")

@@ -12,14 +12,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from linkup import notifications, queries, receipts
-from linkup.access import access_membership
-from linkup.errors import Forbidden, InvalidInput, NotFound
-from linkup.events import room_group, send_event_on_commit, user_group
-from linkup.models import MarkerMove, Membership, Message, Room
+from linkup.actions import notifications, receipts
+from linkup.actions.events import send_event_on_commit, user_group
+from linkup.core.errors import Forbidden, InvalidInput, NotFound
+from linkup.models import Membership, Room
+from linkup.store import queries
+from linkup.store.access import access_membership
 
 User = get_user_model()
 
@@ -193,68 +193,3 @@ def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:
         send_event_on_commit(user_group(user_id), {"type": "room.removed", "room": room.pk})
         remaining = Membership.objects.filter(room=room).values_list("user_id", flat=True)
         _notify_room_updated(room.pk, list(remaining))
-
-
-def do_send_message(
-    sender: Any, room_id: int, client_id: str, body: str, *, now: dt.datetime | None = None
-) -> tuple[dict[str, Any], bool]:
-    """Commit a message with the room's next seq; return (message, created).
-
-    Under the room lock: a duplicate (sender, client_id) returns the original and notifies
-    nobody; otherwise seq = last_seq + 1. The doorbell rings only after the commit.
-    """
-    with transaction.atomic():
-        membership = access_membership(sender, room_id, lock_room=True)
-        room = membership.room
-        existing = (
-            Message.objects.select_related("sender")
-            .filter(room_id=room_id, sender=sender, client_id=client_id)
-            .first()
-        )
-        if existing is not None:
-            return queries.message_dict(existing), False
-        created_at = now or timezone.now()
-        seq = room.last_seq + 1
-        message = Message.objects.create(
-            room_id=room_id,
-            seq=seq,
-            sender=sender,
-            body=body,
-            client_id=client_id,
-            created_at=created_at,
-        )
-        Room.objects.filter(pk=room_id).update(last_seq=seq, last_activity_at=created_at)
-        room.last_seq = seq
-        # Sending moves the sender's own markers to the new message (read implies delivered).
-        _, held_minimum = receipts.move_markers(membership, seq, seq, created_at)
-        message.sender = sender
-        data = queries.message_dict(message)
-        send_event_on_commit(room_group(room_id), {"type": "chat.message", "message": data})
-        if held_minimum:
-            receipts.advance_watermarks(room)
-    return data, True
-
-
-def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:
-    """Delete messages created before `cutoff`, and marker moves logged before it.
-
-    Per room, everything up to the highest seq sent before the cutoff goes (so what stays is
-    a contiguous run of seqs), and `first_seq` moves past it: clients read a purge, not a
-    loss. Return counts of rooms and messages purged."""
-    counts = {"rooms": 0, "messages": 0}
-    ends = (
-        Message.objects.filter(created_at__lt=cutoff)
-        .values("room_id")
-        .annotate(end=Max("seq"))
-        .values_list("room_id", "end")
-    )
-    for room_id, end in list(ends):
-        with transaction.atomic():
-            room = Room.objects.select_for_update().get(pk=room_id)
-            deleted, _ = Message.objects.filter(room_id=room_id, seq__lte=end).delete()
-            if end + 1 > room.first_seq:
-                Room.objects.filter(pk=room_id).update(first_seq=end + 1)
-        counts["rooms"] += 1
-        counts["messages"] += deleted
-    MarkerMove.objects.filter(at__lt=cutoff).delete()
-    return counts

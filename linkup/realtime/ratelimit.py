@@ -5,16 +5,15 @@ while Redis is down."""
 from __future__ import annotations
 
 import asyncio
-import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from linkup.conf import setting
-from linkup.log import log_event
-from linkup.looplocal import LoopLocal
+from linkup.core.conf import setting
+from linkup.core.looplocal import LoopLocal
+from linkup.store import redis
+from linkup.store.redis import REDIS_DOWN, Keys, Outage
 
 EPSILON = 1e-9
 
@@ -36,6 +35,12 @@ def take(bucket: Bucket | None, now: float, rate: float, burst: int) -> tuple[Bu
     if tokens >= 1.0 - EPSILON:
         return Bucket(tokens=max(0.0, tokens - 1.0), updated=now), 0.0
     return Bucket(tokens=tokens, updated=now), (1.0 - tokens) / rate
+
+
+def retry_after(wait: float) -> float:
+    """The `retry_after_s` a refusal tells the client: the wait rounded up to the millisecond
+    (REST's Retry-After header rounds it up to whole seconds)."""
+    return math.ceil(wait * 1000) / 1000
 
 
 class LocalLimiter:
@@ -98,42 +103,6 @@ return string.format('%.17g', wait)
 """
 
 
-REDIS_DOWN = (RedisError, OSError, TimeoutError)
-
-
-class Outage:
-    """Whether to ask Redis now, with one log line an outage. After a failure Redis is left
-    alone for `pause_s`; an answer ends the outage only if it was asked after the last
-    failure (a late answer to an earlier call does not)."""
-
-    def __init__(self, what: str, pause_s: float = 1.0) -> None:
-        self.what = what
-        self.pause_s = pause_s
-        self.down_until = 0.0  # monotonic; non-zero from a failure until an answer
-        self.failed_at = 0.0
-
-    def ask(self) -> float | None:
-        """The time of asking, or None while paused (decide without Redis)."""
-        now = time.monotonic()
-        return None if now < self.down_until else now
-
-    def failed(self, exc: BaseException) -> None:
-        if not self.down_until:
-            log_event(
-                logging.WARNING,
-                "connection",
-                f"{self.what} fall back to this process: Redis does not answer",
-                exc,
-            )
-        self.failed_at = time.monotonic()
-        self.down_until = self.failed_at + self.pause_s
-
-    def answered(self, asked: float) -> None:
-        if self.down_until and asked > self.failed_at:
-            log_event(logging.INFO, "connection", f"{self.what} shared through Redis again")
-            self.down_until = 0.0
-
-
 class SharedLimiter:
     """Buckets in Redis, shared by every server process; while Redis cannot answer (within
     `timeout_s`), this process's own buckets decide instead, so a Redis outage never fails
@@ -150,7 +119,8 @@ class SharedLimiter:
         pause_s: float = 1.0,
     ) -> None:
         self._take = client.register_script(_TAKE)
-        self._prefix = f"{prefix}:limit:{name}:"
+        self._keys = Keys(prefix)
+        self._name = name
         self.fallback = fallback
         self.timeout_s = timeout_s
         self.outage = Outage(f"{name} rate limits", pause_s)
@@ -163,7 +133,7 @@ class SharedLimiter:
         try:
             async with asyncio.timeout(self.timeout_s):
                 raw = await self._take(
-                    keys=[f"{self._prefix}{key}"],
+                    keys=[self._keys.limit(self._name, key)],
                     args=[repr(float(rate)), burst, "" if now is None else repr(float(now))],
                 )
         except REDIS_DOWN as exc:
@@ -188,17 +158,16 @@ class Limits:
     channels_redis (its address and prefix), else this process's own."""
 
     def __init__(self) -> None:
-        from linkup.liveness import redis_client
-
         self.send: SharedLimiter | LocalLimits = LocalLimits(send_limiter)
         self.typing: SharedLimiter | LocalLimits = LocalLimits(typing_limiter)
         if not setting("LIMITS_SHARED"):
             return
         timeout = float(setting("LIMITS_REDIS_TIMEOUT_S"))
         # Its own pool: a send never queues behind presence work for a Redis connection.
-        client, prefix = redis_client(int(setting("LIMITS_REDIS_CONNECTIONS")), timeout, timeout)
+        client = redis.async_client(int(setting("LIMITS_REDIS_CONNECTIONS")), timeout, timeout)
         if client is None:
             return
+        prefix = redis.prefix()
         self.send = SharedLimiter(client, prefix, "send", send_limiter, timeout_s=timeout)
         self.typing = SharedLimiter(client, prefix, "typing", typing_limiter, timeout_s=timeout)
 

@@ -22,11 +22,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from linkup import credentials
-from linkup.conf import setting
-from linkup.errors import LinkupError
-from linkup.fallback import push_enabled
-from linkup.routing import ROUTE_EXAMPLES
+from linkup.actions import credentials
+from linkup.core.conf import setting
+from linkup.core.errors import LinkupError
+from linkup.realtime.routing import ROUTE_EXAMPLES
+from linkup.tasks.fallback import push_enabled
 
 View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
 

@@ -40,8 +40,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from linkup.conf import setting
-from linkup.log import log_event, record_error
+from linkup.core.conf import setting
+from linkup.core.log import log_event
+from linkup.core.serialization import dumps_text
 from linkup.models import (
     CircuitBreaker,
     FallbackSchedule,
@@ -50,7 +51,8 @@ from linkup.models import (
     PushSubscription,
     UserPresence,
 )
-from linkup.serialization import dumps_text
+from linkup.store import redis
+from linkup.store.records import record_error
 
 Channel = NotificationDelivery.Channel
 Status = NotificationDelivery.Status
@@ -184,7 +186,7 @@ def push_enabled() -> bool:
 
 def send_push(user: Any, notifications: list[Notification]) -> None:
     """One Web Push per subscription for the whole batch (pywebpush, VAPID)."""
-    try:
+    try:  # deferred: pywebpush is optional (the `push` extra); without it push is off
         from pywebpush import WebPushException, webpush
     except ImportError as exc:
         raise TransportError("pywebpush is not installed", retry=False) from exc
@@ -272,20 +274,12 @@ def expire(user_id: int, now: dt.datetime) -> int:
 def _present_in_redis(user_id: int) -> bool | None:
     """Whether the shared presence store (Redis, with several processes) has the user
     online or in their grace period; None without Redis, or when it cannot be asked."""
-    from django.conf import settings
-
-    from linkup.liveness import _redis_address
-
-    address = _redis_address()
-    if address is None:
+    client = redis.sync_client(timeout_s=2)
+    if client is None:
         return None
-    import redis
-
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "linkup")
-    client = redis.Redis.from_url(address, socket_timeout=2, socket_connect_timeout=2)
     try:
-        return bool(client.sismember(f"{prefix}:presence:present", user_id))
-    except redis.RedisError as exc:
+        return bool(client.sismember(redis.keys().presence_present, user_id))
+    except redis.REDIS_DOWN as exc:
         log_event(logging.WARNING, "connection", "presence not readable", exc, user_id=user_id)
         return None
     finally:

@@ -3,10 +3,10 @@
 Actions run on the database thread inside `transaction.atomic()` and call
 `send_event_on_commit`. The event is round-tripped to plain JSON at once (so a payload the
 Redis layer would refuse fails inside the transaction, where it rolls back), and queued when
-the transaction commits. `linkup.edges.perform` runs an action on the database thread, collects the
-events its commits queued, and sends them from the async side
-(see `linkup.edges`): a slow or dead channel layer
-never holds the one database thread, and never fails a committed write.
+the transaction commits. `linkup.realtime.edges.perform` runs an action on the database
+thread, collects the events its commits queued, and sends them from the async side: a slow
+or dead channel layer never holds the one database thread, and never fails a committed
+write. Callers of an action carry no events.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from linkup.log import log_event
-from linkup.serialization import to_json_native
+from linkup.core.log import log_event
+from linkup.core.serialization import to_json_native
+from linkup.core.shapes import EventPayload
 
+# (group, payload): the payload already round-tripped to plain JSON, as Redis will carry it.
 Event = tuple[str, dict[str, Any]]
 
 _local = threading.local()
@@ -39,9 +41,16 @@ def user_group(user_id: int) -> str:
     return f"linkup.user.{user_id}"
 
 
+def notify_group(user_id: int) -> str:
+    """Group of every notifications socket of one user."""
+    return f"linkup.notify.{user_id}"
+
+
 @contextmanager
 def collecting_events() -> Iterator[list[Event]]:
-    """Collect the events committed inside the block instead of sending them."""
+    """Collect the events committed inside the block instead of sending them. Blocks nest:
+    an event reaches every collection open when it was queued (one send's, within the
+    batch's that the edge publishes)."""
     stack: list[list[Event]] = getattr(_local, "stack", None) or []
     _local.stack = stack
     events: list[Event] = []
@@ -52,16 +61,15 @@ def collecting_events() -> Iterator[list[Event]]:
         stack.pop()
 
 
-def send_event_on_commit(group: str, event: dict[str, Any]) -> None:
+def send_event_on_commit(group: str, event: EventPayload) -> None:
     """Queue `event` for `group` when the current transaction commits (never if it rolls back)."""
     payload = to_json_native(event)
-    stack: list[list[Event]] = getattr(_local, "stack", None) or []
-    target = stack[-1] if stack else None
+    targets = list(getattr(_local, "stack", None) or [])
 
     def queue() -> None:
-        if target is not None:
+        for target in targets:
             target.append((group, payload))
-        else:
+        if not targets:
             # Called outside edges.perform (admin, management commands): no event loop of
             # ours is waiting, so send from this thread.
             async_to_sync(publish)([(group, payload)])
@@ -90,6 +98,6 @@ async def publish(events: list[Event]) -> None:
             )
 
 
-async def publish_now(group: str, event: dict[str, Any]) -> None:
+async def publish_now(group: str, event: EventPayload) -> None:
     """Send an ephemeral event that has no database write behind it (typing)."""
     await publish([(group, to_json_native(event))])

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from linkup.store.redis import Keys
+
 Transition = tuple[int, str, float]  # (user id, "online" | "offline", at)
 CHAT = "chat"  # the sockets presence is made of; admit() counts other kinds apart
 
@@ -178,7 +180,7 @@ class RedisPresence:
 
     def __init__(self, client: Any, prefix: str, ttl_s: float = 30.0, grace_s: float = 30.0):
         self.redis = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
         self.ttl_s = ttl_s
         self.grace_s = grace_s
         self._sweep_user = client.register_script(_SWEEP_USER)
@@ -186,18 +188,18 @@ class RedisPresence:
         self._admit = client.register_script(_ADMIT)
 
     def _conns(self, user: int) -> str:
-        return f"{self.prefix}:presence:conns:{user}"
+        return self.keys.presence_conns(user)
 
     @property
     def _present(self) -> str:
-        return f"{self.prefix}:presence:present"
+        return self.keys.presence_present
 
     @property
     def _gone(self) -> str:
-        return f"{self.prefix}:presence:gone"
+        return self.keys.presence_gone
 
     def _counted(self, kind: str, user: int) -> str:
-        return self._conns(user) if kind == CHAT else f"{self.prefix}:presence:{kind}:{user}"
+        return self._conns(user) if kind == CHAT else self.keys.counted(kind, user)
 
     async def admit(self, user: int, conn: str, cap: int, now: float, kind: str = CHAT) -> bool:
         admitted = await self._admit(
@@ -264,7 +266,7 @@ class RedisPresence:
         return {u for u, flag in zip(users, flags, strict=True) if flag}
 
     def _focus(self, room: int) -> str:
-        return f"{self.prefix}:presence:focus:{room}"
+        return self.keys.focus(room)
 
     async def set_focus(self, user: int, conn: str, old: int | None, new: int | None) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

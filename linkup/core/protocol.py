@@ -6,10 +6,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from linkup import serialization
-from linkup.errors import InvalidInput, TooLarge, UnknownType
+from linkup.core import serialization
+from linkup.core.errors import InvalidInput, TooLarge, UnknownType
 
+PROTOCOL_VERSION = 1  # sent in `hello`
 MAX_ID = 2**63 - 1
+MAX_NOTIFICATION_IDS = 500  # in one `notification.read` frame
 ALLOWED_CONTROLS = frozenset("\n\t")
 
 
@@ -110,6 +112,16 @@ def check_cursors(value: Any) -> dict[int, int]:
     return cursors
 
 
+def check_ids(value: Any) -> list[int]:
+    """Return sorted distinct notification ids from a JSON list of 1-MAX_NOTIFICATION_IDS."""
+    if not isinstance(value, list) or not value or len(value) > MAX_NOTIFICATION_IDS:
+        raise InvalidInput(f"ids is a list of 1-{MAX_NOTIFICATION_IDS} notification ids")
+    for item in value:
+        if type(item) is not int or not 0 < item <= MAX_ID:
+            raise InvalidInput("notification ids are positive integers")
+    return sorted(set(value))
+
+
 def client_ref(raw: Any) -> str | None:
     """Return the frame's client_id when it has a usable one, to echo in an error frame."""
     if isinstance(raw, dict):
@@ -176,8 +188,6 @@ def parse_notification_frame(
     data: str | bytes | None, *, max_bytes: int = 64 * 1024
 ) -> PingFrame | NotificationReadFrame:
     """Parse a frame of the notifications socket: `ping` or `notification.read`."""
-    from linkup.notifications import check_ids
-
     raw = _decode(data, max_bytes)
     kind = raw.get("type")
     if not isinstance(kind, str):

@@ -1,38 +1,36 @@
-"""Group commit for sends: every send of a process that is waiting goes in one transaction.
+"""Messages: the send rule, applied to a batch of sends in one transaction, and purges.
 
-Sends queue on the event loop. While one batch is on the database thread, new sends wait;
-when it is done, the next batch takes all of them (up to SEND_BATCH_MAX). A lone send runs
-at once, so there is no added latency at low load; under load, one thread hop, one
-transaction and one commit serve many sends instead of one each.
-
-Each send in a batch is `actions.do_send_message` inside the batch's transaction, so in a
-savepoint of its own: one refused send (not a member, say) rolls back alone, and its events
-are dropped with it. Rooms are locked in ascending id order (the batch is sorted by room, a
+Sends queue on the event loop (linkup.realtime.sending); each batch comes here. Every send in
+a batch is checked and written by one rule (`do_send_batch`; a lone send is a batch of one):
+its sender must be a member of the room, a repeated (sender, client_id) returns the original
+message and notifies nobody, a new message takes the room's next seq and moves the sender's
+own markers to it. Rooms are locked in ascending id order (the batch is sorted by room, a
 stable sort, so sends to one room keep their order), so two processes' batches cannot
-deadlock. The batch commits once; only then is any send acknowledged.
+deadlock. The batch commits once; only then is any send acknowledged, and only then do its
+doorbells ring.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
+import datetime as dt
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.utils import timezone
 
-from linkup import actions, notifications, queries, receipts
-from linkup.conf import setting
-from linkup.edges import perform, record_failure
-from linkup.errors import LinkupError, NotFound, ServerError
-from linkup.events import Event, collecting_events, publish, room_group, send_event_on_commit
-from linkup.log import log_event
-from linkup.looplocal import LoopLocal
+from linkup.actions import notifications, receipts
+from linkup.actions.events import Event, collecting_events, room_group, send_event_on_commit
+from linkup.core.errors import LinkupError, NotFound, ServerError
+from linkup.core.log import log_event
+from linkup.core.serialization import SerializationError
+from linkup.core.shapes import MessageDict
 from linkup.models import MarkerMove, Membership, Message, Room
-from linkup.serialization import SerializationError
+from linkup.store import queries
+from linkup.store.records import record_failure
 
 
 @dataclass(frozen=True)
@@ -43,37 +41,62 @@ class Send:
     body: str
 
 
-Outcome = tuple[tuple[dict[str, Any], bool] | None, LinkupError | None, list[Event]]
+# ((message, created), None, events) for a committed or repeated send; (None, error, []).
+Outcome = tuple[tuple[MessageDict, bool] | None, LinkupError | None, list[Event]]
 
 
-def do_send_batch(sends: list[Send], focused: dict[int, set[int]] | None = None) -> list[Outcome]:
+def do_send_message(
+    sender: Any, room_id: int, client_id: str, body: str, *, now: dt.datetime | None = None
+) -> tuple[MessageDict, bool]:
+    """Commit one message; return (message, created): a batch of one (`do_send_batch`)."""
+    ((result, error, _events),) = do_send_batch([Send(sender, room_id, client_id, body)], now=now)
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
+
+
+def do_send_batch(
+    sends: list[Send],
+    focused: dict[int, set[int]] | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> list[Outcome]:
     """Commit every send that can be committed, in one transaction; one outcome per send.
 
-    An outcome is ((message, created), None, events) or (None, error, []). Events are the
-    ones each send queued; they fill in when the batch commits.
+    This is the one implementation of the send rule (membership, idempotency by
+    (sender, client_id), the room's next seq, the sender's markers, the watermarks); a lone
+    send is a batch of one. An outcome is ((message, created), None, events) or
+    (None, error, []). Events are the ones each send queued; they fill in when the batch
+    commits.
 
     The batch is written set-wise (`_commit_together`: a fixed number of queries per batch,
     not per send). Should that fail on a constraint or a payload, its savepoint rolls back
-    and the sends go again one by one, each in a savepoint of its own, so the one at fault
-    fails alone.
+    and the sends go again one by one, each a batch of one in a savepoint of its own, so the
+    one at fault fails alone.
 
     The new messages' notifications are written in the same transaction (`focused`: who
     is looking at each room, and so needs none)."""
+    now = now or timezone.now()
     with transaction.atomic():
-        # The set-wise write needs the new messages' ids back from its multi-row INSERT
-        # (PostgreSQL; SQLite from 3.35).
-        if connections[router.db_for_write(Message)].features.can_return_rows_from_bulk_insert:
-            try:
-                with transaction.atomic():
-                    outcomes = _commit_together(sends)
-                _notify(outcomes, focused)
-                return outcomes
-            except (IntegrityError, SerializationError) as exc:
-                # Visible, so that a systematic failure does not hide behind the slow path.
-                log_event(logging.WARNING, "database", "batch written one send at a time", exc)
-        outcomes = _commit_one_by_one(sends)
+        try:
+            with transaction.atomic():
+                outcomes = _commit_together(sends, now)
+        except (IntegrityError, SerializationError) as exc:
+            if len(sends) == 1:
+                _record(sends[0], exc)
+                return [(None, ServerError(), [])]
+            # Visible, so that a systematic failure does not hide behind the slow path.
+            log_event(logging.WARNING, "database", "batch written one send at a time", exc)
+            outcomes = _commit_one_by_one(sends, now)
         _notify(outcomes, focused)
         return outcomes
+
+
+def _record(send: Send, exc: BaseException) -> None:
+    """Record a send that failed on a constraint or its payload (a bug), for the operator."""
+    args = (send.sender, send.room_id, send.client_id, send.body)
+    record_failure(do_send_message, args, {}, exc)
 
 
 def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None) -> None:
@@ -100,34 +123,27 @@ def _in_room_order(sends: list[Send]) -> list[int]:
     return sorted(range(len(sends)), key=lambda i: sends[i].room_id)
 
 
-def _commit_one_by_one(sends: list[Send]) -> list[Outcome]:
+def _commit_one_by_one(sends: list[Send], now: dt.datetime) -> list[Outcome]:
+    """Each send a batch of one, in a savepoint of its own (rooms still in id order)."""
     outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
     for i in _in_room_order(sends):
         send = sends[i]
         try:
-            with collecting_events() as events:
-                result = actions.do_send_message(
-                    send.sender, send.room_id, send.client_id, send.body
-                )
-            outcomes[i] = (result, None, events)
-        except LinkupError as exc:
-            outcomes[i] = (None, exc, [])
+            with transaction.atomic():
+                (outcomes[i],) = _commit_together([send], now)
         except (IntegrityError, SerializationError) as exc:
-            # Its savepoint rolled back; the others stand. Recorded for the operator.
-            args = (send.sender, send.room_id, send.client_id, send.body)
-            record_failure(actions.do_send_message, args, {}, exc)
-            outcomes[i] = (None, ServerError(), [])
+            _record(send, exc)  # its savepoint rolled back; the others stand
     return outcomes
 
 
-def _commit_together(sends: list[Send]) -> list[Outcome]:
+def _commit_together(sends: list[Send], now: dt.datetime) -> list[Outcome]:
     """The batch in a fixed number of queries: lock its rooms (in id order), read the
     senders' memberships and the earlier sends of these client_ids, insert every new
     message at once, then move the rooms' last_seq and the senders' markers.
 
-    The same result as `actions.do_send_message` one send at a time, in the batch's order
-    within each room, except that a room's watermark moves (and is announced) once per
-    batch rather than once per send."""
+    The same result as the same sends in batches of one, in the batch's order within each
+    room, except that a room's watermark moves (and is announced) once per batch rather
+    than once per send (tests/test_sending.py holds batches of every split to that)."""
     outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
     room_ids = sorted({s.room_id for s in sends})
     sender_ids = {s.sender.pk for s in sends}
@@ -146,7 +162,6 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
             client_id__in={s.client_id for s in sends},
         )
     }
-    now = timezone.now()
     fresh: list[tuple[int, Message]] = []
     repeats: list[tuple[int, Message]] = []  # a client_id sent twice within the batch
     in_batch: dict[tuple[int, int, str], Message] = {}
@@ -178,7 +193,7 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
         for i, message in repeats:
             outcomes[i] = ((queries.message_dict(message), False), None, [])
         return outcomes
-    Message.objects.bulk_create([message for _, message in fresh])
+    _insert([message for _, message in fresh])
     # Sending moves the sender's own markers to their newest message (read implies delivered).
     newest: dict[tuple[int, int], int] = {}
     for _, message in fresh:
@@ -238,6 +253,17 @@ def _commit_together(sends: list[Send]) -> list[Outcome]:
     return outcomes
 
 
+def _insert(messages: list[Message]) -> None:
+    """INSERT the new messages, their ids set: in one statement where a multi-row INSERT
+    returns ids (PostgreSQL, SQLite from 3.35), else one a row."""
+    connection = connections[router.db_for_write(Message)]
+    if len(messages) > 1 and connection.features.can_return_rows_from_bulk_insert:
+        Message.objects.bulk_create(messages)
+    else:
+        for message in messages:
+            message.save(force_insert=True)
+
+
 def _update_each(model: Any, values: dict[int, dict[str, Any]]) -> None:
     """UPDATE rows of `model` by primary key, each to its own values, in one statement:
     `UPDATE t SET c = v.column2 ... FROM (VALUES (pk, ...), ...) AS v WHERE t.pk = v.column1`
@@ -281,98 +307,30 @@ def _updates_from_values(connection: Any) -> bool:
     if connection.vendor == "postgresql":
         return True
     if connection.vendor == "sqlite":
-        import sqlite3
-
         return sqlite3.sqlite_version_info >= (3, 33)
     return False
 
 
-class SendQueue:
-    """The sends of one event loop waiting for the database thread."""
+def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:
+    """Delete messages created before `cutoff`, and marker moves logged before it.
 
-    def __init__(self) -> None:
-        self.waiting: list[tuple[Send, asyncio.Future[tuple[Any, list[Event]]]]] = []
-        self.running = False
-        self.task: asyncio.Task[None] | None = None
-        self.batch_sizes: list[int] = []  # the last batches, for tests and the curious
-        self.publishing: set[asyncio.Task[None]] = set()
-
-    async def submit(self, send: Send) -> tuple[tuple[dict[str, Any], bool], list[Event]]:
-        """Commit one send (with whatever else is waiting); return its result and events."""
-        future: asyncio.Future[tuple[Any, list[Event]]] = asyncio.get_running_loop().create_future()
-        self.waiting.append((send, future))
-        if not self.running:
-            self.running = True
-            # Held here: the loop keeps only a weak reference to a task.
-            self.task = asyncio.get_running_loop().create_task(self.drain())
-        return await future
-
-    async def drain(self) -> None:
-        try:
-            while self.waiting:
-                limit = int(setting("SEND_BATCH_MAX"))
-                batch, self.waiting = self.waiting[:limit], self.waiting[limit:]
-                self.batch_sizes = [*self.batch_sizes[-99:], len(batch)]
-                focused = await _focused(sorted({send.room_id for send, _ in batch}))
-                try:
-                    outcomes, extra = await perform(
-                        do_send_batch, [send for send, _ in batch], focused
-                    )
-                except LinkupError as exc:  # the whole batch: storage down, or a bug
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(copy.copy(exc))
-                    continue
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(ServerError())
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for (_, future), (result, error, events) in zip(batch, outcomes, strict=True):
-                    if future.done():  # its socket went meanwhile: committed all the same
-                        continue
-                    if error is not None:
-                        future.set_exception(error)
-                    else:
-                        future.set_result((result, events))
-                if extra:  # notification doorbells: after the acks, not before them
-                    self.publishing.add(
-                        task := asyncio.get_running_loop().create_task(publish(extra))
-                    )
-                    task.add_done_callback(self.publishing.discard)
-        finally:
-            self.running = False
-            loop = asyncio.get_running_loop()
-            if self.waiting and not loop.is_closed():  # arrived as this one stopped
-                self.running = True
-                self.task = loop.create_task(self.drain())
-
-
-FOCUS_WAIT_S = 0.25
-
-
-async def _focused(room_ids: list[int]) -> dict[int, set[int]]:
-    """Who is looking at these rooms; on a presence-store failure nobody (they get a
-    notification they may not need, rather than miss one)."""
-    from linkup.liveness import liveness
-
-    try:
-        # Bounded: a hung Redis must not hold up the process's sends.
-        async with asyncio.timeout(FOCUS_WAIT_S):
-            return await liveness().focused(room_ids)
-    except Exception as exc:
-        log_event(logging.WARNING, "connection", "focus look-up failed", exc)
-        return {}
-
-
-# The SendQueue of the running event loop (one per server process): send_queue().
-send_queue = LoopLocal(SendQueue)
-
-
-async def submit_send(
-    sender: Any, room_id: int, client_id: str, body: str
-) -> tuple[tuple[dict[str, Any], bool], list[Event]]:
-    """Commit a send through the group commit; ((message, created), events) or a LinkupError."""
-    return await send_queue().submit(Send(sender, room_id, client_id, body))
+    Per room, everything up to the highest seq sent before the cutoff goes (so what stays is
+    a contiguous run of seqs), and `first_seq` moves past it: clients read a purge, not a
+    loss. Return counts of rooms and messages purged."""
+    counts = {"rooms": 0, "messages": 0}
+    ends = (
+        Message.objects.filter(created_at__lt=cutoff)
+        .values("room_id")
+        .annotate(end=Max("seq"))
+        .values_list("room_id", "end")
+    )
+    for room_id, end in list(ends):
+        with transaction.atomic():
+            room = Room.objects.select_for_update().get(pk=room_id)
+            deleted, _ = Message.objects.filter(room_id=room_id, seq__lte=end).delete()
+            if end + 1 > room.first_seq:
+                Room.objects.filter(pk=room_id).update(first_seq=end + 1)
+        counts["rooms"] += 1
+        counts["messages"] += deleted
+    MarkerMove.objects.filter(at__lt=cutoff).delete()
+    return counts

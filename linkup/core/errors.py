@@ -1,4 +1,5 @@
-"""One error vocabulary, translated to `error` frames and JSON error bodies at the edges."""
+"""One error vocabulary, translated to `error` frames and JSON error bodies at the edges, and
+the WebSocket close codes that end a socket."""
 
 from __future__ import annotations
 
@@ -119,3 +120,15 @@ def body_for_status(status: int, detail: str | None = None) -> dict[str, Any]:
     """Return the contract's error body for an HTTP status."""
     code, default = STATUS_CODES.get(status, ("server_error", "Internal error."))
     return {"error": {"code": code, "detail": detail or default}}
+
+
+# -- WebSocket close codes (docs/protocol.md) ------------------------------------------------
+# Sent before accept, a close becomes an HTTP 403 refusal of the handshake.
+
+ABUSE = 1008  # too many bad frames in ABUSE_WINDOW_S (policy violation)
+SETUP_FAILED = 1011  # the server could not set the socket up (internal error)
+SLOW_CONSUMER = 1013  # a frame waited SLOW_CONSUMER_TIMEOUT_S to be written ("try again later")
+UNAUTHORIZED = 4401  # no valid credentials, or the token in use was revoked
+BAD_ORIGIN = 4403  # a cookie handshake from a page that is not ours
+IDLE = 4408  # nothing heard for IDLE_TIMEOUT_S
+TOO_MANY_CONNECTIONS = 4429  # MAX_CONNECTIONS_PER_USER sockets of this kind already open

@@ -13,11 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
-from linkup.conf import setting
-from linkup.errors import Conflict, Forbidden, InvalidInput
-from linkup.events import send_event_on_commit, user_group
+from linkup.actions.events import notify_group, send_event_on_commit, user_group
+from linkup.core.conf import setting
+from linkup.core.errors import Conflict, Forbidden, InvalidInput
 from linkup.models import ApiToken, SocketTicket
-from linkup.notifications import notify_group
 
 User = get_user_model()
 

@@ -13,63 +13,26 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
-
-from linkup.conf import setting
-from linkup.edges import perform_and_publish
-from linkup.lastseen import do_announce_presence
-from linkup.log import log_event
-from linkup.looplocal import LoopLocal
-from linkup.presence import CHAT, PresenceBook, RedisPresence, Transition
-from linkup.ratelimit import REDIS_DOWN, Outage
-
-IDLE = 4408
-
-
-def _redis_address() -> str | None:
-    """The Redis URL of the channel layer, when it is channels_redis."""
-    config = settings.CHANNEL_LAYERS.get("default", {})
-    if not str(config.get("BACKEND", "")).startswith("channels_redis"):
-        return None
-    hosts = config.get("CONFIG", {}).get("hosts") or ["redis://localhost:6379"]
-    first = hosts[0]
-    if isinstance(first, dict):
-        return str(first.get("address"))
-    if isinstance(first, (tuple, list)):
-        return f"redis://{first[0]}:{first[1]}"
-    return str(first)
-
-
-def redis_client(connections: int, wait_s: float, timeout_s: float) -> tuple[Any, str]:
-    """A Redis client of its own pool for this event loop, on the channel layer's Redis, and
-    the layer's key prefix; (None, "") when the layer is not channels_redis."""
-    address = _redis_address()
-    if address is None:
-        return None, ""
-    import redis.asyncio as aioredis
-
-    # A bounded pool that makes a caller wait for a free connection: redis-py's default pool
-    # raises "Too many connections" past 100, which 1,000 sockets closing at once reach.
-    pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
-        address,
-        max_connections=connections,
-        timeout=wait_s,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-    )
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "linkup")
-    return aioredis.Redis(connection_pool=pool), str(prefix)
+from linkup.actions.presence import do_announce_presence
+from linkup.core.conf import setting
+from linkup.core.errors import IDLE
+from linkup.core.log import log_event
+from linkup.core.looplocal import LoopLocal
+from linkup.realtime.edges import perform
+from linkup.realtime.presence_store import CHAT, PresenceBook, RedisPresence, Transition
+from linkup.store import redis
+from linkup.store.redis import REDIS_DOWN, Outage
 
 
 def make_store() -> PresenceBook | RedisPresence:
     ttl, grace = float(setting("PRESENCE_TTL_S")), float(setting("PRESENCE_GRACE_S"))
     # Presence calls are short, so a few dozen connections serve thousands of sockets.
-    client, prefix = redis_client(
+    client = redis.async_client(
         int(setting("PRESENCE_REDIS_CONNECTIONS")), float(setting("PRESENCE_REDIS_WAIT_S")), 5
     )
     if client is None:
         return PresenceBook(ttl_s=ttl, grace_s=grace)
-    return RedisPresence(client, prefix, ttl_s=ttl, grace_s=grace)
+    return RedisPresence(client, redis.prefix(), ttl_s=ttl, grace_s=grace)
 
 
 class Liveness:
@@ -177,7 +140,7 @@ class Liveness:
 
     async def announce(self, transitions: list[Transition]) -> None:
         for user, status, at in transitions:
-            await perform_and_publish(do_announce_presence, user, status, at)
+            await perform(do_announce_presence, user, status, at)
 
     async def online(self, user_ids: list[int]) -> set[int]:
         return await self.store.online(user_ids)

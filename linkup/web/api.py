@@ -23,25 +23,26 @@ from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from linkup import actions, credentials, fallback, lastseen, notifications, queries, receipts
-from linkup.conf import setting
-from linkup.edges import perform_and_publish, read
-from linkup.errors import (
+from linkup.actions import credentials, notifications, presence, receipts, rooms
+from linkup.core.conf import setting
+from linkup.core.errors import (
     Forbidden,
     InvalidInput,
     LinkupError,
-    RateLimited,
     ServerError,
     TooLarge,
     Unauthorized,
     body_for_status,
 )
-from linkup.events import publish
-from linkup.liveness import liveness
-from linkup.log import log_event
-from linkup.protocol import check_client_id, check_cursors, check_id, check_message_body
-from linkup.ratelimit import limits
-from linkup.schemas import (
+from linkup.core.log import log_event
+from linkup.core.protocol import check_client_id, check_cursors, check_id, check_message_body
+from linkup.core.serialization import dumps, format_time
+from linkup.realtime.edges import perform, read
+from linkup.realtime.liveness import liveness
+from linkup.realtime.sending import send_message as send_through_queue
+from linkup.store import queries
+from linkup.tasks import fallback
+from linkup.web.schemas import (
     CredentialsIn,
     ErrorOut,
     HistoryOut,
@@ -70,8 +71,6 @@ from linkup.schemas import (
     TokenOut,
     UsersOut,
 )
-from linkup.sending import submit_send
-from linkup.serialization import dumps, format_time
 
 
 class OrjsonRenderer(BaseRenderer):
@@ -201,7 +200,7 @@ async def issue_token(request: HttpRequest, payload: CredentialsIn) -> Any:
     )
     if user is None:
         raise Unauthorized("wrong username or password")
-    token = await read(credentials.do_issue_token, user)
+    token = await perform(credentials.do_issue_token, user)
     return {"token": token, "user": queries.user_dict(user)}
 
 
@@ -210,7 +209,7 @@ async def logout(request: HttpRequest) -> Any:
     """Revoke the token in use (its sockets close with 4401), or end the session."""
     principal: Principal = request.auth  # type: ignore[attr-defined]
     if principal.token_id is not None:
-        await perform_and_publish(credentials.do_revoke_token, principal.token_id)
+        await perform(credentials.do_revoke_token, principal.token_id)
     else:
         await alogout(request)
     return {"ok": True}
@@ -219,7 +218,7 @@ async def logout(request: HttpRequest) -> Any:
 @api.post("/auth/ws-ticket", response={200: TicketOut, 401: E, 403: E}, tags=["auth"])
 async def ws_ticket(request: HttpRequest) -> Any:
     """A one-use ticket for `/ws/chat/?ticket=…`, valid for 30 seconds."""
-    ticket, expires = await read(credentials.do_issue_ticket, _me(request))
+    ticket, expires = await perform(credentials.do_issue_ticket, _me(request))
     return {"ticket": ticket, "expires_at": format_time(expires)}
 
 
@@ -240,11 +239,11 @@ async def register(request: HttpRequest, payload: RegisterIn) -> Any:
 # -- people ----------------------------------------------------------------------------------
 
 
-async def _with_presence(viewer: Any, people: list[dict[str, Any]]) -> None:
+async def _with_presence(viewer: Any, people: list[Any]) -> None:
     """Add "status" and "last_seen" (as the viewer may see it) to user objects, in place."""
     ids = sorted({p["id"] for p in people})
     online = await liveness().online(ids)
-    views = await read(lastseen.presence_views, viewer.pk, ids, online)
+    views = await read(presence.presence_views, viewer.pk, ids, online)
     for person in people:
         person.update(views[person["id"]])
 
@@ -252,14 +251,14 @@ async def _with_presence(viewer: Any, people: list[dict[str, Any]]) -> None:
 @api.get("/me", response={200: MeOut, 401: E}, tags=["users"])
 async def me(request: HttpRequest) -> Any:
     user = _me(request)
-    return {**queries.user_dict(user), **await read(lastseen.privacy_of, user)}
+    return {**queries.user_dict(user), **await read(presence.privacy_of, user)}
 
 
 @api.patch("/me", response={200: MeOut, 400: E, 401: E, 403: E}, tags=["users"])
 async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
     """Hide or show last seen (reciprocal: who hides it sees no one's)."""
     user = _me(request)
-    privacy = await read(lastseen.do_set_privacy, user, payload.hide_last_seen)
+    privacy = await perform(presence.do_set_privacy, user, payload.hide_last_seen)
     return {**queries.user_dict(user), **privacy}
 
 
@@ -285,8 +284,8 @@ async def list_rooms(request: HttpRequest) -> Any:
 @api.post("/rooms", response={200: RoomOut, 201: RoomOut, 400: E, 401: E, 403: E}, tags=["rooms"])
 async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
     """Create a group, or open the direct room with one user (the existing one if any)."""
-    room, created = await perform_and_publish(
-        actions.do_create_room, _me(request), payload.kind, payload.members, payload.name
+    room, created = await perform(
+        rooms.do_create_room, _me(request), payload.kind, payload.members, payload.name
     )
     await _with_presence(_me(request), room["members"])
     return Status(201 if created else 200, room)
@@ -306,8 +305,8 @@ async def get_room(request: HttpRequest, room_id: int) -> Any:
 )
 async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) -> Any:
     """Add members to a group (owner or admins)."""
-    room = await perform_and_publish(
-        actions.do_add_members, _me(request), check_id(room_id, "room"), payload.user_ids
+    room = await perform(
+        rooms.do_add_members, _me(request), check_id(room_id, "room"), payload.user_ids
     )
     await _with_presence(_me(request), room["members"])
     return room
@@ -320,8 +319,8 @@ async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) ->
 )
 async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any:
     """Remove a member (owner or admins), or leave (anyone, with their own id)."""
-    await perform_and_publish(
-        actions.do_remove_member, _me(request), check_id(room_id, "room"), check_id(user_id, "user")
+    await perform(
+        rooms.do_remove_member, _me(request), check_id(room_id, "room"), check_id(user_id, "user")
     )
     return {"ok": True}
 
@@ -361,16 +360,11 @@ async def history(
 )
 async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> Any:
     """Send over HTTP: 201 for a new message, 200 with the original for a repeated client_id."""
-    user = _me(request)
     client_id = check_client_id(payload.client_id, int(setting("MAX_CLIENT_ID_CHARS")))
     body = check_message_body(payload.body, int(setting("MAX_BODY_CHARS")))
-    wait = await limits().send.hit(
-        user.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
+    message, created = await send_through_queue(
+        _me(request), check_id(room_id, "room"), client_id, body
     )
-    if wait:
-        raise RateLimited(retry_after_s=wait)
-    (message, created), events = await submit_send(user, check_id(room_id, "room"), client_id, body)
-    await publish(events)
     return Status(201 if created else 200, message)
 
 
@@ -381,7 +375,7 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
 )
 async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) -> Any:
     """Move the caller's delivered or read marker (monotonic, clamped to last_seq)."""
-    receipt = await perform_and_publish(
+    receipt = await perform(
         receipts.do_move_marker, _me(request), check_id(room_id, "room"), payload.kind, payload.seq
     )
     return {"accepted": receipt is not None, "receipt": receipt}
@@ -435,7 +429,7 @@ async def list_notifications(
 )
 async def read_all_notifications(request: HttpRequest) -> Any:
     """Mark every notification of the caller read (every tab is told)."""
-    ids = await perform_and_publish(notifications.do_mark_all_read, _me(request))
+    ids = await perform(notifications.do_mark_all_read, _me(request))
     return {"ids": ids, "unread_count": 0}
 
 
@@ -447,7 +441,7 @@ async def read_all_notifications(request: HttpRequest) -> Any:
 async def read_notification(request: HttpRequest, notification_id: int) -> Any:
     """Mark one notification read (404 for another user's, as for a missing one)."""
     user = _me(request)
-    ids = await perform_and_publish(
+    ids = await perform(
         notifications.do_mark_read, user, [check_id(notification_id, "notification")]
     )
     return {"ids": ids, "unread_count": await read(notifications.unread_count, user)}
@@ -460,7 +454,7 @@ async def read_notification(request: HttpRequest, notification_id: int) -> Any:
 )
 async def mute_room(request: HttpRequest, room_id: int, payload: MuteIn) -> Any:
     """Mute or unmute a room: a muted room creates no notifications for the caller."""
-    return await perform_and_publish(
+    return await perform(
         notifications.do_set_muted, _me(request), check_id(room_id, "room"), payload.muted
     )
 
@@ -478,7 +472,7 @@ async def push_key(request: HttpRequest) -> Any:
 )
 async def subscribe_push(request: HttpRequest, payload: PushSubscriptionIn) -> Any:
     """Store the browser's PushSubscription (its toJSON()); the same endpoint again is 200."""
-    created = await perform_and_publish(
+    created = await perform(
         notifications.do_subscribe_push,
         _me(request),
         payload.endpoint,
@@ -493,5 +487,5 @@ async def subscribe_push(request: HttpRequest, payload: PushSubscriptionIn) -> A
 )
 async def unsubscribe_push(request: HttpRequest, endpoint: str) -> Any:
     """Forget a push subscription of the caller's (by endpoint)."""
-    await perform_and_publish(notifications.do_unsubscribe_push, _me(request), endpoint)
+    await perform(notifications.do_unsubscribe_push, _me(request), endpoint)
     return {"ok": True}

@@ -8,19 +8,20 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
-from linkup.conf import setting
-from linkup.errors import NotFound
+from linkup.core.conf import setting
+from linkup.core.errors import NotFound
+from linkup.core.serialization import dumps, format_time
+from linkup.core.shapes import MessageDict, UserDict
 from linkup.models import Membership, Message, Room
-from linkup.serialization import dumps, format_time
 
 User = get_user_model()
 
 
-def user_dict(user: Any) -> dict[str, Any]:
+def user_dict(user: Any) -> UserDict:
     return {"id": user.pk, "username": user.get_username()}
 
 
-def message_dict(message: Message) -> dict[str, Any]:
+def message_dict(message: Message) -> MessageDict:
     """The contract's message object (same in REST bodies and frames)."""
     return {
         "id": message.pk,
@@ -129,7 +130,7 @@ def last_seqs(room_ids: list[int]) -> dict[int, int]:
     return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
 
 
-def messages_after(room_id: int, after_seq: int, limit: int) -> list[dict[str, Any]]:
+def messages_after(room_id: int, after_seq: int, limit: int) -> list[MessageDict]:
     """Up to `limit` messages with seq > after_seq, ascending."""
     rows = (
         Message.objects.filter(room_id=room_id, seq__gt=after_seq)
@@ -171,7 +172,7 @@ def history(
     return {"messages": [message_dict(m) for m in rows], "has_more": has_more}
 
 
-def _pages_after(cursors: dict[int, int]) -> dict[int, tuple[list[dict[str, Any]], bool]]:
+def _pages_after(cursors: dict[int, int]) -> dict[int, tuple[list[MessageDict], bool]]:
     """For each room, the messages after its cursor: at most SYNC_MAX_MESSAGES and
     SYNC_MAX_BYTES, with has_more. One query per SYNC_ROOMS_PER_QUERY rooms, however many."""
     max_messages = int(setting("SYNC_MAX_MESSAGES"))
@@ -196,9 +197,9 @@ def _pages_after(cursors: dict[int, int]) -> dict[int, tuple[list[dict[str, Any]
         )
         for row in numbered:
             rows[row.room_id].append(row)
-    pages: dict[int, tuple[list[dict[str, Any]], bool]] = {}
+    pages: dict[int, tuple[list[MessageDict], bool]] = {}
     for room_id, messages in rows.items():
-        page: list[dict[str, Any]] = []
+        page: list[MessageDict] = []
         size = 0
         has_more = len(messages) > max_messages
         for message in messages[:max_messages]:
@@ -248,7 +249,7 @@ def build_sync(user: Any, cursors: dict[int, int]) -> dict[str, Any]:
     return {"room_ids": room_ids, "rooms": entries}
 
 
-def search_users(query: str, *, exclude: Any = None, limit: int = 20) -> list[dict[str, Any]]:
+def search_users(query: str, *, exclude: Any = None, limit: int = 20) -> list[UserDict]:
     qs = User.objects.filter(is_active=True)
     query = query.strip()
     if query:

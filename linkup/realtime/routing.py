@@ -7,7 +7,7 @@ from typing import Any
 
 from django.urls import URLPattern, path
 
-from linkup.consumers import ChatConsumer, NotificationConsumer
+from linkup.realtime.consumers import ChatConsumer, NotificationConsumer
 
 # name -> example path from the protocol documentation.
 ROUTE_EXAMPLES = {"linkup-chat": "/ws/chat/", "linkup-notifications": "/ws/notifications/"}

@@ -15,13 +15,15 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from linkup import queries
-from linkup.access import access_membership
-from linkup.conf import setting
-from linkup.errors import Forbidden, InvalidInput, NotFound
-from linkup.events import room_group, send_event_on_commit, user_group
+from linkup.actions import notifications
+from linkup.actions.events import room_group, send_event_on_commit, user_group
+from linkup.core.conf import setting
+from linkup.core.errors import Forbidden, InvalidInput, NotFound
+from linkup.core.serialization import format_time
+from linkup.core.shapes import ChatWatermarkEvent, ReceiptFrame
 from linkup.models import MarkerMove, Membership, Message, Room
-from linkup.serialization import format_time
+from linkup.store import queries
+from linkup.store.access import access_membership
 
 
 def message_status(seq: int, delivered_watermark: int, read_watermark: int) -> str:
@@ -94,7 +96,7 @@ def advance_watermarks(room: Room) -> None:
     send_event_on_commit(room_group(room.pk), watermark_event(room))
 
 
-def watermark_event(room: Room) -> dict[str, Any]:
+def watermark_event(room: Room) -> ChatWatermarkEvent:
     """The event announcing a room's watermarks (its members' lowest markers)."""
     return {
         "type": "chat.watermark",
@@ -106,7 +108,7 @@ def watermark_event(room: Room) -> dict[str, Any]:
 
 def do_move_marker(
     user: Any, room_id: int, kind: str, seq: int, *, now: dt.datetime | None = None
-) -> dict[str, Any] | None:
+) -> ReceiptFrame | None:
     """Move a receipt marker up (clamped to last_seq; read implies delivered).
 
     Return the accepted receipt, or None when it moved nothing (a lower or equal marker)."""
@@ -123,7 +125,7 @@ def do_move_marker(
         moved, held_minimum = move_markers(membership, delivered, read, at)
         if not moved:
             return None
-        receipt = {
+        receipt: ReceiptFrame = {
             "type": "receipt",
             "room": room_id,
             "user": user.pk,
@@ -141,9 +143,7 @@ def do_move_marker(
         send_event_on_commit(group, {"type": "chat.receipt", "receipt": receipt})
         if read > read_before:
             # Reading the room reads its notifications up to there (on every device).
-            from linkup.notifications import read_through
-
-            read_through(user.pk, room_id, read, at)
+            notifications.read_through(user.pk, room_id, read, at)
         if held_minimum:
             advance_watermarks(room)
     return receipt

@@ -1,0 +1,125 @@
+"""The shapes that cross modules: the contract's objects, and the channel-layer events that
+carry them from an action's commit to the sockets.
+
+TypedDicts, not classes: these are JSON objects on the wire and plain dicts in the channel
+layer (which must carry them through Redis), and mypy holds every builder and handler to
+the same keys. A room view (linkup.store.queries) stays a plain dict: its keys follow the
+contract's room object, which grows with features.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+
+class UserDict(TypedDict):
+    id: int
+    username: str
+
+
+class MessageDict(TypedDict):
+    """The contract's message object, the same in REST bodies and frames."""
+
+    id: int
+    room: int
+    seq: int
+    sender: UserDict
+    body: str
+    client_id: str
+    created_at: str  # ISO 8601 (linkup.core.serialization.format_time)
+
+
+class ReceiptFrame(TypedDict):
+    """A `receipt` frame as the server sends it: someone's marker moved."""
+
+    type: Literal["receipt"]
+    room: int
+    user: int
+    kind: str  # "delivered" | "read"
+    seq: int
+    at: str
+
+
+class NotificationDict(TypedDict):
+    """The contract's notification object."""
+
+    id: int
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: str
+    read: bool
+
+
+# -- channel-layer events: `type` names the consumer's handler ("chat.message" -> chat_message)
+
+
+class ChatMessageEvent(TypedDict):
+    type: Literal["chat.message"]
+    message: MessageDict
+
+
+class ChatReceiptEvent(TypedDict):
+    type: Literal["chat.receipt"]
+    receipt: ReceiptFrame
+
+
+class ChatWatermarkEvent(TypedDict):
+    type: Literal["chat.watermark"]
+    room: int
+    delivered_seq: int
+    read_seq: int
+
+
+class ChatPresenceEvent(TypedDict):
+    type: Literal["chat.presence"]
+    user: int
+    status: str  # "online" | "offline"
+    last_seen: str | None  # None while online, or where either side hides it
+
+
+class ChatTypingEvent(TypedDict):
+    type: Literal["chat.typing"]
+    room: int
+    user: int
+    state: str  # "start" | "stop"
+
+
+class RoomUpdatedEvent(TypedDict):
+    type: Literal["room.updated"]
+    room: dict[str, Any]  # the recipient's own view of the room
+
+
+class RoomRemovedEvent(TypedDict):
+    type: Literal["room.removed"]
+    room: int
+
+
+class AuthRevokedEvent(TypedDict):
+    type: Literal["auth.revoked"]
+    token_id: int
+
+
+class NotifyNewEvent(TypedDict):
+    type: Literal["notify.new"]
+    notification: NotificationDict
+
+
+class NotifyReadEvent(TypedDict):
+    type: Literal["notify.read"]
+    ids: list[int]
+
+
+EventPayload = (
+    ChatMessageEvent
+    | ChatReceiptEvent
+    | ChatWatermarkEvent
+    | ChatPresenceEvent
+    | ChatTypingEvent
+    | RoomUpdatedEvent
+    | RoomRemovedEvent
+    | AuthRevokedEvent
+    | NotifyNewEvent
+    | NotifyReadEvent
+)

@@ -1,0 +1,14 @@
+"""The web client's pages. Include with `path("", include("linkup.web_urls"))` (or a prefix)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from linkup.web import views
+
+urlpatterns = [
+    path("", views.chat, name="linkup-chat"),
+    path("sign-in/", views.sign_in, name="linkup-sign-in"),
+    path("sign-up/", views.sign_up, name="linkup-sign-up"),
+    path("sign-out/", views.sign_out, name="linkup-sign-out"),
+]
