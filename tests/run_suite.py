@@ -1,4 +1,5 @@
-"""`make test`: lint, then the suite on the embedded default, then on PostgreSQL + Redis.
+"""`make test`: lint (with the layer contract), the web client's unit tests (node --test), then
+the suite on the embedded default, then on PostgreSQL + Redis.
 
 With CI=true a missing PostgreSQL or Redis fails the run; elsewhere it is reported loudly.
 pytest's exit code 5 (no tests collected) is a failure, like any other non-zero code."""
@@ -6,6 +7,7 @@ pytest's exit code 5 (no tests collected) is a failure, like any other non-zero 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,11 +51,26 @@ def main() -> int:
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     failures: list[str] = []
 
-    banner("lint: ruff + mypy")
+    banner("lint: ruff + mypy + the layer contract (lint-imports)")
     if run([str(BIN / "ruff"), "check", "linkup", "linkup_server", "tests", "bench"]) != 0:
         failures.append("ruff")
     if run([str(BIN / "mypy"), "linkup", "linkup_server"]) != 0:
         failures.append("mypy")
+    if run([str(BIN / "lint-imports")]) != 0:
+        failures.append("layer contract (lint-imports)")
+
+    banner("web client: node --test tests/js/")
+    node = shutil.which("node")
+    js_tests = sorted(str(p) for p in (ROOT / "tests" / "js").glob("*.test.mjs"))
+    if not js_tests:
+        failures.append("web client unit tests: none found in tests/js/")
+    elif node is not None:
+        if run([node, "--test", *js_tests]) != 0:
+            failures.append("web client unit tests (node --test)")
+    elif CI:
+        failures.append("web client unit tests could not run: node is not installed")
+    else:
+        print("!!! WEB CLIENT UNIT TESTS NOT RUN: node is not installed", flush=True)
 
     banner("tests: embedded default (SQLite + in-memory channel layer)")
     code = run([str(BIN / "python"), "-m", "pytest", "--durations=15", *args], env=base_env)

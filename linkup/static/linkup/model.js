@@ -134,3 +134,33 @@ export function newClientId() {
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/** How long to wait before resending when told to slow down: retry_after seconds, or 1 s. */
+export function retryAfterMs(seconds) {
+  return 1000 * (seconds || 1);
+}
+
+/**
+ * What a socket send's error frame means: milliseconds to wait and resend (same client_id),
+ * "failed" (refused for good), or "stop" (no answer: resent when a socket is back).
+ */
+export function socketSendOutcome(error) {
+  if (error && (error.code === "rate_limited" || error.code === "unavailable")) {
+    return retryAfterMs(error.retry_after_s);
+  }
+  if (error && error.code) return "failed";
+  return "stop";
+}
+
+/** The same for an HTTP send refused with `status` (and a Retry-After in seconds, or null). */
+export function httpSendOutcome(status, retryAfter) {
+  if (status === 429 || status === 503) return retryAfterMs(retryAfter);
+  if (status >= 500) return "stop";
+  return "failed";
+}
+
+/** A VAPID public key (base64url) as the bytes PushManager.subscribe wants. */
+export function vapidKey(base64url) {
+  const padded = (base64url + "===".slice((base64url.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}

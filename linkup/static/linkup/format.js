@@ -1,0 +1,105 @@
+// Pure text and ordering for what is drawn: the room list's lines, the header, the bubbles
+// still in the outbox, the bell's count. No DOM: render.js and bell.js put these on the page.
+
+import { presenceText, TICK_LABELS, typingText } from "./model.js";
+
+const STATE_TEXT = {
+  connecting: "Connecting…",
+  online: "Online",
+  reconnecting: "Reconnecting…",
+  fallback: "No live connection: using HTTP",
+  offline: "Offline: messages will be sent later",
+};
+
+/** The status line for a connection state. */
+export function stateText(state) {
+  return STATE_TEXT[state] || state;
+}
+
+/** The letter in a name's avatar. */
+export function initial(name) {
+  return name.slice(0, 1).toUpperCase();
+}
+
+/** Rooms by last activity, newest first. */
+export function byActivity(rooms) {
+  return [...rooms].sort((a, b) =>
+    (b.last_activity_at || "").localeCompare(a.last_activity_at || ""),
+  );
+}
+
+/** The other member of a direct room, as `people` knows them; null for a group. */
+export function otherMember(room, people, meId) {
+  if (room.kind !== "direct") return null;
+  const other = (room.members || []).find((m) => m.id !== meId);
+  return other ? people.get(other.id) || other : null;
+}
+
+/** The names of who is typing in a room. */
+export function typingNames(room, people) {
+  return [...room.typing.keys()].map((id) => (people.get(id) || {}).username || "Someone");
+}
+
+/** What is typing, as a room shows it: "typing…" in a direct room, who in a group. */
+function typingLine(room, typing) {
+  return room.kind === "direct" ? "typing…" : typingText(typing);
+}
+
+/**
+ * The room list's second line: who is typing, else my newest queued message, else the last
+ * message ("You: …", or the sender's name in a group), first line only. {text, typing}.
+ */
+export function roomPreview(room, { typing, queued, meId }) {
+  if (typing.length) return { text: typingLine(room, typing), typing: true };
+  const message = queued.length
+    ? { body: queued[queued.length - 1].body, mine: true }
+    : room.last_message;
+  if (!message) return { text: "", typing: false };
+  const mine = message.mine || (message.sender && message.sender.id === meId);
+  const who = mine ? "You: " : room.kind === "group" ? `${message.sender.username}: ` : "";
+  return { text: who + message.body.split("\n")[0], typing: false };
+}
+
+/** The header's status: who is typing, else the other's presence, else the group's members. */
+export function roomStatus(room, { typing, other, meId }) {
+  if (typing.length) return typingLine(room, typing);
+  if (room.kind === "direct") return presenceText(other);
+  return (room.members || []).map((m) => (m.id === meId ? "You" : m.username)).join(", ");
+}
+
+/** The held messages, then my queued ones not held yet (as bubbles without a seq). */
+export function messageItems(confirmed, queued, me) {
+  const held = new Set(confirmed.filter((m) => m.sender.id === me.id).map((m) => m.client_id));
+  const pending = queued
+    .filter((item) => !held.has(item.client_id))
+    .map((item) => ({
+      client_id: item.client_id,
+      body: item.body,
+      sender: { id: me.id, username: me.username },
+      created_at: new Date(item.queued_at).toISOString(),
+      seq: null,
+      failed: item.state === "failed",
+      error: item.error,
+    }));
+  return confirmed.concat(pending);
+}
+
+/** A tick's title: why it failed when known, else the status in words. */
+export function tickTitle(status, error) {
+  return status === "failed" && error ? `Not sent: ${error}` : TICK_LABELS[status];
+}
+
+/** The bell's badge: the count, "99+" past 99. */
+export function bellCount(unread) {
+  return unread > 99 ? "99+" : String(unread);
+}
+
+/** The bell's accessible name. */
+export function bellLabel(unread) {
+  return unread ? `Notifications, ${unread} unread` : "Notifications";
+}
+
+/** The notifications the panel lists: the newest 50 (highest ids first). */
+export function recentNotes(notes) {
+  return [...notes.values()].sort((a, b) => b.id - a.id).slice(0, 50);
+}

@@ -1,0 +1,195 @@
+// The chat socket and staying in sync: frames from the server, catching up from the held
+// cursors when a socket says hello, and polling over HTTP while there is no live socket.
+
+import { api, signedOut } from "./api.js";
+import { Connection } from "./connection.js";
+import { stateText } from "./format.js";
+import { applySyncMarkers, cursorList, cursors, maxWatermark, unlistedRooms } from "./merge.js";
+import { $, config, me } from "./page.js";
+import { receipt } from "./receipts.js";
+import { render } from "./render.js";
+import { flushOutbox, pendingAcks } from "./send.js";
+import {
+  current,
+  dropRoom,
+  keepOrphan,
+  loadRooms,
+  people,
+  recountUnread,
+  refreshRoomsSoon,
+  rememberPerson,
+  rooms,
+  stopShowingTyping,
+  takeMessages,
+  upsertRoom,
+} from "./store.js";
+
+const POLL_MS = (config.poll_s || 3) * 1000;
+const TYPING_SHOWN_MS = 6000; // the server sends "stop" after 5 s; this only guards a lost one
+
+let pollTimer = null;
+
+export const connection = new Connection({
+  url: config.socket,
+  heartbeatS: config.heartbeat_s,
+  firstS: config.reconnect_first_s,
+  attempts: config.reconnect_attempts,
+  onFrame,
+  onState: stateChanged,
+  onHello: connected,
+  onUnauthorized: signedOut,
+});
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "message.new":
+    case "message.ack": {
+      const message = frame.message;
+      const room = rooms.get(message.room);
+      if (!room) {
+        // A room this tab does not know yet (just joined): keep the message for when the
+        // room list arrives, so it is delivered (and receipted) like any other.
+        keepOrphan(message);
+        return;
+      }
+      takeMessages(room, [message]);
+      break;
+    }
+    case "receipt": {
+      const room = rooms.get(frame.room);
+      if (!room || frame.user !== me.id) return;
+      if (frame.kind === "read") {
+        room.read_seq = Math.max(room.read_seq, frame.seq);
+        room.delivered_seq = Math.max(room.delivered_seq, frame.seq);
+        recountUnread(room);
+      } else {
+        room.delivered_seq = Math.max(room.delivered_seq, frame.seq);
+      }
+      break;
+    }
+    case "watermark": {
+      const room = rooms.get(frame.room);
+      if (room) room.watermark = maxWatermark(room.watermark, frame);
+      break;
+    }
+    case "typing": {
+      const room = rooms.get(frame.room);
+      if (!room || frame.user === me.id) return;
+      if (frame.state === "start") {
+        clearTimeout(room.typing.get(frame.user));
+        room.typing.set(
+          frame.user,
+          setTimeout(() => {
+            stopShowingTyping(room, frame.user);
+            render();
+          }, TYPING_SHOWN_MS),
+        );
+      } else stopShowingTyping(room, frame.user);
+      break;
+    }
+    case "presence": {
+      rememberPerson({ id: frame.user, status: frame.status, last_seen: frame.last_seen });
+      for (const room of rooms.values()) {
+        for (const member of room.members || []) {
+          if (member.id === frame.user) Object.assign(member, people.get(frame.user));
+        }
+      }
+      break;
+    }
+    case "room.updated":
+      if (!rooms.has(frame.room.id)) refreshRoomsSoon(); // a new room: its members' presence
+      upsertRoom(frame.room);
+      break;
+    case "room.removed":
+      dropRoom(typeof frame.room === "object" ? frame.room.id : frame.room);
+      break;
+    case "error": {
+      const waiter = frame.ref && pendingAcks.get(frame.ref);
+      if (waiter) waiter.reject(frame);
+      else console.warn("linkup:", frame.code, frame.detail);
+      break;
+    }
+    default:
+      return; // pong, sync.result (answered by request()), and types we do not know
+  }
+  render();
+}
+
+export function stateChanged(state) {
+  if (state !== "online") {
+    // Sends in flight on a socket that is gone: resent (same client_id) when one is back.
+    for (const waiter of [...pendingAcks.values()]) waiter.reject(null);
+  }
+  const el = $("conn");
+  el.dataset.state = state;
+  el.textContent = stateText(state);
+  clearInterval(pollTimer);
+  pollTimer = null;
+  if (state === "fallback") {
+    pollTimer = setInterval(() => pollOverHttp().catch(() => {}), POLL_MS);
+    pollOverHttp().catch(() => {});
+    flushOutbox();
+  }
+}
+
+async function connected() {
+  sendFocus();
+  try {
+    await loadRooms();
+    await syncRooms();
+  } catch (error) {
+    console.warn("linkup: catch-up failed", error);
+  }
+  flushOutbox();
+  // Receipts handed to a socket that then died may never have reached the server: start
+  // again from the markers it confirmed.
+  for (const room of rooms.values()) {
+    room.readSent = room.read_seq;
+    room.deliveredSent = room.delivered_seq;
+    const others = room.seg.list().filter((m) => m.sender.id !== me.id);
+    if (others.length) receipt(room, "delivered", others[others.length - 1].seq);
+  }
+  render();
+}
+
+/** Catch up from the cursors held: the shown room to its end, the others one page each. */
+async function syncRooms() {
+  let wanted = cursors(rooms);
+  for (let round = 0; round < 50 && Object.keys(wanted).length; round++) {
+    const result = await connection.request({ type: "sync", cursors: wanted }, "sync.result");
+    const more = applySync(result);
+    wanted = {};
+    if (current && more.includes(current.id)) wanted[current.id] = current.seg.hi;
+  }
+}
+
+/** Take a sync result in; return the rooms that have more to fetch. */
+function applySync(result) {
+  const more = [];
+  for (const id of unlistedRooms(rooms, result.room_ids)) dropRoom(id);
+  if (result.room_ids.some((id) => !rooms.has(id))) refreshRoomsSoon();
+  for (const entry of result.rooms) {
+    const room = rooms.get(entry.room);
+    if (!room) continue;
+    applySyncMarkers(room, entry, me.id);
+    takeMessages(room, entry.messages);
+    room.last_seq = Math.max(room.last_seq, entry.last_seq);
+    if (entry.has_more && entry.messages.length) more.push(room.id);
+  }
+  render();
+  return more;
+}
+
+async function pollOverHttp() {
+  if (connection.state !== "fallback") return;
+  const list = cursorList(cursors(rooms));
+  const result = await api("GET", `/sync?cursors=${encodeURIComponent(list)}`);
+  applySync(result);
+  flushOutbox();
+}
+
+/** Tell the server which room this tab shows (none while hidden). */
+export function sendFocus() {
+  const room = current && document.visibilityState === "visible" ? current.id : null;
+  connection.send({ type: "focus", room });
+}

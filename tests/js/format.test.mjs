@@ -1,0 +1,161 @@
+// format.js: the text the room list, the header, the bubbles and the bell show.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  bellCount,
+  bellLabel,
+  byActivity,
+  initial,
+  messageItems,
+  otherMember,
+  recentNotes,
+  roomPreview,
+  roomStatus,
+  stateText,
+  tickTitle,
+  typingNames,
+} from "../../linkup/static/linkup/format.js";
+
+const ME = { id: 1, username: "alice" };
+const BOB = { id: 2, username: "bob" };
+const CAROL = { id: 3, username: "carol" };
+const direct = { id: 10, kind: "direct", members: [ME, BOB], typing: new Map() };
+const group = { id: 11, kind: "group", name: "Team", members: [ME, BOB, CAROL], typing: new Map() };
+
+test("stateText words the connection states and passes an unknown one through", () => {
+  assert.equal(stateText("online"), "Online");
+  assert.equal(stateText("fallback"), "No live connection: using HTTP");
+  assert.equal(stateText("offline"), "Offline: messages will be sent later");
+  assert.equal(stateText("weird"), "weird");
+});
+
+test("initial is the first letter, upper-cased", () => {
+  assert.equal(initial("bob"), "B");
+  assert.equal(initial("élan"), "É");
+  assert.equal(initial(""), "");
+});
+
+test("byActivity puts the most recent first and rooms without activity last", () => {
+  const rooms = [
+    { id: 1, last_activity_at: "2026-03-10T10:00:00Z" },
+    { id: 2 },
+    { id: 3, last_activity_at: "2026-03-11T09:00:00Z" },
+  ];
+  assert.deepEqual(byActivity(rooms).map((r) => r.id), [3, 1, 2]);
+  const held = new Map(rooms.map((r) => [r.id, r]));
+  assert.deepEqual(byActivity(held.values()).map((r) => r.id), [3, 1, 2]);
+  assert.deepEqual(rooms.map((r) => r.id), [1, 2, 3], "the input is not reordered");
+});
+
+test("otherMember is the other one of a direct room, as people knows them", () => {
+  const people = new Map([[2, { ...BOB, status: "online" }]]);
+  assert.deepEqual(otherMember(direct, people, ME.id), { ...BOB, status: "online" });
+  assert.deepEqual(otherMember(direct, new Map(), ME.id), BOB);
+  assert.equal(otherMember(group, people, ME.id), null);
+  assert.equal(otherMember({ kind: "direct", members: [ME] }, people, ME.id), null);
+});
+
+test("typingNames names who types, 'Someone' when unknown", () => {
+  const people = new Map([[2, BOB]]);
+  const room = { typing: new Map([[2, 0], [9, 0]]) };
+  assert.deepEqual(typingNames(room, people), ["bob", "Someone"]);
+});
+
+test("roomPreview: typing first, then my queued message, then the last message", () => {
+  const none = { typing: [], queued: [], meId: ME.id };
+  const last = { seq: 4, body: "hello\nsecond line", sender: BOB };
+  assert.deepEqual(
+    roomPreview({ ...direct, last_message: last }, { typing: ["bob"], queued: [], meId: ME.id }),
+    { text: "typing…", typing: true },
+  );
+  assert.deepEqual(
+    roomPreview({ ...group, last_message: last }, { ...none, typing: ["bob", "carol"] }),
+    { text: "bob and carol are typing…", typing: true },
+  );
+  assert.deepEqual(
+    roomPreview({ ...direct, last_message: last }, { typing: [], queued: [], meId: ME.id }),
+    { text: "hello", typing: false },
+  );
+  assert.deepEqual(
+    roomPreview({ ...group, last_message: last }, { typing: [], queued: [], meId: ME.id }),
+    { text: "bob: hello", typing: false },
+  );
+  assert.deepEqual(
+    roomPreview({ ...group, last_message: { body: "mine", sender: ME } }, none),
+    { text: "You: mine", typing: false },
+  );
+  const queued = [{ body: "first" }, { body: "queued\nmore" }];
+  assert.deepEqual(
+    roomPreview({ ...group, last_message: last }, { typing: [], queued, meId: ME.id }),
+    { text: "You: queued", typing: false },
+  );
+  assert.deepEqual(roomPreview(direct, { typing: [], queued: [], meId: ME.id }), {
+    text: "",
+    typing: false,
+  });
+});
+
+test("roomStatus: typing, the other's presence, or the group's members", () => {
+  assert.equal(roomStatus(direct, { typing: ["bob"], other: null, meId: ME.id }), "typing…");
+  assert.equal(roomStatus(group, { typing: ["bob"], other: null, meId: ME.id }), "bob is typing…");
+  assert.equal(
+    roomStatus(direct, { typing: [], other: { ...BOB, status: "online" }, meId: ME.id }),
+    "online",
+  );
+  assert.equal(roomStatus(direct, { typing: [], other: null, meId: ME.id }), "");
+  assert.equal(roomStatus(group, { typing: [], other: null, meId: ME.id }), "You, bob, carol");
+});
+
+test("messageItems adds my queued messages not held yet, after the held ones", () => {
+  const confirmed = [
+    { seq: 1, client_id: "a", sender: BOB, body: "hi" },
+    { seq: 2, client_id: "b", sender: ME, body: "yo" },
+  ];
+  const queued = [
+    { client_id: "b", body: "yo", queued_at: 0, state: "pending" }, // acked meanwhile
+    { client_id: "c", body: "later", queued_at: Date.UTC(2026, 2, 10), state: "pending" },
+    { client_id: "d", body: "no", queued_at: 0, state: "failed", error: "too long" },
+    { client_id: "a", body: "same id as bob's", queued_at: 0, state: "pending" },
+  ];
+  const items = messageItems(confirmed, queued, ME);
+  assert.deepEqual(items.map((m) => m.client_id), ["a", "b", "c", "d", "a"]);
+  assert.deepEqual(items[2], {
+    client_id: "c",
+    body: "later",
+    sender: { id: 1, username: "alice" },
+    created_at: "2026-03-10T00:00:00.000Z",
+    seq: null,
+    failed: false,
+    error: undefined,
+  });
+  assert.equal(items[3].failed, true);
+  assert.equal(items[3].error, "too long");
+  assert.deepEqual(messageItems([], [], ME), []);
+});
+
+test("tickTitle says why a message failed, else the status", () => {
+  assert.equal(tickTitle("failed", "too long"), "Not sent: too long");
+  assert.equal(tickTitle("failed", undefined), "Not sent");
+  assert.equal(tickTitle("read", "ignored"), "Read");
+  assert.equal(tickTitle("pending"), "Sending");
+});
+
+test("the bell's count and label", () => {
+  assert.equal(bellCount(0), "0");
+  assert.equal(bellCount(7), "7");
+  assert.equal(bellCount(99), "99");
+  assert.equal(bellCount(100), "99+");
+  assert.equal(bellLabel(0), "Notifications");
+  assert.equal(bellLabel(3), "Notifications, 3 unread");
+});
+
+test("recentNotes lists the newest 50, highest id first", () => {
+  const notes = new Map();
+  for (let id = 1; id <= 60; id++) notes.set(id, { id });
+  const recent = recentNotes(notes);
+  assert.equal(recent.length, 50);
+  assert.equal(recent[0].id, 60);
+  assert.equal(recent[49].id, 11);
+  assert.deepEqual(recentNotes(new Map([[2, { id: 2 }], [9, { id: 9 }]])).map((n) => n.id), [9, 2]);
+});
