@@ -1,5 +1,6 @@
 """`make test`: lint (with the layer contract), the web client's unit tests (node --test), then
-the suite on the embedded default, then on PostgreSQL + Redis.
+the suite on the embedded default, then on PostgreSQL + Redis, each spread over the cores
+(pytest-xdist), the fault suite alone.
 
 With CI=true a missing PostgreSQL or Redis fails the run; elsewhere it is reported loudly.
 pytest's exit code 5 (no tests collected) is a failure, like any other non-zero code."""
@@ -17,6 +18,7 @@ BIN = Path(sys.executable).parent
 CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("LINKUP_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linkup")
 REDIS_URL = os.environ.get("LINKUP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+WORKERS = int(os.environ.get("LINKUP_TEST_WORKERS", "2"))
 
 
 def banner(text: str) -> None:
@@ -46,6 +48,28 @@ def services_problem() -> str | None:
     return None
 
 
+def pytest_pass(name: str, args: list[str], env: dict[str, str], with_faults: bool) -> list[str]:
+    """One configuration's tests; the failures, named. With no arguments: every test but the
+    fault suite spread over the cores (pytest-xdist; a file's tests stay on one worker, so
+    they share its module's server), then the fault suite alone, since it kills processes and
+    bounds recovery times. Arguments (a file, -k ...) run as given, in one process."""
+    pytest = [str(BIN / "python"), "-m", "pytest"]
+    if args:
+        code = run([*pytest, "--durations=15", *args], env=env)
+        return [] if code == 0 else [f"{name} (pytest exit {code})"]
+    failures = []
+    workers = str(min(WORKERS, os.cpu_count() or 1))
+    spread = ["-n", workers, "--dist", "loadfile", "-m", "not faults", "--durations=20"]
+    code = run([*pytest, *spread], env=env)
+    if code != 0:
+        failures.append(f"{name} (pytest exit {code})")
+    if with_faults:
+        code = run([*pytest, "-m", "faults", "--durations=10"], env=env)
+        if code != 0:
+            failures.append(f"{name}, fault suite (pytest exit {code})")
+    return failures
+
+
 def main() -> int:
     args = sys.argv[1:]
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
@@ -73,17 +97,14 @@ def main() -> int:
         print("!!! WEB CLIENT UNIT TESTS NOT RUN: node is not installed", flush=True)
 
     banner("tests: embedded default (SQLite + in-memory channel layer)")
-    code = run([str(BIN / "python"), "-m", "pytest", "--durations=15", *args], env=base_env)
-    if code != 0:
-        failures.append(f"embedded pass (pytest exit {code})")
+    failures += pytest_pass("embedded pass", args, base_env, with_faults=True)
 
     banner("tests: scale-out (PostgreSQL + Redis)")
     problem = services_problem()
     if problem is None:
         env = {**base_env, "DATABASE_URL": PG_URL, "REDIS_URL": REDIS_URL}
-        code = run([str(BIN / "python"), "-m", "pytest", "--durations=15", *args], env=env)
-        if code != 0:
-            failures.append(f"scale-out pass (pytest exit {code})")
+        # The fault suite starts PostgreSQL and Redis of its own: it runs in the first pass.
+        failures += pytest_pass("scale-out pass", args, env, with_faults=False)
     elif CI:
         failures.append(f"scale-out pass could not run: {problem}")
     else:
