@@ -217,7 +217,6 @@ class ChatConsumer(LinkupSocket):
 
     async def connect(self) -> None:
         self.rooms = {}
-        self.counted = False
         self.admitted = False
         self.focus: int | None = None
         self.typing = TypingTracker(
@@ -528,7 +527,6 @@ class NotificationConsumer(LinkupSocket):
         self.conn_id = uuid.uuid4().hex[:12]
         self.bad_frames = deque()
         self.joined = False
-        self.counted = False
         # The same cap as chat sockets, counted apart (a tab opens one of each).
         if not await self._admit(NOTIFY_KIND):
             return
