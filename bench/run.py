@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -228,21 +229,55 @@ def _bench_env(target: str) -> dict[str, str]:
     return dict(LINKUP_ENV) if target == "linkup" else {}
 
 
+# --profile DIR: Linkup's server processes are sampled by py-spy during each workload, one
+# flame graph (SVG) per configuration and workload. Sampling costs the server a little CPU:
+# quote figures from runs without it.
+PROFILE_DIR: Path | None = None
+
+
 def workload(name: str, server: Server, setup: Setup, shape: Shape, closed: bool) -> dict[str, Any]:
     """Run one workload against a started server; a contender that fails is reported so."""
     print(f"  {server.config:9s} {server.target:8s} {name} ...", flush=True)
     before = server.tracebacks()
+    profiler = _start_profile(server, name)
     try:
         result = _workload(name, server, setup, shape, closed)
     except Exception as exc:
         print(f"    {name} failed: {exc!r}\n{server.log_tail(3000)}", flush=True)
         return {"error": f"failed: {exc!r}"}
+    finally:
+        _stop_profile(profiler)
     result["server_tracebacks"] = server.tracebacks() - before
     print("    " + _line(name, result), flush=True)
     if result["server_tracebacks"]:
         print(f"    the server logged {result['server_tracebacks']} tracebacks, the first:")
         print("    " + server.first_error().replace("\n", "\n    "), flush=True)
     return result
+
+
+def _start_profile(server: Server, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy on a Linkup server during one workload, until `_stop_profile`."""
+    if PROFILE_DIR is None or server.target != "linkup":
+        return None
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    output = PROFILE_DIR / f"{server.config}-{name}.svg"
+    # The first process (W5 runs two alike).
+    command = ["py-spy", "record", "--nonblocking", "--rate", "200", "--output", str(output)]
+    return subprocess.Popen(
+        [*command, "--pid", str(server.procs[0].pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its flame graph and exits
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
 
 
 def _workload(
@@ -468,7 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE for Linkup's server (repeatable)"
     )
+    parser.add_argument(
+        "--profile", default=None, help="folder for py-spy flame graphs of Linkup's server"
+    )
     args = parser.parse_args(argv)
+    global PROFILE_DIR
+    PROFILE_DIR = Path(args.profile) if args.profile else None
     LINKUP_ENV.update(item.split("=", 1) for item in args.env)
     shape = SMOKE if args.smoke else FULL
     out = Path(args.out) if args.out else (None if args.smoke else ROOT / "docs" / "bench")
