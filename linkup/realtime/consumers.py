@@ -1,9 +1,10 @@
 """The chat socket: one per client tab, carrying all of the user's rooms.
 
 Live delivery is gap-free and ordered per socket: the consumer remembers the last seq it sent
-in each room. A doorbell (channel-layer event) for the next seq is sent on; one further ahead
-first fills the gap from the database; one already sent is dropped. `ping` re-reads every
-room's last_seq, so a message whose doorbells were all lost arrives before the `pong`.
+in each room, and each doorbell (channel-layer event) takes the step `delivery_step` says:
+the next seq is sent on; one further ahead first fills the gap from the database; one
+already sent is dropped. `ping` re-reads every room's last_seq, so a message whose
+doorbells were all lost arrives before the `pong`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from linkup.core.shapes import (
     RoomRemovedEvent,
     RoomUpdatedEvent,
 )
+from linkup.realtime.delivery import Step, delivery_step
 from linkup.realtime.edges import perform, read
 from linkup.realtime.liveness import liveness
 from linkup.realtime.presence_store import CHAT
@@ -455,12 +457,13 @@ class ChatConsumer(LinkupSocket):
     async def chat_message(self, event: ChatMessageEvent) -> None:
         message = event["message"]
         room_id, seq = message["room"], message["seq"]
-        last = self.rooms.get(room_id)
-        if last is None or seq <= last:
-            return  # not (or no longer) subscribed, or already sent
-        if seq > last + 1:
+        step = delivery_step(self.rooms.get(room_id), seq)
+        if step is Step.DROP:
+            return
+        if step is Step.FILL:
             await self.fill_gap(room_id, seq - 1)
-            if self.rooms.get(room_id, seq) >= seq:
+            # Filled up to it (or past it), or the room went meanwhile: nothing to send.
+            if delivery_step(self.rooms.get(room_id), seq) is Step.DROP:
                 return
         await self._send_message(message)
 
