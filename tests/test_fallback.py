@@ -596,6 +596,7 @@ def test_generated_vapid_keys_sign_pushes(alice: Any, bob: Any, settings: Any) -
 def test_the_worker_reads_presence_where_the_server_writes_it(alice: Any) -> None:
     """The server's presence store and the worker's look-up name the key through one place:
     whoever the store shows online is not emailed, and is again once gone."""
+
     async def as_the_server(*steps: tuple[str, str, float]) -> None:
         client = shared_redis.async_client(2, 1, 2)
         store = RedisPresence(client, shared_redis.prefix(), grace_s=1)

@@ -1,4 +1,4 @@
-"""Client frame parsing (linkup/protocol.py): total on any input, exact on valid frames."""
+"""Client frame parsing (linkup/core/protocol.py): total on any input, exact on valid frames."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Token buckets (linkup/ratelimit.py), with time injected: no sleeps, exact bounds."""
+"""Token buckets (linkup/realtime/ratelimit.py), with time injected: no sleeps, exact bounds."""
 
 from __future__ import annotations
 

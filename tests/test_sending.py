@@ -253,3 +253,33 @@ def _break_the_set_wise_write(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not Message.objects.filter(room_id=rooms[1]).exists()
     assert Room.objects.get(pk=rooms[1]).last_seq == 0
     assert MessagingError.objects.filter(category="serialization").count() == 1
+
+
+async def test_a_ringing_that_fails_never_stops_later_doorbells(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One batch's doorbells fail to ring (the layer raised, or the ringing was cancelled):
+    the batches after it still ring, and a sender waiting for the ringing is not failed."""
+    from asgiref.sync import sync_to_async
+
+    rung: list[int] = []
+    calls = 0
+
+    async def flaky(events: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the layer is gone")
+        rung.extend(e["message"]["seq"] for _, e in events if e["type"] == "chat.message")
+
+    monkeypatch.setattr(sending, "publish", flaky)
+    users, rooms = await sync_to_async(cast)()
+    queue = SendQueue()
+    await queue.submit(Send(users[0], rooms[0], "first", "lost doorbell"))
+    await queue.rung()  # it failed: neither raised here nor hung
+    await queue.submit(Send(users[0], rooms[0], "second", "cancelled doorbell"))
+    assert queue.ringing is not None
+    queue.ringing.cancel()  # the next one is cancelled outright
+    await queue.submit(Send(users[0], rooms[0], "third", "rings"))
+    await queue.rung()
+    assert rung == [3] and calls == 2

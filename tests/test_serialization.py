@@ -1,4 +1,5 @@
-"""The one JSON path (linkup/serialization.py): contract times, JSON-native events, one error."""
+"""The one JSON path (linkup/core/serialization.py): contract times, JSON-native events,
+one error."""
 
 from __future__ import annotations
 

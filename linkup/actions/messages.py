@@ -42,6 +42,8 @@ class Send:
 
 
 # ((message, created), None, events) for a committed or repeated send; (None, error, []).
+# A send's own events are its part of the batch's (which the queue publishes); they let the
+# batch be compared send by send with smaller batches (tests/test_sending.py).
 Outcome = tuple[tuple[MessageDict, bool] | None, LinkupError | None, list[Event]]
 
 
@@ -76,8 +78,8 @@ def do_send_batch(
     one at fault fails alone.
 
     The new messages' notifications are written in the same transaction (`focused`: who
-    is looking at each room, and so needs none)."""
-    now = now or timezone.now()
+    is looking at each room, and so needs none). `now` (tests inject it) defaults to the
+    time the batch holds its rooms' locks, so a later seq never has an earlier time."""
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -123,7 +125,7 @@ def _in_room_order(sends: list[Send]) -> list[int]:
     return sorted(range(len(sends)), key=lambda i: sends[i].room_id)
 
 
-def _commit_one_by_one(sends: list[Send], now: dt.datetime) -> list[Outcome]:
+def _commit_one_by_one(sends: list[Send], now: dt.datetime | None) -> list[Outcome]:
     """Each send a batch of one, in a savepoint of its own (rooms still in id order)."""
     outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
     for i in _in_room_order(sends):
@@ -136,7 +138,7 @@ def _commit_one_by_one(sends: list[Send], now: dt.datetime) -> list[Outcome]:
     return outcomes
 
 
-def _commit_together(sends: list[Send], now: dt.datetime) -> list[Outcome]:
+def _commit_together(sends: list[Send], now: dt.datetime | None) -> list[Outcome]:
     """The batch in a fixed number of queries: lock its rooms (in id order), read the
     senders' memberships and the earlier sends of these client_ids, insert every new
     message at once, then move the rooms' last_seq and the senders' markers.
@@ -150,6 +152,7 @@ def _commit_together(sends: list[Send], now: dt.datetime) -> list[Outcome]:
     rooms = {
         r.pk: r for r in Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk")
     }
+    now = now or timezone.now()  # under the rooms' locks: seq order is time order
     memberships = {
         (m.room_id, m.user_id): m
         for m in Membership.objects.filter(room_id__in=room_ids, user_id__in=sender_ids)

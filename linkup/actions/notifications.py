@@ -2,9 +2,9 @@
 
 They are written in the transaction of the change they are about (a message, being added to
 a group), so a committed message never lacks its notification and a rolled-back one never
-has one; their fallback task (linkup.tasks) is enqueued in that same transaction. Live
-delivery is a doorbell to the user's `/ws/notifications/` sockets after the commit; the
-fallback chain (linkup.fallback) takes what no path delivered.
+has one; their fallback task (`linkup.tasks.schedule_fallback`) is enqueued in that same
+transaction. Live delivery is a doorbell to the user's `/ws/notifications/` sockets after
+the commit; the fallback chain (linkup.tasks.fallback) takes what no path delivered.
 
 Who gets one: the other member of a direct room, for each new message; a group member
 whose `@username` a message names; a user added to a group. Never the author, never for a

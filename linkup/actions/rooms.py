@@ -1,8 +1,7 @@
-"""Write paths: `access_*` fetch and authorize, `check_*` validate, `do_*` write and emit events.
-
-Every `do_*` runs on the database thread inside one transaction and queues its events with
-`send_event_on_commit`; callers on the event loop use `linkup.edges.perform`.
-"""
+"""Rooms: create a direct room or a group, add and remove members, each announced to the
+members it concerns (`check_*` validate; `do_*` write in one transaction and queue their
+events with `send_event_on_commit`; the event loop calls them through
+`linkup.realtime.edges.perform`)."""
 
 from __future__ import annotations
 

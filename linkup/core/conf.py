@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     # Sends per user: a token bucket refilled at RATE per second holding up to BURST.
     "SEND_RATE_PER_S": 10.0,
     "SEND_BURST": 20,
-    # Most sends one transaction commits together (group commit, linkup/sending.py).
+    # Most sends one transaction commits together (group commit, linkup/realtime/sending.py).
     "SEND_BATCH_MAX": 100,
     # Typing frames per user (a client sends about one a second at most: start every 3 s,
     # stop after 1 s idle); more get `rate_limited` and are not relayed.
@@ -96,11 +96,11 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_REDIS_WAIT_S": 10,
     # Store a MessagingError row for errors an operator must see.
     "RECORD_ERRORS": True,
-    # Notifications (linkup/notifications.py, linkup/fallback.py). A notification nobody has
-    # seen goes by email (one digest per batch) and Web Push once its user has been offline
-    # this long; a failing attempt is retried with exponential backoff and jitter (base,
-    # cap), at most NOTIFY_MAX_ATTEMPTS times, then recorded as failed. Whatever is still
-    # pending after NOTIFY_EXPIRE_DAYS expires.
+    # Notifications (linkup/actions/notifications.py, linkup/tasks/fallback.py). A
+    # notification nobody has seen goes by email (one digest per batch) and Web Push once
+    # its user has been offline this long; a failing attempt is retried with exponential
+    # backoff and jitter (base, cap), at most NOTIFY_MAX_ATTEMPTS times, then recorded as
+    # failed. Whatever is still pending after NOTIFY_EXPIRE_DAYS expires.
     "NOTIFY_OFFLINE_DELAY_S": 120.0,
     "NOTIFY_MAX_ATTEMPTS": 5,
     "NOTIFY_RETRY_BASE_S": 30.0,

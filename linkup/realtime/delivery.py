@@ -4,8 +4,8 @@ of a room, given the last seq it sent there.
 A socket sends each room's messages once and in seq order. A doorbell for the next seq is
 sent on; one already sent (a duplicate, or one the socket caught up on) is dropped; one
 further ahead means doorbells were lost or arrived out of order, so the socket first fills
-the gap from the database. The consumers (and the delivery hub after them) apply this to
-every doorbell; tests/test_delivery_cursor.py holds it to a model with Hypothesis.
+the gap from the database. The chat consumer applies this to every doorbell;
+tests/test_delivery_cursor.py holds it to a model with Hypothesis.
 """
 
 from __future__ import annotations

@@ -94,25 +94,36 @@ class SendQueue:
                 self.task = loop.create_task(self.drain())
 
     async def rung(self) -> None:
-        """Wait until the doorbells of every batch committed so far have rung."""
+        """Wait until the doorbells of every batch committed so far have rung (or failed)."""
         if self.ringing is not None:
-            await asyncio.shield(self.ringing)  # a caller cancelled never stops the ringing
+            # asyncio.wait neither raises the ringing's failure nor cancels it with us.
+            await asyncio.wait([self.ringing])
 
     def _ring(self, events: list[Event]) -> None:
-        """Publish a committed batch's events once the batches before it have rung."""
+        """Publish a committed batch's events once the batches before it have rung.
+
+        Each ringing waits for the one before, whatever became of it (failed, cancelled),
+        and is bounded by RING_TIMEOUT_S: a channel layer that hangs delays later doorbells
+        by that much at most, and never stops them. Doorbells lost so are recovered as any
+        lost doorbell is: sockets fill the gap on the next message, or on `ping`."""
         if not events:
             return
         previous = self.ringing
 
         async def ring() -> None:
             if previous is not None:
-                await previous  # publish() logs its failures: it never raises
-            await publish(events)
+                await asyncio.wait([previous])
+            try:
+                async with asyncio.timeout(RING_TIMEOUT_S):
+                    await publish(events)
+            except Exception as exc:  # publish() logs a layer's refusals; this is the rest
+                log_event(logging.WARNING, "delivery", "doorbells not rung", exc)
 
         self.ringing = asyncio.get_running_loop().create_task(ring())
 
 
 FOCUS_WAIT_S = 0.25
+RING_TIMEOUT_S = 5.0
 
 
 async def _focused(room_ids: list[int]) -> dict[int, set[int]]:

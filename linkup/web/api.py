@@ -1,13 +1,14 @@
 """REST API under /api/v1 (django-ninja: typed input, OpenAPI 3 at /api/v1/openapi.json).
 
 Views are async and thin: they authenticate, validate, call one action or query on the
-database thread through `linkup.edges`, and render. Every error leaves as the contract's
+database thread through `linkup.realtime.edges`, and render. Every error leaves as the contract's
 `{"error": {"code", "detail"}}` body.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +131,8 @@ def _error_response(request: HttpRequest, exc: LinkupError) -> HttpResponse:
         dumps(exc.as_body()), status=exc.status, content_type="application/json"
     )
     if exc.retry_after_s is not None:
-        response["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.499)))
+        # Whole seconds, rounded up: a client that waits as told is let in.
+        response["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return response
 
 
