@@ -115,3 +115,20 @@ def server() -> Iterator[dict[str, Any]]:
 
     with live_server() as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, whose teardown first ends the PostgreSQL sessions that
+    threads of this process left open on it (the database thread of async tests keeps its
+    own connection), so DROP DATABASE is not refused at the end of a worker's run."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
