@@ -481,11 +481,16 @@ async def test_room_rows_are_untouched_by_refused_sends(setup: dict[str, Any]) -
     await a.disconnect()
 
 
+@pytest.mark.parametrize("local_first", [True, False])
 async def test_channel_layer_failure_never_fails_a_send(
-    setup: dict[str, Any], monkeypatch: Any
+    setup: dict[str, Any], monkeypatch: Any, settings: Any, local_first: bool
 ) -> None:
+    """The layer down: the send commits all the same. The process's own sockets get the
+    message from its hub at once; elsewhere (local_first off: as if on another process)
+    the lost doorbell is made good at the next ping."""
     from channels.layers import get_channel_layer
 
+    settings.LINKUP = {**settings.LINKUP, "HUB_LOCAL_FIRST": local_first}
     b = await connect(setup["bob"])
     a = await connect(setup["alice"])
     layer = get_channel_layer()
@@ -506,6 +511,11 @@ async def test_channel_layer_failure_never_fails_a_send(
     )
     ack = await recv_type(a, "message.ack")
     assert ack["client_id"] == client_id and ack["message"]["seq"] == 1
+    if local_first:
+        assert (await recv_type(b, "message.new"))["message"]["client_id"] == client_id
+        await a.disconnect()
+        await b.disconnect()
+        return
     assert await b.receive_nothing(timeout=0.2)
     await send(b, {"type": "ping"})  # the lost doorbell is made good at the next ping
     assert (await recv_type(b, "message.new"))["message"]["client_id"] == client_id
@@ -606,13 +616,14 @@ async def test_room_joined_while_connecting_is_subscribed(
 
     group, _ = await db(do_create_room)(alice, "group", [bob.pk], "late")
     await db(direct)(carol, alice)  # carol has a room, so connecting subscribes to something
-    real_subscribe = ChatConsumer._subscribe
+    real_enter = ChatConsumer._enter
     joined = False
 
-    async def subscribe_then_join(self: Any, room_ids: Any, with_user_group: bool = False) -> None:
+    async def subscribe_then_join(self: Any, groups: list[str]) -> None:
         nonlocal joined
-        await real_subscribe(self, room_ids, with_user_group)
-        if not joined and self.user.pk == carol.pk:
+        await real_enter(self, groups)
+        rooms = [g for g in groups if g.startswith("linkup.room.")]
+        if rooms and not joined and self.user.pk == carol.pk:
             joined = True
 
             def add() -> None:
@@ -621,7 +632,7 @@ async def test_room_joined_while_connecting_is_subscribed(
 
             await db(add)()
 
-    monkeypatch.setattr(ChatConsumer, "_subscribe", subscribe_then_join)
+    monkeypatch.setattr(ChatConsumer, "_enter", subscribe_then_join)
     c = await connect(setup["carol"])
     a = await connect(setup["alice"])
     await send(

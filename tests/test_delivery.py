@@ -29,6 +29,7 @@ from linkup.actions import receipts
 from linkup.actions.events import collecting_events
 from linkup.actions.rooms import do_create_room
 from linkup.models import Membership, Message, Room
+from linkup.realtime.hub import Hub
 from tests.conftest import expected_status, make_user, token_for
 from tests.wsutil import connect, db, send
 
@@ -49,6 +50,7 @@ class Client:
     comm: WebsocketCommunicator | None = None
     view: dict[int, int] = field(default_factory=dict)  # seq -> message id, all sources
     live: list[int] = field(default_factory=list)  # seqs delivered live on this socket
+    base: int = 0  # the room's last seq when this socket said hello
     acked: dict[str, int] = field(default_factory=dict)  # client_id -> message id
 
     def cursor(self) -> int:
@@ -105,9 +107,14 @@ class DeliveryMachine(RuleBasedStateMachine):
 
     # -- talking to a socket -----------------------------------------------------------
 
+    raw = False  # the frames extension for every other socket
+
     async def _connect(self, client: Client) -> None:
-        client.comm = await connect(client.token)
+        raw = self.raw and self.clients.index(client) % 2 == 1
+        client.comm = await connect(client.token, raw=raw)
         client.live = []
+        # No send is in flight between rules: what committed before hello is all there is.
+        client.base = await db(lambda: Room.objects.get(pk=self.room).last_seq)()
 
     def _take(self, client: Client, frame: dict[str, Any]) -> None:
         """Apply one server frame to the client's state, checking live-delivery rules."""
@@ -118,6 +125,9 @@ class DeliveryMachine(RuleBasedStateMachine):
             seq = message["seq"]
             assert seq not in client.live, f"seq {seq} delivered twice on one socket"
             assert not client.live or seq > client.live[-1], "live delivery out of order"
+            # Gap-free: the next after the last sent, the first after the cursor at hello.
+            expected = client.live[-1] + 1 if client.live else client.base + 1
+            assert seq == expected, f"live delivery skipped to {seq} from {expected - 1}"
             client.live.append(seq)
             assert client.view.setdefault(seq, message["id"]) == message["id"]
         elif frame["type"] == "error":
@@ -307,6 +317,87 @@ def test_delivery_state_machine(settings: Any) -> None:
         )
     finally:
         DeliveryMachine.loop.close()
+
+
+class TwoHubMachine(DeliveryMachine):
+    """The same rules with the sockets spread over two hubs (as over two server processes)
+    that share the database and a channel layer that loses, repeats and delays doorbells."""
+
+    raw = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hubs = [Hub(), Hub()]
+        self.next_hub = 0
+
+    def pick_hub(self) -> Hub:
+        self.next_hub += 1
+        return self.hubs[self.next_hub % 2]
+
+    def teardown(self) -> None:
+        super().teardown()
+        for hub in self.hubs:
+            self.run(hub.close())
+
+
+def test_delivery_state_machine_across_two_hubs(settings: Any, monkeypatch: Any) -> None:
+    """Every socket is sent every message committed after its hello once, in seq order,
+    whatever the layer does to the doorbells: each group send is lost, repeated or delayed
+    (so overtaken) one time in ten, and a hub hears its own process's only from the layer."""
+    from linkup.realtime import consumers
+
+    settings.LINKUP = {
+        **settings.LINKUP,
+        "SEND_RATE_PER_S": 1e6,
+        "SEND_BURST": 10**6,
+        "HUB_LOCAL_FIRST": False,
+    }
+    TwoHubMachine.users = [make_user("alice"), make_user("bob"), make_user("carol")]
+    TwoHubMachine.tokens = [token_for(u) for u in TwoHubMachine.users]
+    TwoHubMachine.loop = loop = asyncio.new_event_loop()
+    dice = random.Random(20261203)
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    counts = {"lost": 0, "repeated": 0, "delayed": 0}
+
+    async def unreliable_group_send(group: str, message: dict[str, Any]) -> None:
+        roll = dice.random()
+        if roll < 0.1:
+            counts["lost"] += 1
+            return
+        if roll < 0.2:
+            counts["repeated"] += 1
+            await real_group_send(group, message)
+        elif roll < 0.3:
+            counts["delayed"] += 1
+            later = real_group_send(group, message)
+            loop.call_later(dice.uniform(0.001, 0.03), loop.create_task, later)
+            return
+        await real_group_send(group, message)
+
+    machine: list[TwoHubMachine] = []
+
+    def hub_of_machine() -> Hub:
+        return machine[-1].pick_hub()
+
+    real_init = TwoHubMachine.__init__
+
+    def init(self: TwoHubMachine) -> None:
+        real_init(self)
+        machine.append(self)
+
+    monkeypatch.setattr(TwoHubMachine, "__init__", init)
+    monkeypatch.setattr(layer, "group_send", unreliable_group_send)
+    monkeypatch.setattr(consumers, "hub", hub_of_machine)
+    try:
+        run_state_machine_as_test(
+            TwoHubMachine,
+            settings=hypothesis_settings(max_examples=100, stateful_step_count=15, deadline=None),
+        )
+    finally:
+        loop.close()
+    assert all(counts.values()), counts  # the layer did each of its tricks
+    print(f"two hubs: {len(machine)} runs, doorbells {counts}")
 
 
 async def test_every_pinging_client_holds_everything_despite_lost_doorbells(

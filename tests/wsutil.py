@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from linkup.realtime.auth import SocketAuthMiddleware
 from linkup.realtime.routing import websocket_urlpatterns
+from linkup.realtime.wire import EXTENSION
 
 APP = SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
 
@@ -50,18 +51,40 @@ class Socket(WebsocketCommunicator):
         return await self.receive_nothing(timeout, interval)  # only presence: look again
 
 
+def offer_frames(comm: WebsocketCommunicator) -> None:
+    """Give the socket the `linkup.frames` extension, as linkup_server's uvicorn does: the
+    hub then writes whole frames, which this unwraps into the communicator's output."""
+
+    def write(data: bytes) -> bool:
+        length = data[1] & 0x7F
+        start = 2 if length < 126 else 4 if length == 126 else 10
+        assert data[0] == 0x81, "a whole text frame"
+        comm.output_queue.put_nowait({"type": "websocket.send", "text": data[start:].decode()})
+        return True
+
+    comm.scope.setdefault("extensions", {})[EXTENSION] = {
+        "write": write,
+        "buffered": lambda: 0,
+        "abort": lambda: None,
+    }
+
+
 async def connect(
     token: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     path: str = "/ws/chat/",
     expect_hello: bool = True,
     presence: bool = False,
+    raw: bool = False,
 ) -> WebsocketCommunicator:
+    """Open a socket; `raw` offers the hub the frames extension (see `offer_frames`)."""
     hdrs = list(headers or [])
     if token is not None:
         hdrs.append((b"authorization", f"Bearer {token}".encode()))
     comm = Socket(APP, path, headers=hdrs)
     comm.presence = presence
+    if raw:
+        offer_frames(comm)
     connected, code = await comm.connect(timeout=5)
     if expect_hello:
         assert connected, f"refused with {code}"

@@ -86,7 +86,9 @@ async def publish(events: list[Event]) -> None:
         return
     for group, payload in events:
         try:
-            await layer.group_send(group, payload)
+            # The group named in the event: a process's hub, in many groups with one
+            # channel, routes by it (linkup.realtime.hub).
+            await layer.group_send(group, {**payload, "group": group})
         except Exception as exc:
             log_event(
                 logging.WARNING,

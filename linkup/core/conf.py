@@ -41,6 +41,12 @@ DEFAULTS: dict[str, Any] = {
     # written, the socket is closed (1013), so the frames queued behind it cannot grow
     # without bound nor hold up that user's other work.
     "SLOW_CONSUMER_TIMEOUT_S": 10.0,
+    # ... and a socket whose unsent frames stay over this many bytes that long is closed
+    # (1013) and its buffers dropped: the hub writes frames without waiting for the client.
+    "SLOW_CONSUMER_MAX_BYTES": 1024 * 1024,
+    # The hub delivers what its process commits to its own sockets at once (False: through
+    # the channel layer like everyone else's; tests of a lossy layer use it).
+    "HUB_LOCAL_FIRST": True,
     # Heartbeat the client is told to keep, and the silence after which a socket may be closed.
     "HEARTBEAT_S": 30,
     "IDLE_TIMEOUT_S": 75,

@@ -17,11 +17,12 @@ from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from linkup.actions import notifications, receipts
-from linkup.actions.events import notify_group, publish_now, room_group, user_group
+from linkup.actions.events import notify_group, room_group, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import (
     ABUSE,
@@ -52,12 +53,6 @@ from linkup.core.protocol import (
 from linkup.core.serialization import SerializationError, dumps_text, format_time
 from linkup.core.shapes import (
     AuthRevokedEvent,
-    ChatMessageEvent,
-    ChatPresenceEvent,
-    ChatReceiptEvent,
-    ChatTypingEvent,
-    ChatWatermarkEvent,
-    MessageDict,
     NotifyNewEvent,
     NotifyReadEvent,
     RoomRemovedEvent,
@@ -65,11 +60,14 @@ from linkup.core.shapes import (
 )
 from linkup.realtime.delivery import Step, delivery_step
 from linkup.realtime.edges import perform, read
+from linkup.realtime.hub import hub
+from linkup.realtime.hub import publish as hub_publish
 from linkup.realtime.liveness import liveness
 from linkup.realtime.presence_store import CHAT
 from linkup.realtime.ratelimit import limits, retry_after
 from linkup.realtime.sending import send_message, send_queue
 from linkup.realtime.typing import TypingTracker
+from linkup.realtime.wire import EXTENSION, Outgoing
 from linkup.store import queries
 from linkup.store.records import arecord_error
 
@@ -150,6 +148,10 @@ class LinkupSocket(AsyncWebsocketConsumer):
                 **self._ctx(),
             )
             text = dumps_text(ServerError().as_frame())
+        await self.send_text(text)
+
+    async def send_text(self, text: str) -> None:
+        """Send one encoded frame through ASGI, closing the socket if it will not go."""
         if self.closing:
             return
         try:
@@ -213,13 +215,44 @@ class LinkupSocket(AsyncWebsocketConsumer):
 
 
 class ChatConsumer(LinkupSocket):
+    """The chat socket. Not a channel-layer member itself: the process's hub
+    (linkup.realtime.hub) is, and offers this socket what its rooms and user receive.
+
+    Offers are taken in order. While nothing is waiting, a frame the hub offers is written at
+    once (one `transport.write` of bytes framed once for everyone, where the server offers
+    the `linkup.frames` extension). Anything that must await (a gap filled from the
+    database, a catch-up for `ping`, a room joined, a plain ASGI send) is queued, and one
+    task of the socket's works through the queue; frames offered meanwhile wait behind it,
+    so the order holds."""
+
     rooms: dict[int, int]  # room id -> last seq sent to this socket
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels would give every socket a channel of its own and a task reading it; the
+        # hub holds the process's one channel instead, so frames from the client are all
+        # that is dispatched here.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def connect(self) -> None:
         self.rooms = {}
         self.admitted = False
+        self.ready = False  # `hello` sent: offers may be written
+        self.hub = hub()
+        self.hub_user = -1
+        self.hub_groups: set[str] = set()
+        self.queue: deque[tuple[Any, ...]] = deque()
+        self.drainer: asyncio.Task[None] | None = None
+        self.raw: dict[str, Any] | None = None
+        self.over_since: float | None = None
         self.focus: int | None = None
         self.typing = TypingTracker(
             expire_s=float(setting("TYPING_EXPIRE_S")),
@@ -233,28 +266,28 @@ class ChatConsumer(LinkupSocket):
         if not await self._admit(CHAT):
             return
         self.admitted = True
+        self.hub_user = self.user.pk
         try:
-            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+            await self._enter([user_group(self.user.pk)])
             # Subscribe, then read the cursors: whatever commits after that read rings a
-            # doorbell we will hear; whatever committed before it precedes `hello`. A room
-            # joined between two reads is subscribed and read again.
+            # doorbell the hub offers us; whatever committed before it precedes `hello`. A
+            # room joined between two reads is subscribed and read again.
             subscribed: set[int] = set()
             while True:
                 seqs = await read(queries.room_ids_and_seqs, self.user)
                 missing = [r for r in seqs if r not in subscribed]
                 if not missing:
                     break
-                await self._subscribe(missing)
+                await self._enter([room_group(r) for r in missing])
                 subscribed.update(missing)
-            for room_id in subscribed - set(seqs):  # left meanwhile
-                await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
+            self._exit([room_group(r) for r in subscribed - set(seqs)])  # left meanwhile
             self.rooms = seqs
         except Exception as exc:
             await self._log_failure("connection", "socket set-up failed", exc)
             await self.close(code=SETUP_FAILED)
             return
-        self.groups_joined_at = time.monotonic()
         await self.accept()
+        self.raw = (self.scope.get("extensions") or {}).get(EXTENSION)
         await self.send_frame(
             {
                 "type": "hello",
@@ -266,6 +299,9 @@ class ChatConsumer(LinkupSocket):
                 "connection_id": self.conn_id,
             }
         )
+        self.ready = True
+        if self.queue:  # offered during the handshake
+            self._drain_soon()
         try:
             await liveness().join(self)
             self.present = True
@@ -273,6 +309,10 @@ class ChatConsumer(LinkupSocket):
             log_event(logging.WARNING, "connection", "presence join failed", exc, **self._ctx())
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
+        self.hub.exit(self, list(self.hub_groups))
+        self.hub_groups.clear()
+        self._drop_queue()
         if not self.counted:
             return
         self._uncount(CHAT)
@@ -285,14 +325,14 @@ class ChatConsumer(LinkupSocket):
             self.typing_timer.cancel()
         for room_id in self.typing.rooms():
             await self._stop_typing(room_id)
-        layer = self.channel_layer
-        try:
-            await asyncio.gather(
-                layer.group_discard(user_group(self.user.pk), self.channel_name),
-                *(layer.group_discard(room_group(r), self.channel_name) for r in self.rooms),
-            )
-        except Exception as exc:
-            log_event(logging.WARNING, "connection", "group discard failed", exc, **self._ctx())
+
+    async def _enter(self, groups: list[str]) -> None:
+        self.hub_groups.update(groups)
+        await self.hub.enter(self, groups)
+
+    def _exit(self, groups: list[str]) -> None:
+        self.hub_groups.difference_update(groups)
+        self.hub.exit(self, groups)
 
     # -- frames from the client ------------------------------------------------------------
 
@@ -324,10 +364,10 @@ class ChatConsumer(LinkupSocket):
             await self._set_focus(frame.room)
         elif isinstance(frame, SyncFrame):
             result = await read(queries.build_sync, self.user, frame.cursors)
-            await self._reconcile(dict.fromkeys(result["room_ids"], None))
+            await self._in_order(self._reconcile, dict.fromkeys(result["room_ids"], None))
             await self.send_frame({"type": "sync.result", **result})
         elif isinstance(frame, PingFrame):
-            await self.catch_up()
+            await self._in_order(self.catch_up)
             await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
 
     async def on_send(self, frame: SendFrame) -> None:
@@ -368,10 +408,8 @@ class ChatConsumer(LinkupSocket):
             await self._relay_typing(room_id, "stop")
 
     async def _relay_typing(self, room_id: int, state: str) -> None:
-        await publish_now(
-            room_group(room_id),
-            {"type": "chat.typing", "room": room_id, "user": self.user.pk, "state": state},
-        )
+        event = {"type": "chat.typing", "room": room_id, "user": self.user.pk, "state": state}
+        await hub_publish([(room_group(room_id), event)])
 
     def _arm_typing_timer(self) -> None:
         """Wake when the earliest typing lapses, to tell the room it stopped."""
@@ -388,6 +426,151 @@ class ChatConsumer(LinkupSocket):
             await self._relay_typing(room_id, "stop")
         self._arm_typing_timer()
 
+    # -- what the hub offers (called by the hub, for every event: no await) -------------------
+
+    def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None:
+        if self.ready and self.drainer is None and self.raw is not None:
+            step = delivery_step(self.rooms.get(room_id), seq)
+            if step is Step.DROP:
+                return
+            if step is Step.SEND:
+                self.rooms[room_id] = seq
+                self._write_raw(out)
+                return
+        self._queue(("message", room_id, seq, out))
+
+    def offer_frame(self, room_id: int | None, out: Outgoing) -> None:
+        if self.ready and self.drainer is None and self.raw is not None:
+            if room_id is None or room_id in self.rooms:
+                self._write_raw(out)
+            return
+        self._queue(("frame", room_id, out))
+
+    def offer_event(self, event: dict[str, Any]) -> None:
+        self._queue(("event", event))
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def _queue(self, item: tuple[Any, ...]) -> None:
+        if self.closing:
+            return
+        self.queue.append(item)
+        if self.ready and self.drainer is None:
+            self._drain_soon()
+
+    def _drain_soon(self) -> None:
+        self.drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _in_order(self, func: Any, *args: Any) -> Any:
+        """Run `func(*args)` in the queue's order (after every frame offered before it, and
+        before any offered after) and return its result."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue(("call", func, args, future))
+        if self.closing:
+            return None
+        try:
+            return await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                return None  # the socket closed before its turn came
+            raise
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue and not self.closing:
+                item = self.queue.popleft()
+                try:
+                    await self._take(item)
+                except Exception as exc:
+                    if item[0] == "call":
+                        if not item[3].done():
+                            item[3].set_exception(exc)
+                    else:
+                        await self._log_failure("delivery", "delivery failed", exc)
+        finally:
+            self.drainer = None
+            if self.closing:
+                self._drop_queue()
+            elif self.queue:
+                self._drain_soon()
+
+    async def _take(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == "message":
+            _, room_id, seq, out = item
+            step = delivery_step(self.rooms.get(room_id), seq)
+            if step is Step.FILL:
+                await self.fill_gap(room_id, seq - 1)
+                # Filled up to it (or past it), or the room went meanwhile.
+                step = delivery_step(self.rooms.get(room_id), seq)
+            if step is Step.SEND:
+                self.rooms[room_id] = seq
+                await self._write(out)
+        elif kind == "frame":
+            _, room_id, out = item
+            if room_id is None or room_id in self.rooms:
+                await self._write(out)
+        elif kind == "event":
+            event = item[1]
+            handler = getattr(self, str(event.get("type", "_")).replace(".", "_"), None)
+            if handler is None or str(event["type"]).startswith("_"):
+                log_event(
+                    logging.WARNING, "delivery", "no handler for event", event=event.get("type")
+                )
+                return
+            await handler(event)
+        else:  # "call"
+            _, func, args, future = item
+            result = await func(*args)
+            if not future.done():
+                future.set_result(result)
+
+    def _drop_queue(self) -> None:
+        """The socket is closing: forget what waits, and release whoever waits on it."""
+        for item in self.queue:
+            if item[0] == "call" and not item[3].done():
+                item[3].cancel()
+        self.queue.clear()
+
+    async def _write(self, out: Outgoing) -> None:
+        if self.raw is not None:
+            self._write_raw(out)
+        else:
+            await self.send_text(out.text)
+
+    def _write_raw(self, out: Outgoing) -> None:
+        """Write a frame to the transport now. A client that does not read lets unsent
+        bytes pile up: over SLOW_CONSUMER_MAX_BYTES for SLOW_CONSUMER_TIMEOUT_S, it is
+        closed (1013) and its buffers are dropped."""
+        assert self.raw is not None
+        if self.closing:
+            return
+        if not self.raw["write"](out.framed):
+            self.closing = True  # the transport is going: the disconnect follows
+            return
+        if self.raw["buffered"]() <= int(setting("SLOW_CONSUMER_MAX_BYTES")):
+            self.over_since = None
+        elif self.over_since is None:
+            self.over_since = time.monotonic()
+            asyncio.get_running_loop().call_later(
+                float(setting("SLOW_CONSUMER_TIMEOUT_S")), self._check_slow
+            )
+
+    def _check_slow(self) -> None:
+        if self.closing or self.over_since is None or self.raw is None:
+            return
+        if self.raw["buffered"]() <= int(setting("SLOW_CONSUMER_MAX_BYTES")):
+            self.over_since = None
+            return
+        log_event(logging.WARNING, "connection", "slow consumer disconnected", **self._ctx())
+        asyncio.get_running_loop().create_task(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        await self.close(code=SLOW_CONSUMER)
+        if self.raw is not None:
+            self.raw["abort"]()  # the close frame waits behind what the client never read
+
     # -- catching up ---------------------------------------------------------------------------
 
     async def catch_up(self) -> None:
@@ -397,41 +580,31 @@ class ChatConsumer(LinkupSocket):
         for room_id, last_seq in seqs.items():
             if last_seq > self.rooms.get(room_id, last_seq):
                 await self.fill_gap(room_id, last_seq)
-        if time.monotonic() - self.groups_joined_at > float(setting("GROUP_REFRESH_S")):
-            # Group memberships expire, and a restarted Redis forgets them: join again.
-            await self._subscribe(list(self.rooms), with_user_group=True)
+        # Group memberships expire, and a restarted Redis forgets them: the hub joins again.
+        await self.hub.refresh()
 
     async def fill_gap(self, room_id: int, up_to: int) -> None:
         """Send this room's messages after the last one sent, up to seq `up_to`, from storage."""
         batch = int(setting("GAP_FILL_BATCH"))
-        while room_id in self.rooms and self.rooms[room_id] < up_to:
+        while room_id in self.rooms and self.rooms[room_id] < up_to and not self.closing:
             after = self.rooms[room_id]
             messages = await read(queries.messages_after, room_id, after, min(batch, up_to - after))
             if not messages:
                 return
             for message in messages:
-                await self._send_message(message)
-
-    async def _send_message(self, message: MessageDict) -> None:
-        await self.send_frame({"type": "message.new", "message": message})
-        self.rooms[message["room"]] = message["seq"]
-
-    async def _subscribe(self, room_ids: list[int], with_user_group: bool = False) -> None:
-        layer = self.channel_layer
-        joins = [layer.group_add(room_group(r), self.channel_name) for r in room_ids]
-        if with_user_group:
-            joins.append(layer.group_add(user_group(self.user.pk), self.channel_name))
-        await asyncio.gather(*joins)
-        self.groups_joined_at = time.monotonic()
+                if room_id not in self.rooms or message["seq"] <= self.rooms[room_id]:
+                    continue
+                self.rooms[room_id] = message["seq"]
+                await self._write(Outgoing.of({"type": "message.new", "message": message}))
 
     async def _reconcile(self, current: dict[int, Any]) -> None:
         """Follow membership changes whose room.updated / room.removed doorbells were lost."""
         joined = [r for r in current if r not in self.rooms]
         if joined:
-            await self._subscribe(joined)
+            await self._enter([room_group(r) for r in joined])
             fresh = await read(queries.last_seqs, joined)
             for room_id in joined:
-                self.rooms[room_id] = fresh.get(room_id, 0)
+                self.rooms.setdefault(room_id, fresh.get(room_id, 0))
         for room_id in [r for r in self.rooms if r not in current]:
             await self._leave(room_id)
             await self.send_frame({"type": "room.removed", "room": room_id})
@@ -439,9 +612,9 @@ class ChatConsumer(LinkupSocket):
     async def _leave(self, room_id: int) -> None:
         self.rooms.pop(room_id, None)
         self.typing.stop(room_id)
+        self._exit([room_group(room_id)])
         if self.focus == room_id:
             await self._set_focus(None)
-        await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
 
     async def _set_focus(self, room: int | None) -> None:
         """Remember the room this socket shows; its user gets no notifications for it."""
@@ -452,64 +625,14 @@ class ChatConsumer(LinkupSocket):
                 log_event(logging.WARNING, "connection", "focus update failed", exc, **self._ctx())
         self.focus = room
 
-    # -- doorbells (channel-layer events) -------------------------------------------------------
-
-    async def chat_message(self, event: ChatMessageEvent) -> None:
-        message = event["message"]
-        room_id, seq = message["room"], message["seq"]
-        step = delivery_step(self.rooms.get(room_id), seq)
-        if step is Step.DROP:
-            return
-        if step is Step.FILL:
-            await self.fill_gap(room_id, seq - 1)
-            # Filled up to it (or past it), or the room went meanwhile: nothing to send.
-            if delivery_step(self.rooms.get(room_id), seq) is Step.DROP:
-                return
-        await self._send_message(message)
-
-    async def chat_receipt(self, event: ChatReceiptEvent) -> None:
-        receipt = event["receipt"]
-        if receipt["room"] in self.rooms:
-            await self.send_frame(receipt)
-
-    async def chat_presence(self, event: ChatPresenceEvent) -> None:
-        await self.send_frame(
-            {
-                "type": "presence",
-                "user": event["user"],
-                "status": event["status"],
-                "last_seen": event["last_seen"],
-            }
-        )
-
-    async def chat_watermark(self, event: ChatWatermarkEvent) -> None:
-        if event["room"] in self.rooms:
-            await self.send_frame(
-                {
-                    "type": "watermark",
-                    "room": event["room"],
-                    "delivered_seq": event["delivered_seq"],
-                    "read_seq": event["read_seq"],
-                }
-            )
-
-    async def chat_typing(self, event: ChatTypingEvent) -> None:
-        if event["user"] != self.user.pk and event["room"] in self.rooms:
-            await self.send_frame(
-                {
-                    "type": "typing",
-                    "room": event["room"],
-                    "user": event["user"],
-                    "state": event["state"],
-                }
-            )
+    # -- per-socket events (the hub offers them in order) ---------------------------------------
 
     async def room_updated(self, event: RoomUpdatedEvent) -> None:
         room = event["room"]
         if room["id"] not in self.rooms:
-            await self._subscribe([room["id"]])
+            await self._enter([room_group(room["id"])])
             # Messages committed after this view was built arrive as doorbells or gap fills.
-            self.rooms[room["id"]] = room["last_seq"]
+            self.rooms.setdefault(room["id"], room["last_seq"])
         await self.send_frame({"type": "room.updated", "room": room})
 
     async def room_removed(self, event: RoomRemovedEvent) -> None:

@@ -16,10 +16,11 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, DataError
 
-from linkup.actions.events import Event, collecting_events, publish
+from linkup.actions.events import Event, collecting_events
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, LinkupError, ServerError, Unavailable
 from linkup.core.log import log_event
+from linkup.realtime.hub import publish
 from linkup.store.records import BUGS, failure_context, record_failure
 
 P = ParamSpec("P")

@@ -20,7 +20,7 @@ import copy
 import logging
 from typing import Any
 
-from linkup.actions.events import Event, publish
+from linkup.actions.events import Event
 from linkup.actions.messages import Send, do_send_batch
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited, ServerError
@@ -28,6 +28,7 @@ from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal
 from linkup.core.shapes import MessageDict
 from linkup.realtime.edges import collect
+from linkup.realtime.hub import publish
 from linkup.realtime.liveness import liveness
 from linkup.realtime.ratelimit import limits, retry_after
 

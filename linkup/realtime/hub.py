@@ -1,0 +1,266 @@
+"""The delivery hub: one per event loop (per server process), between the channel layer and
+the process's chat sockets.
+
+The hub, not each socket, is a member of the channel-layer groups: it joins a room's (or a
+user's) group when the first local socket of that room (or user) arrives and leaves it with
+the last, so a process holds one subscription per room, and a doorbell reaches a process
+once, whatever the number of its sockets in the room. Events are routed by the `group`
+they name (Linkup's publish stamps it); a `message.new` is serialized and framed once
+(`linkup.realtime.wire`) and offered to every local member socket, whose own cursor
+decides (send, fill the gap first, or drop: `linkup.realtime.delivery`).
+
+What this process commits is delivered to its own sockets at once, without the round trip
+through the layer, and published to the layer once per group per batch, with the hub's
+`origin` id so that its own echo is dropped. Other processes' hubs get it from the layer.
+
+Other Django code rings a room or a user as before: `group_send` to `linkup.room.<id>` or
+`linkup.user.<id>` with the event naming its `"group"` (or through
+`linkup.actions.events.send_event_on_commit`, which does it). docs/architecture.md draws
+the data path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+from linkup.actions.events import Event
+from linkup.core.conf import setting
+from linkup.core.log import log_event
+from linkup.core.looplocal import LoopLocal
+from linkup.realtime.wire import Outgoing
+
+BATCH = "linkup.batch"  # a group's events of one publication, in order, in one layer message
+READ_RETRY_S = 0.5
+
+
+def _fields(event: dict[str, Any], kind: str, *names: str) -> dict[str, Any]:
+    return {"type": kind, **{name: event[name] for name in names}}
+
+
+# The events whose frame is the same for every socket: (room the socket must be in, frame).
+FRAMES: dict[str, Callable[[dict[str, Any]], tuple[int | None, dict[str, Any]]]] = {
+    "chat.receipt": lambda e: (e["receipt"]["room"], e["receipt"]),
+    "chat.watermark": lambda e: (
+        e["room"],
+        _fields(e, "watermark", "room", "delivered_seq", "read_seq"),
+    ),
+    "chat.typing": lambda e: (e["room"], _fields(e, "typing", "room", "user", "state")),
+    "chat.presence": lambda e: (None, _fields(e, "presence", "user", "status", "last_seen")),
+}
+
+
+class Member(Protocol):
+    """What the hub asks of a socket (the chat consumer)."""
+
+    hub_user: int
+
+    def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None: ...
+
+    def offer_frame(self, room_id: int | None, out: Outgoing) -> None: ...
+
+    def offer_event(self, event: dict[str, Any]) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.members: dict[str, set[Member]] = {}  # group -> local sockets in it
+        self.joined: set[str] = set()  # groups the hub's channel is in on the layer
+        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.start_lock = asyncio.Lock()
+        self.joined_at = time.monotonic()
+        self.pending_exits: set[asyncio.Task[None]] = set()
+
+    # -- membership ------------------------------------------------------------------------
+
+    async def enter(self, member: Member, groups: list[str]) -> None:
+        """Count `member` in `groups`; return once the hub hears each of them on the layer
+        (so what commits after this returns rings a doorbell the member is offered)."""
+        for group in groups:
+            self.members.setdefault(group, set()).add(member)
+        await self._follow(groups)
+
+    def exit(self, member: Member, groups: list[str]) -> None:
+        """`member` leaves `groups`; the hub leaves those that have no member left (in the
+        background: nothing waits for it)."""
+        emptied = []
+        for group in groups:
+            members = self.members.get(group)
+            if members is None:
+                continue
+            members.discard(member)
+            if not members:
+                del self.members[group]
+                emptied.append(group)
+        if emptied and self.layer is not None:
+            task = asyncio.get_running_loop().create_task(self._follow(emptied))
+            self.pending_exits.add(task)
+            task.add_done_callback(self._exited)
+
+    def _exited(self, task: asyncio.Task[None]) -> None:
+        self.pending_exits.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log_event(logging.WARNING, "delivery", "hub group leave failed", task.exception())
+
+    async def _follow(self, groups: list[str]) -> None:
+        """Make the hub's layer memberships of `groups` match whether it has members there."""
+        if self.layer is None:
+            return
+        await self._start()
+        await asyncio.gather(*(self._sync(group) for group in groups))
+
+    async def _sync(self, group: str) -> None:
+        assert self.layer is not None and self.channel is not None
+        async with self.locks[group]:
+            wanted = group in self.members
+            if wanted and group not in self.joined:
+                await self.layer.group_add(group, self.channel)
+                self.joined.add(group)
+            elif not wanted and group in self.joined:
+                self.joined.discard(group)
+                await self.layer.group_discard(group, self.channel)
+
+    async def refresh(self) -> None:
+        """Join every group again (group memberships expire on some layers, and a Redis
+        that restarted forgot them): at most once per GROUP_REFRESH_S."""
+        if self.layer is None or self.channel is None:
+            return
+        now = time.monotonic()
+        if now - self.joined_at < float(setting("GROUP_REFRESH_S")):
+            return
+        self.joined_at = now
+        for group in list(self.joined):
+            async with self.locks[group]:
+                if group in self.joined:
+                    await self.layer.group_add(group, self.channel)
+
+    # -- the layer -----------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self.reader is not None:
+            return
+        async with self.start_lock:
+            if self.reader is not None:
+                return
+            assert self.layer is not None
+            self.channel = await self.layer.new_channel("linkup.hub.")
+            self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.layer is not None and self.channel is not None
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the layer is down: members catch up when it is back
+                log_event(logging.WARNING, "delivery", "hub cannot read the layer", exc)
+                await asyncio.sleep(READ_RETRY_S)
+                continue
+            if event.get("origin") == self.id:
+                continue  # our own publication: delivered here already
+            try:
+                if event.get("type") == BATCH:
+                    for item in event["events"]:
+                        self.dispatch(event["group"], item)
+                else:
+                    self.dispatch(event.get("group"), event)
+            except Exception as exc:  # a malformed event must not stop the reader
+                log_event(
+                    logging.WARNING,
+                    "delivery",
+                    "hub event not delivered",
+                    exc,
+                    event=event.get("type"),
+                )
+
+    async def publish(self, events: list[Event]) -> None:
+        """Deliver committed events to this process's sockets now, then to the other
+        processes: one layer message per group, carrying the frames encoded here."""
+        remote: dict[str, list[dict[str, Any]]] = {}
+        local_first = bool(setting("HUB_LOCAL_FIRST"))
+        for group, payload in events:
+            out = self.dispatch(group, payload) if local_first else None
+            if out is not None and payload.get("type") == "chat.message":
+                message = payload["message"]
+                payload = {
+                    "type": "chat.message",
+                    "room": message["room"],
+                    "seq": message["seq"],
+                    "frame": out.payload,
+                }
+            remote.setdefault(group, []).append(payload)
+        if self.layer is None:
+            return
+        origin = self.id if local_first else None
+        for group, items in remote.items():
+            if len(items) == 1:
+                message = {**items[0], "group": group, "origin": origin}
+            else:
+                message = {"type": BATCH, "group": group, "origin": origin, "events": items}
+            try:
+                await self.layer.group_send(group, message)
+            except Exception as exc:
+                log_event(
+                    logging.WARNING, "delivery", "channel layer send failed", exc, group=group
+                )
+
+    # -- fan-out -------------------------------------------------------------------------------
+
+    def dispatch(self, group: str | None, event: dict[str, Any]) -> Outgoing | None:
+        """Offer one event to the local members of `group`; return the frame it became
+        (encoded once for all of them), if it is one frame for all."""
+        members = self.members.get(group) if group is not None else None
+        kind = event.get("type")
+        if kind == "chat.message":
+            if "frame" in event:
+                out = Outgoing(event["frame"])
+                room_id, seq = event["room"], event["seq"]
+            else:
+                message = event["message"]
+                out = Outgoing.of({"type": "message.new", "message": message})
+                room_id, seq = message["room"], message["seq"]
+            for member in list(members or ()):
+                member.offer_message(room_id, seq, out)
+            return out
+        if not members:
+            return None
+        build = FRAMES.get(str(kind))
+        if build is not None:  # one frame for every member (the typist's own sockets aside)
+            room_id, frame = build(event)
+            out = Outgoing.of(frame)
+            typist = event["user"] if kind == "chat.typing" else None
+            for member in list(members):
+                if member.hub_user != typist:
+                    member.offer_frame(room_id, out)
+            return None
+        for member in list(members):  # per-socket events: room.updated, auth.revoked, ...
+            member.offer_event(event)
+        return None
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        for task in list(self.pending_exits):
+            task.cancel()
+
+
+# The hub of the running event loop (one per server process): hub().
+hub = LoopLocal(Hub)
+
+
+async def publish(events: list[Event]) -> None:
+    """Ring the doorbells of committed events through this process's hub."""
+    if events:
+        await hub().publish(events)
