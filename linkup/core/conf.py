@@ -47,6 +47,13 @@ DEFAULTS: dict[str, Any] = {
     # The hub delivers what its process commits to its own sockets at once (False: through
     # the channel layer like everyone else's; tests of a lossy layer use it).
     "HUB_LOCAL_FIRST": True,
+    # A message that arrives before the ones it follows (another process's doorbell lost or
+    # overtaken) waits this long for them; then the hub reads them from the database, once
+    # for all its sockets in the room.
+    "HUB_REORDER_WAIT_S": 0.02,
+    # Each hub compares its rooms' last seqs with the database this often (one query), so
+    # messages whose doorbells were all lost arrive with no ping.
+    "HUB_CHECK_S": 5.0,
     # Heartbeat the client is told to keep, and the silence after which a socket may be closed.
     "HEARTBEAT_S": 30,
     "IDLE_TIMEOUT_S": 75,

@@ -282,6 +282,8 @@ class ChatConsumer(LinkupSocket):
                 subscribed.update(missing)
             self._exit([room_group(r) for r in subscribed - set(seqs)])  # left meanwhile
             self.rooms = seqs
+            for room_id, last_seq in seqs.items():
+                self.hub.known(room_id, last_seq)
         except Exception as exc:
             await self._log_failure("connection", "socket set-up failed", exc)
             await self.close(code=SETUP_FAILED)
@@ -605,6 +607,7 @@ class ChatConsumer(LinkupSocket):
             fresh = await read(queries.last_seqs, joined)
             for room_id in joined:
                 self.rooms.setdefault(room_id, fresh.get(room_id, 0))
+                self.hub.known(room_id, self.rooms[room_id])
         for room_id in [r for r in self.rooms if r not in current]:
             await self._leave(room_id)
             await self.send_frame({"type": "room.removed", "room": room_id})
@@ -633,6 +636,7 @@ class ChatConsumer(LinkupSocket):
             await self._enter([room_group(room["id"])])
             # Messages committed after this view was built arrive as doorbells or gap fills.
             self.rooms.setdefault(room["id"], room["last_seq"])
+            self.hub.known(room["id"], self.rooms[room["id"]])
         await self.send_frame({"type": "room.updated", "room": room})
 
     async def room_removed(self, event: RoomRemovedEvent) -> None:

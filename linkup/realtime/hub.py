@@ -29,13 +29,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from linkup.actions.events import Event
+from linkup.actions.events import Event, room_group
 from linkup.core.conf import setting
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal
+from linkup.realtime.delivery import RoomLine
 from linkup.realtime.wire import Outgoing
+from linkup.store import queries
 
 BATCH = "linkup.batch"  # a group's events of one publication, in order, in one layer message
 READ_RETRY_S = 0.5
@@ -81,6 +84,11 @@ class Hub:
         self.start_lock = asyncio.Lock()
         self.joined_at = time.monotonic()
         self.pending_exits: set[asyncio.Task[None]] = set()
+        # Per room with local members: the messages passed on, and those waiting.
+        self.lines: dict[int, RoomLine[Outgoing]] = {}
+        self.waits: dict[int, asyncio.TimerHandle] = {}
+        self.fills: dict[int, asyncio.Task[None]] = {}
+        self.checker: asyncio.Task[None] | None = None
 
     # -- membership ------------------------------------------------------------------------
 
@@ -103,10 +111,28 @@ class Hub:
             if not members:
                 del self.members[group]
                 emptied.append(group)
+                room_id = room_of(group)
+                if room_id is not None:
+                    self._forget(room_id)
         if emptied and self.layer is not None:
             task = asyncio.get_running_loop().create_task(self._follow(emptied))
             self.pending_exits.add(task)
             task.add_done_callback(self._exited)
+
+    def known(self, room_id: int, last_seq: int) -> None:
+        """A member read the room's last seq: where the hub has heard nothing of the room
+        yet, its line starts there."""
+        if room_id not in self.lines and room_group(room_id) in self.members:
+            self.lines[room_id] = RoomLine(last_seq)
+
+    def _forget(self, room_id: int) -> None:
+        self.lines.pop(room_id, None)
+        wait = self.waits.pop(room_id, None)
+        if wait is not None:
+            wait.cancel()
+        fill = self.fills.pop(room_id, None)
+        if fill is not None:
+            fill.cancel()
 
     def _exited(self, task: asyncio.Task[None]) -> None:
         self.pending_exits.discard(task)
@@ -156,6 +182,7 @@ class Hub:
             assert self.layer is not None
             self.channel = await self.layer.new_channel("linkup.hub.")
             self.reader = asyncio.get_running_loop().create_task(self._read())
+            self.checker = asyncio.get_running_loop().create_task(self._check())
 
     async def _read(self) -> None:
         assert self.layer is not None and self.channel is not None
@@ -231,8 +258,8 @@ class Hub:
                 message = event["message"]
                 out = Outgoing.of({"type": "message.new", "message": message})
                 room_id, seq = message["room"], message["seq"]
-            for member in list(members or ()):
-                member.offer_message(room_id, seq, out)
+            if members:
+                self._line_up(room_id, seq, out)
             return out
         if not members:
             return None
@@ -249,11 +276,110 @@ class Hub:
             member.offer_event(event)
         return None
 
+    # -- each room's line: in seq order, gaps filled once per room -------------------------------
+
+    def _line_up(self, room_id: int, seq: int, out: Outgoing) -> None:
+        line = self.lines.get(room_id)
+        if line is None:
+            line = self.lines[room_id] = RoomLine()
+        self._pass(room_id, line.offer(seq, out))
+        if line.held and room_id not in self.waits and room_id not in self.fills:
+            # Arrived early: wait a moment for the missing ones, then read them.
+            self._line_up_wait(room_id)
+
+    def _pass(self, room_id: int, ready: list[tuple[int, Outgoing]]) -> None:
+        if not ready:
+            return
+        members = list(self.members.get(room_group(room_id), ()))
+        for seq, out in ready:
+            for member in members:
+                member.offer_message(room_id, seq, out)
+
+    def _fill_soon(self, room_id: int, up_to: int | None) -> None:
+        self.waits.pop(room_id, None)
+        if room_id in self.fills or room_id not in self.lines:
+            return
+        task = asyncio.get_running_loop().create_task(self._fill(room_id, up_to))
+        self.fills[room_id] = task
+        task.add_done_callback(lambda _: self._filled(room_id, task))
+
+    def _filled(self, room_id: int, task: asyncio.Task[None]) -> None:
+        if self.fills.get(room_id) is task:
+            del self.fills[room_id]
+        line = self.lines.get(room_id)
+        if line is not None and line.held and room_id not in self.waits:
+            self._line_up_wait(room_id)
+
+    def _line_up_wait(self, room_id: int) -> None:
+        self.waits[room_id] = asyncio.get_running_loop().call_later(
+            float(setting("HUB_REORDER_WAIT_S")), self._fill_soon, room_id, None
+        )
+
+    async def _fill(self, room_id: int, up_to: int | None) -> None:
+        """Read what the room's line lacks (up to `up_to`, or up to what it holds) from the
+        database, once for every local socket of the room; what cannot be read is given up
+        (the sockets fill it themselves) so that what is held can go."""
+        line = self.lines.get(room_id)
+        if line is None or line.last is None:
+            return
+        span = line.missing() if up_to is None else (line.last, up_to)
+        if span is None:
+            return
+        after, end = span
+        batch = int(setting("GAP_FILL_BATCH"))
+        try:
+            while after < end:
+                messages = await database_sync_to_async(queries.messages_after)(
+                    room_id, after, min(batch, end - after)
+                )
+                if not messages:
+                    break
+                for message in messages:
+                    frame = Outgoing.of({"type": "message.new", "message": message})
+                    self._pass(room_id, line.offer(message["seq"], frame))
+                after = messages[-1]["seq"]
+        except Exception as exc:
+            log_event(logging.WARNING, "delivery", "hub gap fill failed", exc, room=room_id)
+        if line.held and min(line.held) <= end + 1:
+            self._pass(room_id, line.release())
+
+    async def _check(self) -> None:
+        """Now and then, one query for every room with local sockets: a room whose last seq
+        is past its line lost its doorbells (a layer outage, a Redis that restarted), and is
+        filled at once, with no ping needed."""
+        while True:
+            await asyncio.sleep(float(setting("HUB_CHECK_S")))
+            rooms = [r for r in self.lines if r not in self.fills and r not in self.waits]
+            if not rooms:
+                continue
+            try:
+                seqs = await database_sync_to_async(queries.last_seqs)(rooms)
+            except Exception as exc:
+                log_event(logging.WARNING, "delivery", "hub check failed", exc)
+                continue
+            for room_id, last_seq in seqs.items():
+                line = self.lines.get(room_id)
+                if line is not None and line.last is not None and last_seq > line.last:
+                    self._fill_soon(room_id, last_seq)
+
     async def close(self) -> None:
+        for task in [self.checker, *self.fills.values()]:
+            if task is not None:
+                task.cancel()
+        for wait in self.waits.values():
+            wait.cancel()
         if self.reader is not None:
             self.reader.cancel()
         for task in list(self.pending_exits):
             task.cancel()
+
+
+def room_of(group: str) -> int | None:
+    """The room id of a room group's name (None for other groups)."""
+    prefix = room_group(0)[:-1]
+    if group.startswith(prefix) and group[len(prefix) :].isdigit():
+        return int(group[len(prefix) :])
+    return None
 
 
 # The hub of the running event loop (one per server process): hub().
