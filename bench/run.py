@@ -262,7 +262,12 @@ def _start_profile(server: Server, name: str) -> subprocess.Popen[bytes] | None:
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     output = PROFILE_DIR / f"{server.config}-{name}.svg"
     # The first process (W5 runs two alike).
-    command = ["py-spy", "record", "--nonblocking", "--rate", "200", "--output", str(output)]
+    # py-spy from this interpreter's environment (its bin/ need not be on PATH).
+    beside = Path(sys.executable).with_name("py-spy")
+    spy = str(beside) if beside.exists() else "py-spy"
+    command = [spy, "record", "--nonblocking", "--rate", "200", "--output", str(output)]
+    if os.environ.get("LINKUP_PROFILE_FORMAT"):  # e.g. raw: collapsed stacks, for reading
+        command += ["--format", os.environ["LINKUP_PROFILE_FORMAT"]]
     return subprocess.Popen(
         [*command, "--pid", str(server.procs[0].pid)],
         stdout=subprocess.DEVNULL,

@@ -88,8 +88,8 @@ def test_unserializable_event_fails_inside_the_transaction(
     alice: Any, bob: Any, emitted: Any, monkeypatch: Any
 ) -> None:
     (room, _), _ = emitted(do_create_room, alice, "direct", [bob.pk])
-    real = queries.message_dict
-    monkeypatch.setattr(queries, "message_dict", lambda m: {**real(m), "bad": object()})
+    real = queries.user_dict  # the sender in the message object
+    monkeypatch.setattr(queries, "user_dict", lambda u: {**real(u), "bad": object()})
     with pytest.raises(ServerError):
         emitted(do_send_message, alice, room["id"], cid(), "secret body")
     assert Message.objects.count() == 0

@@ -254,9 +254,11 @@ def test_token_wrong_password_and_unknown_user_look_the_same(db: Any) -> None:
     make_user("alice", PASSWORD)
     wrong = Api().post("/auth/token", {"username": "alice", "password": "not it at all"})
     unknown = Api().post("/auth/token", {"username": "nobody", "password": PASSWORD})
+    # A NUL in the username (PostgreSQL refuses to compare one): unknown, not a 500.
+    nul = Api().post("/auth/token", {"username": "ali\u0000ce", "password": PASSWORD})
     assert_error(wrong, 401, "unauthorized")
     assert_error(unknown, 401, "unauthorized")
-    assert wrong.content == unknown.content
+    assert wrong.content == unknown.content == nul.content
     assert ApiToken.objects.count() == 0
 
 

@@ -529,9 +529,9 @@ async def test_unserializable_frame_becomes_server_error_and_is_recorded(
 ) -> None:
     from linkup.store import queries
 
-    real = queries.message_dict
-    monkeypatch.setattr(queries, "message_dict", lambda m: {**real(m), "when": object()})
     a = await connect(setup["alice"])
+    real = queries.user_dict  # the sender in the message object
+    monkeypatch.setattr(queries, "user_dict", lambda u: {**real(u), "when": object()})
     await send(
         a,
         {
@@ -552,11 +552,12 @@ async def test_unserializable_frame_becomes_server_error_and_is_recorded(
 
 
 async def test_logs_carry_no_bodies_or_tokens(
-    setup: dict[str, Any], monkeypatch: Any, caplog: Any
+    setup: dict[str, Any], monkeypatch: Any, caplog: Any, settings: Any
 ) -> None:
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
+    settings.LINKUP = {**settings.LINKUP, "HUB_LOCAL_FIRST": False}  # every doorbell to the layer
 
     async def broken(group: str, message: Any) -> None:
         raise ConnectionError("down")

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from channels.layers import InMemoryChannelLayer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +182,38 @@ async def test_one_layer_membership_per_group_however_many_sockets(monkeypatch: 
     await asyncio.sleep(0.05)
     assert hub.joined == {room_group(1), room_group(2)}
     await hub.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_the_in_process_layer_a_hub_alone_in_a_group_publishes_nothing(
+    monkeypatch: Any,
+) -> None:
+    """Its own sockets have the events already; the layer would only echo them back. With
+    another hub in the group (another event loop of the process), it publishes."""
+    one, other = Hub(), Hub()
+    assert one.layer is not None
+    sent: list[str] = []
+    real = one.layer.group_send
+
+    async def counting(group: str, message: dict[str, Any]) -> None:
+        sent.append(group)
+        await real(group, message)
+
+    monkeypatch.setattr(one.layer, "group_send", counting)
+    mine = Member(1)
+    await one.enter(mine, [room_group(5)])
+    event = {"type": "chat.typing", "room": 5, "user": 2, "state": "start"}
+    await one.publish([(room_group(5), event)])
+    if not isinstance(one.layer, InMemoryChannelLayer):  # Redis: other processes may listen
+        assert sent == [room_group(5)] and len(mine.frames) == 1
+        await one.close()
+        await other.close()
+        return
+    assert sent == [] and len(mine.frames) == 1
+    theirs = Member(3)
+    await other.enter(theirs, [room_group(5)])
+    await one.publish([(room_group(5), event)])
+    await asyncio.sleep(0.05)
+    assert sent == [room_group(5)] and len(mine.frames) == 2 and len(theirs.frames) == 1
+    await one.close()
+    await other.close()

@@ -22,6 +22,7 @@ from linkup.core.errors import LinkupError, Unavailable
 from linkup.models import MarkerMove, Membership, Message, Room
 from linkup.realtime import sending
 from linkup.realtime.sending import SendQueue
+from linkup.store import sendsql
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,12 +95,18 @@ def final_state(got: list[Any], rooms: list[int], users: list[Any]) -> dict[str,
     return state
 
 
-@pytest.fixture(params=["update from values", "one update a row"])
+@pytest.fixture(params=["update from values", "one update a row", "one insert a row"])
 def update_style(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run with the multi-row UPDATE ... FROM (VALUES ...) and with the per-row fallback that
-    databases without it (SQLite before 3.33) get."""
+    """Run with the multi-row UPDATE ... FROM (VALUES ...) and INSERT ... RETURNING, and with
+    the per-row fallbacks that databases without them (SQLite before 3.33 and 3.35) get."""
     if request.param == "one update a row":
-        monkeypatch.setattr(messages, "_updates_from_values", lambda connection: False)
+        monkeypatch.setattr(sendsql, "_updates_from_values", lambda connection: False)
+    if request.param == "one insert a row":
+        from django.db import connection
+
+        if connection.vendor != "sqlite":
+            pytest.skip("only SQLite before 3.35 inserts a row at a time")
+        monkeypatch.setattr(sendsql, "_returning", lambda connection: False)
 
 
 @given(plan=SENDS, cuts=st.lists(st.booleans(), max_size=12))
@@ -227,16 +234,16 @@ def _break_the_set_wise_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch is written set-wise; one send whose event cannot be serialized makes it go
     again one send at a time, where that send alone fails (and is recorded)."""
     from linkup.models import MessagingError
-    from linkup.store import queries
 
     users, rooms = cast()
-    real = queries.message_dict
+    real = messages.send_event_on_commit
 
-    def poisoned(message: Any) -> dict[str, Any]:
-        data = real(message)
-        return {**data, "when": object()} if message.body == "poison" else data
+    def poisoned(group: str, event: Any) -> None:
+        if event.get("message", {}).get("body") == "poison":
+            event = {**event, "message": {**event["message"], "when": object()}}
+        real(group, event)
 
-    monkeypatch.setattr(queries, "message_dict", poisoned)
+    monkeypatch.setattr(messages, "send_event_on_commit", poisoned)
     a, b, _ = users
     outcomes = do_send_batch(
         [

@@ -85,6 +85,8 @@ def check_credentials(username: Any, password: Any) -> Any | None:
     Runs the (deliberately slow) password hasher: call it off the shared database thread."""
     if not isinstance(username, str) or not isinstance(password, str):
         return None
+    if "\x00" in username:  # no username holds one (PostgreSQL cannot even compare it)
+        return None
     try:
         return authenticate(username=username, password=password)
     finally:

@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.models import Max, Min
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from linkup.actions import notifications, receipts
 from linkup.actions.events import Event, collecting_events, room_group, send_event_on_commit
 from linkup.core.errors import LinkupError, NotFound, ServerError
 from linkup.core.log import log_event
-from linkup.core.serialization import SerializationError
+from linkup.core.serialization import SerializationError, format_time
 from linkup.core.shapes import MessageDict
 from linkup.models import MarkerMove, Membership, Message, Room
-from linkup.store import queries
+from linkup.store import queries, sendsql
 from linkup.store.records import record_failure
 
 
@@ -80,18 +79,19 @@ def do_send_batch(
     The new messages' notifications are written in the same transaction (`focused`: who
     is looking at each room, and so needs none). `now` (tests inject it) defaults to the
     time the batch holds its rooms' locks, so a later seq never has an earlier time."""
+    direct: set[int] = set()  # the batch's direct rooms
     with transaction.atomic():
         try:
             with transaction.atomic():
-                outcomes = _commit_together(sends, now)
+                outcomes = _commit_together(sends, now, direct)
         except (IntegrityError, SerializationError) as exc:
             if len(sends) == 1:
                 _record(sends[0], exc)
                 return [(None, ServerError(), [])]
             # Visible, so that a systematic failure does not hide behind the slow path.
             log_event(logging.WARNING, "database", "batch written one send at a time", exc)
-            outcomes = _commit_one_by_one(sends, now)
-        _notify(outcomes, focused)
+            outcomes = _commit_one_by_one(sends, now, direct)
+        _notify(outcomes, focused, direct)
         return outcomes
 
 
@@ -101,14 +101,15 @@ def _record(send: Send, exc: BaseException) -> None:
     record_failure(do_send_message, args, {}, exc)
 
 
-def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None) -> None:
+def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None, direct: set[int]) -> None:
     """Notifications for the batch's new messages, in a savepoint: should writing them fail,
-    that is logged and recorded, and the messages still commit."""
+    that is logged and recorded, and the messages still commit. Only a direct message or an
+    @mention notifies: a batch with neither skips all of it."""
     created = sorted(
         (result[0] for result, _, _ in outcomes if result is not None and result[1]),
         key=lambda m: (m["room"], m["seq"]),
     )
-    if not created:
+    if not any(m["room"] in direct or "@" in m["body"] for m in created):
         return
     try:
         with transaction.atomic():
@@ -125,49 +126,50 @@ def _in_room_order(sends: list[Send]) -> list[int]:
     return sorted(range(len(sends)), key=lambda i: sends[i].room_id)
 
 
-def _commit_one_by_one(sends: list[Send], now: dt.datetime | None) -> list[Outcome]:
+def _commit_one_by_one(
+    sends: list[Send], now: dt.datetime | None, direct: set[int]
+) -> list[Outcome]:
     """Each send a batch of one, in a savepoint of its own (rooms still in id order)."""
     outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
     for i in _in_room_order(sends):
         send = sends[i]
         try:
             with transaction.atomic():
-                (outcomes[i],) = _commit_together([send], now)
+                (outcomes[i],) = _commit_together([send], now, direct)
         except (IntegrityError, SerializationError) as exc:
             _record(send, exc)  # its savepoint rolled back; the others stand
     return outcomes
 
 
-def _commit_together(sends: list[Send], now: dt.datetime | None) -> list[Outcome]:
-    """The batch in a fixed number of queries: lock its rooms (in id order), read the
-    senders' memberships and the earlier sends of these client_ids, insert every new
-    message at once, then move the rooms' last_seq and the senders' markers.
+def _commit_together(
+    sends: list[Send], now: dt.datetime | None, direct: set[int] | None = None
+) -> list[Outcome]:
+    """The batch in a fixed number of statements (linkup.store.sendsql: SQL built once per
+    shape, plain rows): lock its rooms (in id order), read the senders' memberships and the
+    earlier sends of these client_ids, insert every new message at once, then move the
+    rooms' last_seq and the senders' markers. The ids of the batch's direct rooms are
+    added to `direct`.
 
     The same result as the same sends in batches of one, in the batch's order within each
     room, except that a room's watermark moves (and is announced) once per batch rather
     than once per send (tests/test_sending.py holds batches of every split to that)."""
     outcomes: list[Outcome] = [(None, ServerError(), []) for _ in sends]
     room_ids = sorted({s.room_id for s in sends})
-    sender_ids = {s.sender.pk for s in sends}
-    rooms = {
-        r.pk: r for r in Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk")
-    }
+    sender_ids = sorted({s.sender.pk for s in sends})
+    rooms = sendsql.lock_rooms(room_ids)
     now = now or timezone.now()  # under the rooms' locks: seq order is time order
-    memberships = {
-        (m.room_id, m.user_id): m
-        for m in Membership.objects.filter(room_id__in=room_ids, user_id__in=sender_ids)
-    }
-    earlier = {
-        (m.room_id, m.sender_id, m.client_id): m
-        for m in Message.objects.select_related("sender").filter(
-            room_id__in=room_ids,
-            sender_id__in=sender_ids,
-            client_id__in={s.client_id for s in sends},
-        )
-    }
-    fresh: list[tuple[int, Message]] = []
-    repeats: list[tuple[int, Message]] = []  # a client_id sent twice within the batch
-    in_batch: dict[tuple[int, int, str], Message] = {}
+    if direct is not None:
+        direct.update(r for r, room in rooms.items() if room.kind == Room.Kind.DIRECT)
+    memberships = sendsql.memberships(room_ids, sender_ids)
+    earlier: dict[tuple[int, int, str], MessageDict] = {}
+    found = sendsql.earlier_ids(room_ids, sender_ids, sorted({s.client_id for s in sends}))
+    if found:  # repeats of earlier sends: rare, so the ORM builds them
+        for m in Message.objects.select_related("sender").filter(pk__in=found):
+            earlier[(m.room_id, m.sender_id, m.client_id)] = queries.message_dict(m)
+    at = format_time(now)
+    fresh: list[tuple[int, MessageDict]] = []
+    repeats: list[tuple[int, MessageDict]] = []  # a client_id sent twice within the batch
+    in_batch: dict[tuple[int, int, str], MessageDict] = {}
     for i in _in_room_order(sends):
         send = sends[i]
         room = rooms.get(send.room_id)
@@ -176,61 +178,77 @@ def _commit_together(sends: list[Send], now: dt.datetime | None) -> list[Outcome
             continue
         key = (send.room_id, send.sender.pk, send.client_id)
         if key in earlier:
-            outcomes[i] = ((queries.message_dict(earlier[key]), False), None, [])
+            outcomes[i] = ((earlier[key], False), None, [])
             continue
         if key in in_batch:
             repeats.append((i, in_batch[key]))
             continue
         room.last_seq += 1
-        message = Message(
-            room_id=room.pk,
-            seq=room.last_seq,
-            sender=send.sender,
-            body=send.body,
-            client_id=send.client_id,
-            created_at=now,
-        )
+        message: MessageDict = {
+            "id": 0,  # set once inserted
+            "room": room.pk,
+            "seq": room.last_seq,
+            "sender": queries.user_dict(send.sender),
+            "body": send.body,
+            "client_id": send.client_id,
+            "created_at": at,
+        }
         in_batch[key] = message
         fresh.append((i, message))
-    if not fresh:
-        for i, message in repeats:
-            outcomes[i] = ((queries.message_dict(message), False), None, [])
-        return outcomes
-    _insert([message for _, message in fresh])
-    # Sending moves the sender's own markers to their newest message (read implies delivered).
+    if fresh:
+        rows = [
+            (m["room"], m["seq"], m["sender"]["id"], m["body"], m["client_id"]) for _, m in fresh
+        ]
+        for (_, message), pk in zip(fresh, sendsql.insert_messages(rows, now), strict=True):
+            message["id"] = pk
+    risen = _move_markers(fresh, rooms, memberships, now) if fresh else set()
+    last_of_room = {message["room"]: i for i, message in fresh}
+    for i, message in fresh:
+        with collecting_events() as events:
+            group = room_group(message["room"])
+            send_event_on_commit(group, {"type": "chat.message", "message": message})
+            if last_of_room[message["room"]] == i and message["room"] in risen:
+                send_event_on_commit(group, receipts.watermark_event(rooms[message["room"]]))
+        outcomes[i] = ((message, True), None, events)
+    for i, message in repeats:
+        outcomes[i] = ((message, False), None, [])
+    return outcomes
+
+
+def _move_markers(
+    fresh: list[tuple[int, MessageDict]],
+    rooms: dict[int, sendsql.RoomRow],
+    memberships: dict[tuple[int, int], sendsql.MemberRow],
+    now: dt.datetime,
+) -> set[int]:
+    """Sending moves the sender's own markers to their newest message (read implies
+    delivered); the rooms take their new last_seq, and their watermarks where a sender held
+    the lowest marker. Return the rooms whose watermarks rose."""
     newest: dict[tuple[int, int], int] = {}
     for _, message in fresh:
-        newest[(message.room_id, message.sender_id)] = message.seq
-    held_minimum: set[int] = set()
-    moves: list[MarkerMove] = []
+        newest[(message["room"], message["sender"]["id"])] = message["seq"]
+    held_minimum: list[int] = []
+    moves: list[tuple[int, int, str, int]] = []
     marker_updates: dict[int, dict[str, Any]] = {}
     for (room_id, user_id), seq in newest.items():
         membership = memberships[(room_id, user_id)]
         if receipts.may_hold_minimum(membership, rooms[room_id]):
-            held_minimum.add(room_id)
+            held_minimum.append(room_id)
         marker_updates[membership.pk] = {"delivered_seq": seq, "read_seq": seq}
-        moves += [
-            MarkerMove(room_id=room_id, user_id=user_id, kind=kind.value, seq=seq, at=now)
-            for kind in (MarkerMove.Kind.DELIVERED, MarkerMove.Kind.READ)
-        ]
-    _update_each(Membership, marker_updates)
-    MarkerMove.objects.bulk_create(moves)
+        moves += [(room_id, user_id, kind.value, seq) for kind in MOVE_KINDS]
+    sendsql.update_each(Membership, marker_updates)
+    sendsql.insert_marker_moves(moves, now)
     # The rooms whose lowest markers a sender may have held: their new minima, in one query.
     risen: set[int] = set()
-    for room_id, lowest_delivered, lowest_read in (
-        Membership.objects.filter(room_id__in=held_minimum)
-        .values("room_id")
-        .annotate(d=Min("delivered_seq"), r=Min("read_seq"))
-        .values_list("room_id", "d", "r")
-    ):
+    for room_id, lowest_delivered, lowest_read in sendsql.lowest_markers(sorted(set(held_minimum))):
         room = rooms[room_id]
         delivered = max(room.delivered_watermark, lowest_delivered)
         read = max(room.read_watermark, lowest_read)
         if (delivered, read) != (room.delivered_watermark, room.read_watermark):
             room.delivered_watermark, room.read_watermark = delivered, read
             risen.add(room_id)
-    touched = sorted({message.room_id for _, message in fresh})
-    _update_each(
+    touched = sorted({message["room"] for _, message in fresh})
+    sendsql.update_each(
         Room,
         {
             r: {
@@ -242,76 +260,10 @@ def _commit_together(sends: list[Send], now: dt.datetime | None) -> list[Outcome
             for r in touched
         },
     )
-    last_of_room = {message.room_id: i for i, message in fresh}
-    for i, message in fresh:
-        with collecting_events() as events:
-            data = queries.message_dict(message)
-            group = room_group(message.room_id)
-            send_event_on_commit(group, {"type": "chat.message", "message": data})
-            if last_of_room[message.room_id] == i and message.room_id in risen:
-                send_event_on_commit(group, receipts.watermark_event(rooms[message.room_id]))
-        outcomes[i] = ((data, True), None, events)
-    for i, message in repeats:
-        outcomes[i] = ((queries.message_dict(message), False), None, [])
-    return outcomes
+    return risen
 
 
-def _insert(messages: list[Message]) -> None:
-    """INSERT the new messages, their ids set: in one statement where a multi-row INSERT
-    returns ids (PostgreSQL, SQLite from 3.35), else one a row."""
-    connection = connections[router.db_for_write(Message)]
-    if len(messages) > 1 and connection.features.can_return_rows_from_bulk_insert:
-        Message.objects.bulk_create(messages)
-    else:
-        for message in messages:
-            message.save(force_insert=True)
-
-
-def _update_each(model: Any, values: dict[int, dict[str, Any]]) -> None:
-    """UPDATE rows of `model` by primary key, each to its own values, in one statement:
-    `UPDATE t SET c = v.column2 ... FROM (VALUES (pk, ...), ...) AS v WHERE t.pk = v.column1`
-    (PostgreSQL, and SQLite from 3.33). The ORM's Case/When equivalent cost a tenth of
-    the server's time under load, building expressions."""
-    if not values:
-        return
-    connection = connections[router.db_for_write(model)]
-    if len(values) == 1 or not _updates_from_values(connection):
-        for pk, fields in values.items():
-            model.objects.filter(pk=pk).update(**fields)
-        return
-    meta = model._meta
-    names = list(next(iter(values.values())))
-    columns = [meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    table, key_column = quote(meta.db_table), quote(meta.pk.column)
-    row = "(" + ", ".join(["%s"] * (len(names) + 1)) + ")"
-    params: list[Any] = []
-    for key, fields in values.items():
-        params.append(key)
-        params += [
-            column.get_db_prep_value(fields[name], connection)
-            for name, column in zip(names, columns, strict=True)
-        ]
-    assignments = ", ".join(
-        f"{quote(column.column)} = v.column{i + 2}" for i, column in enumerate(columns)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} "
-            f"FROM (VALUES {', '.join([row] * len(values))}) AS v "
-            f"WHERE {table}.{key_column} = v.column1",
-            params,
-        )
-
-
-def _updates_from_values(connection: Any) -> bool:
-    """Whether the database takes UPDATE ... FROM: PostgreSQL, SQLite from 3.33 (Django 5.2
-    supports SQLite from 3.31)."""
-    if connection.vendor == "postgresql":
-        return True
-    if connection.vendor == "sqlite":
-        return sqlite3.sqlite_version_info >= (3, 33)
-    return False
+MOVE_KINDS = (MarkerMove.Kind.DELIVERED, MarkerMove.Kind.READ)
 
 
 def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:

@@ -9,7 +9,7 @@ for sends, receipts and membership changes, so PostgreSQL never deadlocks them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.db.models import Min
@@ -24,6 +24,21 @@ from linkup.core.shapes import ChatWatermarkEvent, ReceiptFrame
 from linkup.models import MarkerMove, Membership, Message, Room
 from linkup.store import queries
 from linkup.store.access import access_membership
+
+
+class Markers(Protocol):
+    """A member's markers (a Membership, or the send batch's plain row)."""
+
+    delivered_seq: int
+    read_seq: int
+
+
+class Watermarks(Protocol):
+    """A room's watermarks (a Room, or the send batch's plain row)."""
+
+    pk: int
+    delivered_watermark: int
+    read_watermark: int
 
 
 def message_status(seq: int, delivered_watermark: int, read_watermark: int) -> str:
@@ -71,7 +86,7 @@ def move_markers(
     return True, held_minimum
 
 
-def may_hold_minimum(membership: Membership, room: Room) -> bool:
+def may_hold_minimum(membership: Markers, room: Watermarks) -> bool:
     """Whether this member's markers (before a move) may be the room's lowest: only then can
     moving them raise the watermarks."""
     return (
@@ -96,7 +111,7 @@ def advance_watermarks(room: Room) -> None:
     send_event_on_commit(room_group(room.pk), watermark_event(room))
 
 
-def watermark_event(room: Room) -> ChatWatermarkEvent:
+def watermark_event(room: Watermarks) -> ChatWatermarkEvent:
     """The event announcing a room's watermarks (its members' lowest markers)."""
     return {
         "type": "chat.watermark",

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from linkup.actions.events import Event, room_group
 from linkup.core.conf import setting
@@ -232,6 +232,8 @@ class Hub:
             return
         origin = self.id if local_first else None
         for group, items in remote.items():
+            if local_first and self._alone_in(group):
+                continue
             if len(items) == 1:
                 message = {**items[0], "group": group, "origin": origin}
             else:
@@ -242,6 +244,15 @@ class Hub:
                 log_event(
                     logging.WARNING, "delivery", "channel layer send failed", exc, group=group
                 )
+
+    def _alone_in(self, group: str) -> bool:
+        """Whether nobody but this hub can hear `group`: on the in-process layer (the
+        embedded default), a group with no other member; then publishing there would only
+        echo back to us. (With Redis, other processes may listen: always publish.)"""
+        if not isinstance(self.layer, InMemoryChannelLayer):
+            return False
+        members = self.layer.groups.get(group)
+        return not members or set(members) == {self.channel}
 
     # -- fan-out -------------------------------------------------------------------------------
 
