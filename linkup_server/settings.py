@@ -247,6 +247,9 @@ for _name in (
     "LIMITS_REDIS_TIMEOUT_S",
     "NOTIFY_OFFLINE_DELAY_S",
     "SLOW_CONSUMER_TIMEOUT_S",
+    "SLOW_CONSUMER_MAX_BYTES",
+    "HUB_REORDER_WAIT_S",
+    "HUB_CHECK_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])

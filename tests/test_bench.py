@@ -74,32 +74,48 @@ def _result(**overrides: Any) -> dict[str, Any]:
         "handshake_failures": 0,
         "rss_kib_per_socket": 30.0,
         "handshakes_per_s": 900.0,
+        "cpu_ms_per_handshake": 0.9,
     }
     return {**base, **overrides}
 
 
-def test_verdicts_follow_the_targets() -> None:
+def test_verdicts_follow_issue_15s_targets() -> None:
+    ceiling = {"W1": _result(cpu_ms_per_1k_deliveries=50.0), "W4": _result(p99_ms=10.0)}
     runs = {
         "embedded": {
             "linkup": {
-                "W1": _result(),
-                "W2": _result(p99_ms=120.0),
-                "W3": _result(rss_kib_per_socket=41.0),
-                "W4": _result(lost=1),
-                "W5": _result(cpu_ms_per_1k_deliveries=114.0),
-            }
+                "W1": _result(),  # CPU 2x the ceiling's: met
+                "W2": _result(p99_ms=120.0),  # over 100 ms embedded
+                "W3": _result(rss_kib_per_socket=31.0),
+                "W4": _result(p99_ms=21.0),  # over 2x the ceiling's p99
+                "W6": _result(rss_growth_after_first_window=0.04, p99_last_vs_first_window=1.1),
+            },
+            "ceiling": ceiling,
         },
         "scaleout": {
             "linkup": {
-                "W1": _result(),
-                "W2": _result(msg_per_s=900.0),
-                "W5": _result(cpu_ms_per_1k_deliveries=116.0),
-            }
+                "W1": _result(p99_ms=45.0, cpu_ms_per_1k_deliveries=101.0),  # CPU over 2x
+                "W2": _result(p99_ms=150.0),  # under 200 ms on scale-out
+                "W3": _result(cpu_ms_per_handshake=1.5),
+                "W4": _result(p99_ms=20.0),
+                "W5": _result(p99_ms=40.0, cpu_ms_per_1k_deliveries=117.0),  # 1.16x W1's
+                "W6": _result(rss_growth_after_first_window=0.06, p99_last_vs_first_window=1.0),
+            },
+            "ceiling": ceiling,
         },
+        "no ceiling": {"linkup": {"W1": _result(), "W4": _result()}},
     }
     assert run.verdicts(runs) == {
-        "embedded": {"W1": "met", "W2": "MISSED", "W3": "MISSED", "W4": "MISSED", "W5": "met"},
-        "scaleout": {"W1": "met", "W2": "MISSED", "W5": "MISSED"},
+        "embedded": {"W1": "met", "W2": "MISSED", "W3": "MISSED", "W4": "MISSED", "W6": "met"},
+        "scaleout": {
+            "W1": "MISSED",
+            "W2": "met",
+            "W3": "MISSED",
+            "W4": "met",
+            "W5": "MISSED",
+            "W6": "MISSED",
+        },
+        "no ceiling": {},  # the ceiling's figures are part of the target: no verdict
     }
 
 

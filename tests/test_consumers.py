@@ -687,3 +687,55 @@ async def test_frames_for_a_closing_socket_are_dropped_quietly() -> None:
     fourth.base_send = gone
     await fourth.close(code=4408)  # the client went first: closing raises nothing
     assert fourth.closing
+
+
+async def test_a_client_whose_unsent_bytes_stay_too_many_is_closed_and_aborted(
+    setup: dict[str, Any], settings: Any
+) -> None:
+    """The hub writes without waiting: a socket whose transport keeps more than
+    SLOW_CONSUMER_MAX_BYTES unsent for SLOW_CONSUMER_TIMEOUT_S is closed (1013) and its
+    connection aborted (what was queued for it freed); the other sockets carry on."""
+    settings.LINKUP = {
+        **settings.LINKUP,
+        "SLOW_CONSUMER_MAX_BYTES": 1000,
+        "SLOW_CONSUMER_TIMEOUT_S": 0.2,
+    }
+    slow = await connect(setup["bob"], raw=True)
+    fine = await connect(setup["bob"], raw=True)
+    aborted: list[bool] = []
+    frames = slow.scope["extensions"]["linkup.frames"]
+    frames["buffered"] = lambda: 5000  # the client stopped reading
+    frames["abort"] = lambda: aborted.append(True)
+    a = await connect(setup["alice"])
+    await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": "hi"})
+    assert (await recv_type(fine, "message.new"))["message"]["body"] == "hi"
+    assert (await recv_type(slow, "message.new"))["message"]["body"] == "hi"  # written
+    closed = await slow.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 1013, "reason": ""} or (
+        closed["type"] == "websocket.close" and closed["code"] == 1013
+    )
+    assert aborted == [True]
+    await send(a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": "on"})
+    assert (await recv_type(fine, "message.new"))["message"]["body"] == "on"
+    for comm in (a, fine):
+        await comm.disconnect()
+
+
+async def test_tabs_of_one_user_connecting_together_each_keep_their_own_cursors(
+    setup: dict[str, Any],
+) -> None:
+    """Their handshakes share one read of the user's rooms; each tab still gets every
+    message (a shared cursor would let the first tab's delivery drop the others')."""
+    import asyncio
+
+    tabs = await asyncio.gather(*(connect(setup["bob"], raw=i % 2 == 0) for i in range(6)))
+    a = await connect(setup["alice"])
+    for body in ("one", "two"):
+        await send(
+            a, {"type": "message.send", "room": setup["room"], "client_id": cid(), "body": body}
+        )
+    for tab in tabs:
+        got = [(await recv_type(tab, "message.new"))["message"]["body"] for _ in range(2)]
+        assert got == ["one", "two"]
+    for comm in (a, *tabs):
+        await comm.disconnect()

@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 from linkup.actions import credentials
 from linkup.core.conf import allowed_origins
 from linkup.core.errors import BAD_ORIGIN, UNAUTHORIZED
+from linkup.realtime import coalesce
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -57,7 +58,8 @@ async def authenticate_socket(scope: dict[str, Any]) -> tuple[Any, int | None, i
         scheme, _, raw = authorization.partition(" ")
         if scheme.lower() != "bearer":
             return AnonymousUser(), None, UNAUTHORIZED
-        found = await database_sync_to_async(credentials.authenticate_token)(raw.strip())
+        # Handshakes arriving together share one query (realtime.coalesce).
+        found = await coalesce.tokens().get(raw.strip())
         if found is None:
             return AnonymousUser(), None, UNAUTHORIZED
         return found[0], found[1], None

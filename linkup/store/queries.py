@@ -121,9 +121,15 @@ def room_views_for_users(room_id: int, user_ids: list[int]) -> list[dict[str, An
     return out
 
 
-def room_ids_and_seqs(user: Any) -> dict[int, int]:
-    """{room_id: last_seq} for every room the user is in."""
-    return dict(Membership.objects.filter(user=user).values_list("room_id", "room__last_seq"))
+def rooms_and_seqs_of(user_ids: list[int]) -> dict[int, dict[int, int]]:
+    """{user_id: {room_id: last_seq}} for every room each user is in, in one query (users in
+    no room are left out)."""
+    found: dict[int, dict[int, int]] = {}
+    for user_id, room_id, last_seq in Membership.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "room_id", "room__last_seq"
+    ):
+        found.setdefault(user_id, {})[room_id] = last_seq
+    return found
 
 
 def last_seqs(room_ids: list[int]) -> dict[int, int]:

@@ -1,0 +1,85 @@
+"""Reads that many sockets ask for at once, answered by one database hop (as sends are by
+the group commit).
+
+Concurrent handshakes each look up their token and read their user's rooms and last seqs;
+every `ping` reads them again. Asked one socket at a time, that is a hop to the single
+database thread per socket: with 10,000 sockets, hundreds a second. A `Coalescer` queues
+the keys asked for while its previous query is on the database thread, and the next query
+takes them all (up to `limit`): no wait for a lone request, one hop for many under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from linkup.actions.credentials import authenticate_tokens
+from linkup.core.errors import LinkupError, ServerError
+from linkup.core.looplocal import LoopLocal
+from linkup.realtime.edges import read
+from linkup.store import queries
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Coalescer(Generic[K, V]):
+    """`await get(key)`: `fetch(keys)` (run on the database thread through `edges.read`)
+    returns {key: value} for many keys at once; a key it leaves out gets `missing`. Those
+    who ask for one key together get the same value: treat it as read-only."""
+
+    def __init__(
+        self, fetch: Callable[[list[K]], Mapping[K, V]], missing: V, limit: int = 500
+    ) -> None:
+        self.fetch = fetch
+        self.missing = missing
+        self.limit = limit
+        self.waiting: dict[K, list[asyncio.Future[V]]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.batch_sizes: list[int] = []  # the last batches, for tests and the curious
+
+    async def get(self, key: K) -> V:
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(key, []).append(future)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                keys = list(self.waiting)[: self.limit]
+                asked = {key: self.waiting.pop(key) for key in keys}
+                self.batch_sizes = [*self.batch_sizes[-99:], len(keys)]
+                try:
+                    found = await read(self.fetch, keys)
+                except BaseException as exc:
+                    error = copy.copy(exc) if isinstance(exc, LinkupError) else ServerError()
+                    for futures in asked.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(copy.copy(error))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for key, futures in asked.items():
+                    value = found.get(key, self.missing)
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(value)
+        finally:
+            self.task = None
+            if self.waiting:  # asked for as this one stopped
+                self.task = asyncio.get_running_loop().create_task(self._drain())
+
+
+# This event loop's coalescers: a user's rooms and their last seqs (handshakes, pings), and
+# bearer tokens (handshakes).
+rooms_and_seqs: LoopLocal[Coalescer[int, dict[int, int]]] = LoopLocal(
+    lambda: Coalescer(queries.rooms_and_seqs_of, {})
+)
+tokens: LoopLocal[Coalescer[str, tuple[Any, int] | None]] = LoopLocal(
+    lambda: Coalescer(authenticate_tokens, None)
+)
