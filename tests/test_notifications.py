@@ -394,3 +394,21 @@ async def test_notification_sockets_per_user_are_capped(alice: Any, settings: An
     fourth = await connect(token, path="/ws/notifications/")
     for comm in (second, fourth, chat):
         await comm.disconnect()
+
+
+async def test_notifications_committed_together_each_reach_the_socket(alice: Any, bob: Any) -> None:
+    """A batch's events for one notifications group go to the layer one event a message:
+    the notifications socket is a Channels consumer, not a hub, and takes each as it is."""
+    from linkup.realtime.edges import collect
+    from linkup.realtime.hub import publish
+
+    room = await db(direct)(alice, bob)
+    comm = await connect(await db(token_for)(bob), path="/ws/notifications/", expect_hello=False)
+    await recv_type(comm, "hello")
+    _, events = await collect(
+        do_send_batch, [Send(alice, room, cid(), "one"), Send(alice, room, cid(), "two")]
+    )
+    await publish(events)
+    bodies = [(await recv_type(comm, "notification"))["notification"]["body"] for _ in range(2)]
+    assert bodies == ["one", "two"]
+    await comm.disconnect()

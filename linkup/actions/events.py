@@ -1,12 +1,14 @@
-"""Events after commit, from one place: the only caller of the channel layer's group_send.
+"""Events after commit: how actions queue them, and the group names.
 
 Actions run on the database thread inside `transaction.atomic()` and call
 `send_event_on_commit`. The event is round-tripped to plain JSON at once (so a payload the
 Redis layer would refuse fails inside the transaction, where it rolls back), and queued when
 the transaction commits. `linkup.realtime.edges.perform` runs an action on the database
-thread, collects the events its commits queued, and sends them from the async side: a slow
-or dead channel layer never holds the one database thread, and never fails a committed
-write. Callers of an action carry no events.
+thread, collects the events its commits queued, and hands them to the process's delivery
+hub (`linkup.realtime.hub.publish`) on the async side: a slow or dead channel layer never
+holds the one database thread, and never fails a committed write. Callers of an action
+carry no events. `publish` here sends straight to the layer, for events committed where no
+hub's event loop waits (the admin, management commands).
 """
 
 from __future__ import annotations
@@ -98,8 +100,3 @@ async def publish(events: list[Event]) -> None:
                 group=group,
                 event=payload.get("type"),
             )
-
-
-async def publish_now(group: str, event: EventPayload) -> None:
-    """Send an ephemeral event that has no database write behind it (typing)."""
-    await publish([(group, to_json_native(event))])

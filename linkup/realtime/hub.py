@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from linkup.actions.events import Event, room_group
+from linkup.actions.events import Event, room_group, user_group
 from linkup.core.conf import setting
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal
@@ -234,12 +234,13 @@ class Hub:
         for group, items in remote.items():
             if local_first and self._alone_in(group):
                 continue
-            if len(items) == 1:
-                message = {**items[0], "group": group, "origin": origin}
-            else:
-                message = {"type": BATCH, "group": group, "origin": origin, "events": items}
+            if len(items) > 1 and _routed(group):  # hubs listen there: one message for all
+                messages = [{"type": BATCH, "group": group, "origin": origin, "events": items}]
+            else:  # consumers listen there (notification sockets): one event a message
+                messages = [{**item, "group": group, "origin": origin} for item in items]
             try:
-                await self.layer.group_send(group, message)
+                for message in messages:
+                    await self.layer.group_send(group, message)
             except Exception as exc:
                 log_event(
                     logging.WARNING, "delivery", "channel layer send failed", exc, group=group
@@ -338,6 +339,8 @@ class Hub:
             return
         after, end = span
         batch = int(setting("GAP_FILL_BATCH"))
+        # Straight to the database thread, not through edges.read (which publishes through
+        # this hub): a failure is logged here and the sockets fill the gap themselves.
         try:
             while after < end:
                 messages = await database_sync_to_async(queries.messages_after)(
@@ -383,6 +386,11 @@ class Hub:
             self.reader.cancel()
         for task in list(self.pending_exits):
             task.cancel()
+
+
+def _routed(group: str) -> bool:
+    """Whether hubs (not consumers) are the members of `group`: room and user groups."""
+    return group.startswith((room_group(0)[:-1], user_group(0)[:-1]))
 
 
 def room_of(group: str) -> int | None:
