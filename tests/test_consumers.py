@@ -739,3 +739,21 @@ async def test_tabs_of_one_user_connecting_together_each_keep_their_own_cursors(
         assert got == ["one", "two"]
     for comm in (a, *tabs):
         await comm.disconnect()
+
+
+async def test_a_socket_closed_while_it_catches_up_leaves_nothing_in_the_hub(
+    setup: dict[str, Any], bob: Any
+) -> None:
+    """A room joined by a catch-up that finishes after the socket went is not left in the
+    hub (which would keep offering it frames, and keep the group)."""
+    from linkup.actions.events import room_group, user_group
+    from linkup.realtime.hub import hub
+
+    b = await connect(setup["bob"])
+    assert hub().members.get(user_group(bob.pk))
+    consumers = list(hub().members[user_group(bob.pk)])
+    (consumer,) = consumers
+    await b.disconnect()
+    await consumer._enter([room_group(999_999)])  # what a late catch-up would do
+    assert room_group(999_999) not in hub().members
+    assert user_group(bob.pk) not in hub().members

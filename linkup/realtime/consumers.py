@@ -338,6 +338,8 @@ class ChatConsumer(LinkupSocket):
             await self._stop_typing(room_id)
 
     async def _enter(self, groups: list[str]) -> None:
+        if self.closing:  # disconnect has left the hub (or will): join nothing more
+            return
         self.hub_groups.update(groups)
         await self.hub.enter(self, groups)
 
