@@ -255,7 +255,6 @@ class ChatConsumer(LinkupSocket):
         self.admitted = False
         self.ready = False  # `hello` sent: offers may be written
         self.hub = hub()
-        self.hub_user = -1
         self.hub_groups: set[str] = set()
         self.queue: deque[tuple[Any, ...]] = deque()
         self.drainer: asyncio.Task[None] | None = None
@@ -274,7 +273,6 @@ class ChatConsumer(LinkupSocket):
         if not await self._admit(CHAT):
             return
         self.admitted = True
-        self.hub_user = self.user.pk
         try:
             await self._enter([user_group(self.user.pk)])
             # Subscribe, then read the cursors: whatever commits after that read rings a
@@ -336,6 +334,11 @@ class ChatConsumer(LinkupSocket):
             self.typing_timer.cancel()
         for room_id in self.typing.rooms():
             await self._stop_typing(room_id)
+
+    @property
+    def hub_user(self) -> int:
+        """The user whose socket this is (the hub spares a typist their own typing)."""
+        return int(self.user.pk)
 
     async def _enter(self, groups: list[str]) -> None:
         if self.closing:  # disconnect has left the hub (or will): join nothing more

@@ -63,7 +63,8 @@ FRAMES: dict[str, Callable[[dict[str, Any]], tuple[int | None, dict[str, Any]]]]
 class Member(Protocol):
     """What the hub asks of a socket (the chat consumer)."""
 
-    hub_user: int
+    @property
+    def hub_user(self) -> int: ...
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None: ...
 
