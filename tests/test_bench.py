@@ -123,9 +123,9 @@ def test_verdicts_follow_issue_15s_targets() -> None:
 def test_smoke_run(tmp_path: Path) -> None:
     """Every contender runs every kind of workload, end to end: in the embedded pass W1
     (W2 is W1 at twice the rate), W3's many sockets, W4's large room and (Linkup only) W6's
-    soak in windows; in the scale-out
-    pass what its configuration changes (W1 on PostgreSQL + Redis, and W5's two processes),
-    since the load generator is the same on both."""
+    soak in windows; in the scale-out pass what its configuration changes (W1 on
+    PostgreSQL + Redis, and W5's two processes), since the load generator is the same on
+    both."""
     config = "scaleout" if os.environ.get("DATABASE_URL") else "embedded"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
