@@ -52,7 +52,9 @@ class NotificationDict(TypedDict):
     read: bool
 
 
-# -- channel-layer events: `type` names the consumer's handler ("chat.message" -> chat_message)
+# -- channel-layer events, as actions queue them. The hub (linkup.realtime.hub) turns the
+# chat.* ones into frames; others go to the socket's handler of that name
+# ("room.updated" -> room_updated), or to a notifications consumer's (notify.*).
 
 
 class ChatMessageEvent(TypedDict):

@@ -1,10 +1,10 @@
 """The chat socket: one per client tab, carrying all of the user's rooms.
 
 Live delivery is gap-free and ordered per socket: the consumer remembers the last seq it sent
-in each room, and each doorbell (channel-layer event) takes the step `delivery_step` says:
-the next seq is sent on; one further ahead first fills the gap from the database; one
-already sent is dropped. `ping` re-reads every room's last_seq, so a message whose
-doorbells were all lost arrives before the `pong`.
+in each room, and each message the process's hub (linkup.realtime.hub) offers it takes the
+step `delivery_step` says: the next seq is sent on; one further ahead first fills the gap
+from the database; one already sent is dropped. `ping` re-reads every room's last_seq, so
+a message whose doorbells were all lost arrives before the `pong`.
 """
 
 from __future__ import annotations
