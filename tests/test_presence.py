@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from linkup.realtime.presence_store import PresenceBook, RedisPresence, Transition
+from linkup.realtime.presence_store import CHAT, PresenceBook, RedisPresence, Transition
 
 TTL, GRACE, SWEEP_EVERY = 30.0, 30.0, 10.0
 USERS = [1, 2]
@@ -42,15 +42,46 @@ RELOAD_THEN_CLOSE: list[Step] = [
 ]
 
 
-async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[str, Any]]:
+async def play(
+    store: Any, script: list[Step], batched: bool = False
+) -> tuple[list[Transition], dict[str, Any]]:
     """Run a script; the owning process refreshes its live connections as time passes and
-    sweeps every SWEEP_EVERY seconds. Return the transitions and the reference facts."""
+    sweeps every SWEEP_EVERY seconds. Return the transitions and the reference facts.
+    `batched`: consecutive admits, connects or disconnects at the same moment go to the
+    store as one call (`admit_many`, ...), as sockets opening or closing together do."""
     now = 1_000.0
     last_sweep = now
     live: dict[tuple[int, str], bool] = {}  # (user, conn) -> still refreshed (not killed)
     admitted: set[tuple[int, str]] = set()  # counted at connect, before the socket joined
     transitions: list[Transition] = []
     last_alive: dict[int, float] = {}  # user -> last moment one of their conns surely lived
+    pending: list[tuple[str, int, str]] = []  # (admit | connect | disconnect, user, conn)
+
+    async def flush() -> None:
+        if not pending:
+            return
+        kind, items = pending[0][0], [(user, conn) for _, user, conn in pending]
+        pending.clear()
+        if kind == "admit":
+            assert all(await store.admit_many([(u, c, CHAT) for u, c in items], 99, now))
+        elif kind == "connect":
+            for made in await store.connect_many(items, now):
+                transitions.extend(made)
+        else:
+            await store.disconnect_many([(u, c, None) for u, c in items], now)
+
+    async def call(kind: str, user: int, conn: str) -> None:
+        if not batched:
+            if kind == "admit":
+                assert await store.admit(user, conn, 99, now)
+            elif kind == "connect":
+                transitions.extend(await store.connect(user, conn, now))
+            else:
+                await store.disconnect(user, conn, now)
+            return
+        if pending and pending[0][0] != kind:
+            await flush()
+        pending.append((kind, user, conn))
 
     async def advance(to: float) -> None:
         nonlocal now, last_sweep
@@ -65,29 +96,32 @@ async def play(store: Any, script: list[Step]) -> tuple[list[Transition], dict[s
         now = to
 
     for action, user, conn, delay in script:
+        if delay > 0 or action not in ("admit", "connect", "disconnect"):
+            await flush()
         await advance(now + delay)
         key = (user, conn)
         if action == "admit" and key not in live and key not in admitted:
-            assert await store.admit(user, conn, 99, now)
+            await call("admit", user, conn)
             admitted.add(key)
         elif action == "connect" and key not in live:
             admitted.discard(key)
             live[key] = True
             last_alive[user] = now
-            transitions.extend(await store.connect(user, conn, now))
+            await call("connect", user, conn)
         elif action == "disconnect" and key in admitted:  # closed during its set-up
             admitted.discard(key)
-            await store.disconnect(user, conn, now)
+            await call("disconnect", user, conn)
         elif action == "disconnect" and key in live:
             del live[key]
             last_alive[user] = max(last_alive.get(user, now), now)
-            await store.disconnect(user, conn, now)
+            await call("disconnect", user, conn)
         elif action == "kill" and live.get(key):
             live[key] = False  # SIGKILLed process: never refreshed nor closed again
         elif action == "sweep":
             transitions.extend(await store.sweep(now))
         elif action == "refresh":
             await store.refresh([k for k, ok in live.items() if ok], now)
+    await flush()
     for user, conn in sorted(admitted):  # a socket is admitted, then joins or closes
         await store.disconnect(user, conn, now)
     end = now
@@ -119,6 +153,44 @@ def test_presence_transitions(script: list[Step]) -> None:
         assert events[-1][1] == "offline"
     if script == RELOAD_THEN_CLOSE:
         assert transitions[-1] == (1, "offline", 1003.0)  # last seen: the second close
+
+
+@given(scripts)
+@example(RELOAD_THEN_CLOSE)
+def test_calls_in_one_batch_are_the_calls_one_by_one(script: list[Step]) -> None:
+    """Sockets opening or closing together go to the store as one call: it must make the
+    same transitions as the same calls one at a time, in order."""
+    batched, _ = asyncio.run(play(PresenceBook(ttl_s=TTL, grace_s=GRACE), script, batched=True))
+    single, _ = asyncio.run(play(PresenceBook(ttl_s=TTL, grace_s=GRACE), script))
+    assert batched == single
+
+
+@pytest.mark.parametrize("store_kind", ["book", "redis"])
+async def test_a_departure_clears_the_focus_it_had(store_kind: str) -> None:
+    store: Any = PresenceBook(ttl_s=TTL, grace_s=GRACE)
+    client = None
+    if store_kind == "redis":
+        if not os.environ.get("REDIS_URL"):
+            pytest.skip("runs in the PostgreSQL + Redis pass")
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(os.environ["REDIS_URL"])
+        store = RedisPresence(client, f"tp{uuid.uuid4().hex[:10]}", ttl_s=TTL, grace_s=GRACE)
+    try:
+        await store.connect_many([(1, "a"), (2, "b"), (1, "c")], 100.0)
+        await store.set_focus(1, "a", None, 5)
+        await store.set_focus(2, "b", None, 5)
+        await store.set_focus(1, "c", None, 6)
+        assert await store.focused([5, 6], 101.0) == {5: {1, 2}, 6: {1}}
+        await store.disconnect_many([(1, "a", 5), (2, "b", None)], 102.0)
+        # a's entry went with it; b's (left without naming its room) counts no more, as
+        # its connection is gone.
+        assert await store.focused([5, 6], 103.0) == {6: {1}}
+        assert await store.focused([5], 100.0 + TTL + 1) == {}
+        assert await store.online([1, 2]) == {1, 2}  # user 1 still has c; 2 in the grace
+    finally:
+        if client is not None:
+            await client.aclose()
 
 
 @given(st.floats(0, SWEEP_EVERY, allow_nan=False), st.floats(0, 25, allow_nan=False))
@@ -164,7 +236,9 @@ def test_redis_store_matches_the_book(script: list[Step]) -> None:
         prefix = f"tp{uuid.uuid4().hex[:10]}"
         try:
             store = RedisPresence(client, prefix, ttl_s=TTL, grace_s=GRACE)
-            in_redis, _ = await play(store, script)
+            # Batched: one pipeline of scripts must act as the scripts one by one (the
+            # single calls are batches of one).
+            in_redis, _ = await play(store, script, batched=True)
             book, _ = await play(PresenceBook(ttl_s=TTL, grace_s=GRACE), script)
             keys = [k async for k in client.scan_iter(f"{prefix}:*")]
             assert keys == [], keys  # nothing left behind once everyone is offline

@@ -17,28 +17,32 @@ from linkup.core.serialization import format_time
 from linkup.models import Membership, Room, UserPresence
 
 
-def contacts_of(user_id: int) -> list[int]:
-    """Users told when `user_id` comes and goes: those who share a room of at most
-    PRESENCE_FANOUT_MAX_MEMBERS members with them (direct rooms always).
+def contacts_of(user_ids: list[int]) -> dict[int, list[int]]:
+    """For each of `user_ids`, the users told when they come and go: those who share a room
+    of at most PRESENCE_FANOUT_MAX_MEMBERS members with them (direct rooms always).
 
     In larger rooms presence is read (room answers and user look-ups carry it), not pushed:
     otherwise each member coming online sends a frame to every other member's sockets, and
     a room of 1,000 members reconnecting after a deploy makes a million frames."""
     cap = int(setting("PRESENCE_FANOUT_MAX_MEMBERS"))
-    mine = Membership.objects.filter(user_id=user_id).values("room_id")
+    theirs = Membership.objects.filter(user_id__in=user_ids).values("room_id")
     rooms = (
-        Room.objects.filter(pk__in=mine)
+        Room.objects.filter(pk__in=theirs)
         .annotate(size=Count("memberships"))
         .filter(Q(size__lte=cap) | Q(kind=Room.Kind.DIRECT))
         .values("pk")
     )
-    return sorted(
-        set(
-            Membership.objects.filter(room_id__in=rooms)
-            .exclude(user_id=user_id)
-            .values_list("user_id", flat=True)
-        )
-    )
+    members: dict[int, set[int]] = {}
+    for room_id, member in Membership.objects.filter(room_id__in=rooms).values_list(
+        "room_id", "user_id"
+    ):
+        members.setdefault(room_id, set()).add(member)
+    wanted = set(user_ids)
+    found: dict[int, set[int]] = {user: set() for user in user_ids}
+    for together in members.values():
+        for user in together & wanted:
+            found[user] |= together
+    return {user: sorted(others - {user}) for user, others in found.items()}
 
 
 def hiding(user_ids: list[int]) -> set[int]:
@@ -55,30 +59,44 @@ def visible_last_seen(viewer: int, user: int, last_seen: str | None, hidden: set
     return None if viewer in hidden or user in hidden else last_seen
 
 
-def do_announce_presence(user_id: int, status: str, at: float) -> None:
-    """Record a presence transition and tell every contact (last seen set on going offline)."""
+def do_announce_presences(transitions: list[tuple[int, str, float]]) -> None:
+    """Record presence transitions (user, "online" | "offline", at), in order, and tell each
+    user's contacts (last seen set on going offline): one transaction for many users, as
+    sockets come and go in bursts."""
+    if not transitions:
+        return
     with transaction.atomic():
-        last_seen: str | None = None
-        if status == "offline":
-            when = dt.datetime.fromtimestamp(at, tz=dt.UTC)
-            UserPresence.objects.update_or_create(
-                user_id=user_id, defaults={"last_seen": when, "online": False}
+        final: dict[int, tuple[bool, dt.datetime | None]] = {}  # user -> (online, last seen)
+        for user_id, status, at in transitions:
+            if status == "offline":
+                final[user_id] = (False, dt.datetime.fromtimestamp(at, tz=dt.UTC))
+            else:
+                final[user_id] = (True, final.get(user_id, (True, None))[1])
+        seen = [UserPresence(user_id=u, online=o, last_seen=w) for u, (o, w) in final.items() if w]
+        unseen = [UserPresence(user_id=u, online=o) for u, (o, w) in final.items() if not w]
+        for rows, fields in ((seen, ["online", "last_seen"]), (unseen, ["online"])):
+            if rows:
+                UserPresence.objects.bulk_create(
+                    rows, update_conflicts=True, unique_fields=["user"], update_fields=fields
+                )
+        contacts = contacts_of(sorted(final))
+        hidden = hiding(sorted({*final, *(c for cs in contacts.values() for c in cs)}))
+        for user_id, status, at in transitions:
+            last_seen = (
+                format_time(dt.datetime.fromtimestamp(at, tz=dt.UTC))
+                if status == "offline"
+                else None
             )
-            last_seen = format_time(when)
-        else:
-            UserPresence.objects.update_or_create(user_id=user_id, defaults={"online": True})
-        contacts = contacts_of(user_id)
-        hidden = hiding([user_id, *contacts])
-        for contact in contacts:
-            send_event_on_commit(
-                user_group(contact),
-                {
-                    "type": "chat.presence",
-                    "user": user_id,
-                    "status": status,
-                    "last_seen": visible_last_seen(contact, user_id, last_seen, hidden),
-                },
-            )
+            for contact in contacts[user_id]:
+                send_event_on_commit(
+                    user_group(contact),
+                    {
+                        "type": "chat.presence",
+                        "user": user_id,
+                        "status": status,
+                        "last_seen": visible_last_seen(contact, user_id, last_seen, hidden),
+                    },
+                )
 
 
 def presence_views(viewer: int, user_ids: list[int], online: set[int]) -> dict[int, dict[str, Any]]:

@@ -1,18 +1,20 @@
-"""Reads that many sockets ask for at once, answered by one database hop (as sends are by
-the group commit).
+"""Reads (and writes) that many sockets ask for at once, answered by one hop (as sends are
+by the group commit).
 
 Concurrent handshakes each look up their token and read their user's rooms and last seqs;
 every `ping` reads them again. Asked one socket at a time, that is a hop to the single
 database thread per socket: with 10,000 sockets, hundreds a second. A `Coalescer` queues
 the keys asked for while its previous query is on the database thread, and the next query
 takes them all (up to `limit`): no wait for a lone request, one hop for many under load.
+A `Batcher` does the same for operations that each need their own answer (presence writes
+to Redis: one pipeline for the sockets that connect or close together).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from linkup.actions.credentials import authenticate_tokens
@@ -72,6 +74,52 @@ class Coalescer(Generic[K, V]):
         finally:
             self.task = None
             if self.waiting:  # asked for as this one stopped
+                self.task = asyncio.get_running_loop().create_task(self._drain())
+
+
+class Batcher(Generic[K, V]):
+    """`await submit(item)`: `run(items)` (a coroutine) answers many items at once, one
+    answer per item in order, as if each ran alone in that order. Items submitted while a
+    run is under way go in the next. A run that fails fails each of its items."""
+
+    def __init__(self, run: Callable[[list[K]], Awaitable[Sequence[V]]], limit: int = 500) -> None:
+        self.run = run
+        self.limit = limit
+        self.waiting: list[tuple[K, asyncio.Future[V]]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.batch_sizes: list[int] = []  # the last batches, for tests and the curious
+
+    async def submit(self, item: K) -> V:
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, future))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                taken, self.waiting = self.waiting[: self.limit], self.waiting[self.limit :]
+                self.batch_sizes = [*self.batch_sizes[-99:], len(taken)]
+                try:
+                    answers = await self.run([item for item, _ in taken])
+                except BaseException as exc:
+                    for _, future in taken:
+                        if future.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            future.set_exception(exc)
+                        else:
+                            future.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), answer in zip(taken, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+        finally:
+            self.task = None
+            if self.waiting:  # submitted as this one stopped
                 self.task = asyncio.get_running_loop().create_task(self._drain())
 
 

@@ -4,6 +4,10 @@ One `Liveness` per event loop (per server process). Every PRESENCE_REFRESH_S it 
 the presence entries of its own sockets, closes sockets silent for IDLE_TIMEOUT_S (4408), and
 sweeps the shared presence state, announcing who went offline. Wall-clock time (not the
 loop's), because several processes share the state in Redis.
+
+Sockets that open or close together share their presence writes: their admissions,
+connects and disconnects each go to the store as one batch (one Redis pipeline), and the
+users they bring online are announced in one database transaction.
 """
 
 from __future__ import annotations
@@ -13,13 +17,21 @@ import logging
 import time
 from typing import Any
 
-from linkup.actions.presence import do_announce_presence
+from linkup.actions.presence import do_announce_presences
 from linkup.core.conf import setting
 from linkup.core.errors import IDLE
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal
+from linkup.realtime.coalesce import Batcher
 from linkup.realtime.edges import perform
-from linkup.realtime.presence_store import CHAT, PresenceBook, RedisPresence, Transition
+from linkup.realtime.presence_store import (
+    CHAT,
+    Admission,
+    Departure,
+    PresenceBook,
+    RedisPresence,
+    Transition,
+)
 from linkup.store import redis
 from linkup.store.redis import REDIS_DOWN, Outage
 
@@ -45,6 +57,10 @@ class Liveness:
         self.joining = 0  # sockets between `hello` and the end of their presence join
         self.admissions = Outage("connection counts")
         self.counted: dict[str, tuple[str, Any]] = {}  # conn id -> (kind, consumer), not chat
+        self.admits: Batcher[Admission, bool] = Batcher(self._admit_many)
+        self.connects: Batcher[tuple[int, str], list[Transition]] = Batcher(self._connect_many)
+        self.departures: Batcher[Departure, None] = Batcher(self._disconnect_many)
+        self.announcements: Batcher[list[Transition], None] = Batcher(self._announce_many)
 
     async def admit(self, consumer: Any, kind: str = CHAT) -> bool:
         """Whether the user may open one more socket of `kind`, counting their sockets on
@@ -62,13 +78,7 @@ class Liveness:
             return True
         try:
             async with asyncio.timeout(float(setting("LIMITS_REDIS_TIMEOUT_S"))):
-                admitted = await self.store.admit(
-                    consumer.user.pk,
-                    consumer.conn_id,
-                    int(setting("MAX_CONNECTIONS_PER_USER")),
-                    time.time(),
-                    kind,
-                )
+                admitted = await self.admits.submit((consumer.user.pk, consumer.conn_id, kind))
         except REDIS_DOWN as exc:
             self.admissions.failed(exc)
             return True
@@ -90,18 +100,31 @@ class Liveness:
         self.sockets[consumer.conn_id] = consumer
         self.joining += 1  # the announcement below writes to the database after `hello`
         try:
-            await self.announce(
-                await self.store.connect(consumer.user.pk, consumer.conn_id, time.time())
-            )
+            transitions = await self.connects.submit((consumer.user.pk, consumer.conn_id))
+            if transitions:
+                await self.announcements.submit(transitions)
         finally:
             self.joining -= 1
         self._run()
 
     async def leave(self, consumer: Any) -> None:
         self.sockets.pop(consumer.conn_id, None)
-        if consumer.focus is not None:
-            await self.store.set_focus(consumer.user.pk, consumer.conn_id, consumer.focus, None)
-        await self.store.disconnect(consumer.user.pk, consumer.conn_id, time.time())
+        await self.departures.submit((consumer.user.pk, consumer.conn_id, consumer.focus))
+
+    async def _admit_many(self, asks: list[Admission]) -> list[bool]:
+        cap = int(setting("MAX_CONNECTIONS_PER_USER"))
+        return await self.store.admit_many(asks, cap, time.time())
+
+    async def _connect_many(self, conns: list[tuple[int, str]]) -> list[list[Transition]]:
+        return await self.store.connect_many(conns, time.time())
+
+    async def _disconnect_many(self, gone: list[Departure]) -> list[None]:
+        await self.store.disconnect_many(gone, time.time())
+        return [None] * len(gone)
+
+    async def _announce_many(self, batches: list[list[Transition]]) -> list[None]:
+        await self.announce([t for transitions in batches for t in transitions])
+        return [None] * len(batches)
 
     async def set_focus(self, consumer: Any, room: int | None) -> None:
         """Record which room the socket shows (None: none, or the tab is hidden)."""
@@ -139,8 +162,8 @@ class Liveness:
         return transitions
 
     async def announce(self, transitions: list[Transition]) -> None:
-        for user, status, at in transitions:
-            await perform(do_announce_presence, user, status, at)
+        if transitions:
+            await perform(do_announce_presences, transitions)
 
     async def online(self, user_ids: list[int]) -> set[int]:
         return await self.store.online(user_ids)

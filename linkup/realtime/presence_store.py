@@ -9,6 +9,10 @@ killed with SIGKILL stops refreshing: its users go offline within TTL + sweep + 
 
 `PresenceBook` holds that state in memory (the embedded default, one process);
 `RedisPresence` holds the same state in Redis so that every process agrees.
+
+Sockets connect and close in bursts (a deploy, a network blip), so admissions, connects and
+disconnects also come many at a time (`admit_many`, `connect_many`, `disconnect_many`): the
+same as the single calls one after the other, and on Redis one pipeline for them all.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from linkup.store.redis import Keys
 
 Transition = tuple[int, str, float]  # (user id, "online" | "offline", at)
 CHAT = "chat"  # the sockets presence is made of; admit() counts other kinds apart
+Admission = tuple[int, str, str]  # (user id, connection id, kind)
+Departure = tuple[int, str, int | None]  # (user id, connection id, the room it showed)
 
 
 @dataclass
@@ -107,6 +113,20 @@ class PresenceBook:
                 transitions.append((user, "offline", gone))
         return transitions
 
+    async def admit_many(self, asks: list[Admission], cap: int, now: float) -> list[bool]:
+        return [await self.admit(user, conn, cap, now, kind) for user, conn, kind in asks]
+
+    async def connect_many(
+        self, conns: list[tuple[int, str]], now: float
+    ) -> list[list[Transition]]:
+        return [await self.connect(user, conn, now) for user, conn in conns]
+
+    async def disconnect_many(self, gone: list[Departure], now: float) -> None:
+        for user, conn, focus in gone:
+            if focus is not None:
+                await self.set_focus(user, conn, focus, None)
+            await self.disconnect(user, conn, now)
+
     async def online(self, users: list[int]) -> set[int]:
         return {u for u in users if u in self.present}
 
@@ -175,6 +195,21 @@ return 1
 """
 
 
+# Atomically: remove the connection (and its focus entry, when KEYS[4] names one); with
+# none of the user's left and the user present, note when they went (the sweep takes them
+# offline after the grace). A socket admitted that never joined leaves no trace.
+_DISCONNECT = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if KEYS[4] then
+  redis.call('HDEL', KEYS[4], ARGV[2] .. ':' .. ARGV[1])
+end
+if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then
+  redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[3])
+end
+return 1
+"""
+
+
 class RedisPresence:
     """The same state as PresenceBook, in Redis, shared by every server process."""
 
@@ -186,6 +221,7 @@ class RedisPresence:
         self._sweep_user = client.register_script(_SWEEP_USER)
         self._connect = client.register_script(_CONNECT)
         self._admit = client.register_script(_ADMIT)
+        self._disconnect = client.register_script(_DISCONNECT)
 
     def _conns(self, user: int) -> str:
         return self.keys.presence_conns(user)
@@ -202,11 +238,18 @@ class RedisPresence:
         return self._conns(user) if kind == CHAT else self.keys.counted(kind, user)
 
     async def admit(self, user: int, conn: str, cap: int, now: float, kind: str = CHAT) -> bool:
-        admitted = await self._admit(
-            keys=[self._counted(kind, user)],
-            args=[repr(now), repr(now + self.ttl_s), cap, conn],
-        )
-        return bool(int(admitted))
+        return (await self.admit_many([(user, conn, kind)], cap, now))[0]
+
+    async def admit_many(self, asks: list[Admission], cap: int, now: float) -> list[bool]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, conn, kind in asks:
+                await self._admit(
+                    keys=[self._counted(kind, user)],
+                    args=[repr(now), repr(now + self.ttl_s), cap, conn],
+                    client=pipe,
+                )
+            answers = await pipe.execute()
+        return [bool(int(admitted)) for admitted in answers]
 
     async def keep(self, kind: str, owned: list[tuple[int, str]], now: float) -> None:
         if not owned:
@@ -220,11 +263,23 @@ class RedisPresence:
         await self.redis.zrem(self._counted(kind, user), conn)
 
     async def connect(self, user: int, conn: str, now: float) -> list[Transition]:
-        added = await self._connect(
-            keys=[self._conns(user), self._present, self._gone],
-            args=[conn, now + self.ttl_s, user],
-        )
-        return [(user, "online", now)] if int(added) else []
+        return (await self.connect_many([(user, conn)], now))[0]
+
+    async def connect_many(
+        self, conns: list[tuple[int, str]], now: float
+    ) -> list[list[Transition]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, conn in conns:
+                await self._connect(
+                    keys=[self._conns(user), self._present, self._gone],
+                    args=[conn, now + self.ttl_s, user],
+                    client=pipe,
+                )
+            added = await pipe.execute()
+        return [
+            [(user, "online", now)] if int(flag) else []
+            for (user, _), flag in zip(conns, added, strict=True)
+        ]
 
     async def refresh(self, owned: list[tuple[int, str]], now: float) -> None:
         if not owned:
@@ -239,13 +294,16 @@ class RedisPresence:
             await pipe.execute()
 
     async def disconnect(self, user: int, conn: str, now: float) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._conns(user), conn)
-            pipe.zcard(self._conns(user))
-            pipe.sismember(self._present, user)
-            _, left, present = await pipe.execute()
-        if not left and present:  # not for a socket admitted that never joined
-            await self.redis.hsetnx(self._gone, user, now)
+        await self.disconnect_many([(user, conn, None)], now)
+
+    async def disconnect_many(self, gone: list[Departure], now: float) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, conn, focus in gone:
+                keys = [self._conns(user), self._present, self._gone]
+                if focus is not None:
+                    keys.append(self._focus(focus))
+                await self._disconnect(keys=keys, args=[conn, user, now], client=pipe)
+            await pipe.execute()
 
     async def sweep(self, now: float) -> list[Transition]:
         transitions: list[Transition] = []
