@@ -125,6 +125,41 @@ async def test_a_gap_is_read_once_for_the_room_after_the_reorder_wait(
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_message_committed_here_ahead_of_the_line_reads_the_gap_without_waiting(
+    alice: Any, bob: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """Two processes send in one room: this one commits seq 3 while seq 2's doorbell (from
+    the other) is still on its way. Seq 2 is committed (seqs are taken under the room's
+    lock), so the hub reads it at once instead of waiting the reorder wait out."""
+    settings.LINKUP = {**settings.LINKUP, "HUB_REORDER_WAIT_S": 60.0}
+
+    def create() -> tuple[int, list[dict[str, Any]]]:
+        room, _ = do_create_room(alice, "direct", [bob.pk])
+        sent = [do_send_message(alice, room["id"], f"c{i}", f"m{i}")[0] for i in range(3)]
+        return int(room["id"]), sent
+
+    room, sent = await db(create)()
+    hub = Hub()
+    member = Member(bob.pk)
+    await hub.enter(member, [room_group(room)])
+    hub.known(room, 1)
+    await hub.publish([(room_group(room), message_event(room, sent[2]))])  # 3, committed here
+    for _ in range(100):
+        if member.messages == [2, 3]:
+            break
+        await asyncio.sleep(0.01)
+    assert member.messages == [2, 3]  # well inside the 60 s wait
+    # A doorbell from elsewhere that comes early still waits for the late ones (they may
+    # be on their way): nothing is read for it yet.
+    reads: list[int] = []
+    monkeypatch.setattr(queries, "messages_after", lambda *args: reads.append(1) or [])
+    hub.dispatch(room_group(room), message_event(room, {**sent[2], "seq": 5}))
+    await asyncio.sleep(0.05)
+    assert member.messages == [2, 3] and reads == []
+    await hub.close()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_frames_are_encoded_once_and_typing_skips_the_typist(alice: Any) -> None:
     hub = Hub()
     mine, theirs = Member(1), Member(2)

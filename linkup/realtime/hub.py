@@ -219,7 +219,7 @@ class Hub:
         remote: dict[str, list[dict[str, Any]]] = {}
         local_first = bool(setting("HUB_LOCAL_FIRST"))
         for group, payload in events:
-            out = self.dispatch(group, payload) if local_first else None
+            out = self.dispatch(group, payload, committed_here=True) if local_first else None
             if out is not None and payload.get("type") == "chat.message":
                 message = payload["message"]
                 payload = {
@@ -258,9 +258,12 @@ class Hub:
 
     # -- fan-out -------------------------------------------------------------------------------
 
-    def dispatch(self, group: str | None, event: dict[str, Any]) -> Outgoing | None:
+    def dispatch(
+        self, group: str | None, event: dict[str, Any], committed_here: bool = False
+    ) -> Outgoing | None:
         """Offer one event to the local members of `group`; return the frame it became
-        (encoded once for all of them), if it is one frame for all."""
+        (encoded once for all of them), if it is one frame for all. `committed_here`: this
+        process committed it (so whatever precedes it is committed too)."""
         members = self.members.get(group) if group is not None else None
         kind = event.get("type")
         if kind == "chat.message":
@@ -272,7 +275,7 @@ class Hub:
                 out = Outgoing.of({"type": "message.new", "message": message})
                 room_id, seq = message["room"], message["seq"]
             if members:
-                self._line_up(room_id, seq, out)
+                self._line_up(room_id, seq, out, committed_here)
             return out
         if not members:
             return None
@@ -291,12 +294,22 @@ class Hub:
 
     # -- each room's line: in seq order, gaps filled once per room -------------------------------
 
-    def _line_up(self, room_id: int, seq: int, out: Outgoing) -> None:
+    def _line_up(self, room_id: int, seq: int, out: Outgoing, committed_here: bool) -> None:
         line = self.lines.get(room_id)
         if line is None:
             line = self.lines[room_id] = RoomLine()
         self._pass(room_id, line.offer(seq, out))
-        if line.held and room_id not in self.waits and room_id not in self.fills:
+        if not line.held or room_id in self.fills:
+            return
+        if committed_here:
+            # Committed here after the ones it waits for (seqs are taken under the room's
+            # lock): they are in the database already, their doorbells still on the way
+            # from another process. Read them now rather than wait.
+            wait = self.waits.pop(room_id, None)
+            if wait is not None:
+                wait.cancel()
+            self._fill_soon(room_id, None)
+        elif room_id not in self.waits:
             # Arrived early: wait a moment for the missing ones, then read them.
             self._line_up_wait(room_id)
 

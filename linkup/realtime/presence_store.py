@@ -254,9 +254,12 @@ class RedisPresence:
     async def keep(self, kind: str, owned: list[tuple[int, str]], now: float) -> None:
         if not owned:
             return
+        by_user: dict[int, dict[str, float]] = {}
+        for user, conn in owned:
+            by_user.setdefault(user, {})[conn] = now + self.ttl_s
         async with self.redis.pipeline(transaction=False) as pipe:
-            for user, conn in owned:
-                pipe.zadd(self._counted(kind, user), {conn: now + self.ttl_s})
+            for user, conns in by_user.items():
+                pipe.zadd(self._counted(kind, user), conns)
             await pipe.execute()
 
     async def forget(self, kind: str, user: int, conn: str) -> None:
@@ -285,12 +288,17 @@ class RedisPresence:
         if not owned:
             return
         # Not only an update: a Redis that restarted and lost every key gets the live
-        # connections (and so their users' presence) back at the next refresh.
+        # connections (and so their users' presence) back at the next refresh. One command
+        # per user (their tabs together), and one for all users' presence.
+        expiry = now + self.ttl_s
+        by_user: dict[int, dict[str, float]] = {}
+        for user, conn in owned:
+            by_user.setdefault(user, {})[conn] = expiry
         async with self.redis.pipeline(transaction=False) as pipe:
-            for user, conn in owned:
-                pipe.zadd(self._conns(user), {conn: now + self.ttl_s})
-                pipe.sadd(self._present, user)
-                pipe.hdel(self._gone, user)
+            for user, conns in by_user.items():
+                pipe.zadd(self._conns(user), conns)
+            pipe.sadd(self._present, *by_user)
+            pipe.hdel(self._gone, *by_user)
             await pipe.execute()
 
     async def disconnect(self, user: int, conn: str, now: float) -> None:
