@@ -757,3 +757,65 @@ async def test_a_socket_closed_while_it_catches_up_leaves_nothing_in_the_hub(
     await consumer._enter([room_group(999_999)])  # what a late catch-up would do
     assert room_group(999_999) not in hub().members
     assert user_group(bob.pk) not in hub().members
+
+
+@pytest.mark.parametrize("closed_at", ["COUNTED", "ADMITTED", "READY", "PRESENT"])
+async def test_a_socket_closed_at_any_phase_of_its_set_up_leaves_nothing_behind(
+    setup: dict[str, Any], bob: Any, monkeypatch: pytest.MonkeyPatch, closed_at: str
+) -> None:
+    """Refused by the shared count (COUNTED), its set-up failed (ADMITTED), serving without
+    presence after its join failed (READY), or closed in use (PRESENT): afterwards
+    the user has no socket counted here or in the store, and the hub holds nothing of it."""
+    import asyncio
+
+    from linkup.realtime import coalesce
+    from linkup.realtime.consumers import CHAT, ChatConsumer, Phase, _open
+    from linkup.realtime.hub import hub
+    from linkup.realtime.liveness import liveness
+
+    reached: list[Phase] = []
+    real_disconnect = ChatConsumer.disconnect
+
+    async def noting(self: ChatConsumer, code: int) -> None:
+        reached.append(self.phase)
+        await real_disconnect(self, code)
+
+    monkeypatch.setattr(ChatConsumer, "disconnect", noting)
+    live = liveness()
+    expect_hello = closed_at in ("READY", "PRESENT")
+    if closed_at == "COUNTED":
+
+        async def refused(consumer: Any, kind: str = CHAT) -> bool:
+            return False
+
+        monkeypatch.setattr(live, "admit", refused)
+    elif closed_at == "ADMITTED":
+
+        async def broken(user_id: int) -> Any:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(coalesce.rooms_and_seqs(), "get", broken)
+    elif closed_at == "READY":
+
+        async def failing_join(consumer: Any) -> None:
+            raise ConnectionError("the presence store went away")
+
+        monkeypatch.setattr(live, "join", failing_join)
+    comm = await connect(setup["bob"], expect_hello=False)
+    if expect_hello:
+        assert (await recv(comm))["type"] == "hello"
+        if closed_at == "PRESENT":
+            for _ in range(200):
+                if live.sockets:
+                    break
+                await asyncio.sleep(0.005)
+        await comm.disconnect()
+    else:
+        assert comm.connected_result[0] is False  # refused, with its close code
+        await comm.disconnect()  # the server tells the app, as uvicorn does
+    assert [p.name for p in reached] == [closed_at]
+    assert bob.pk not in _open[CHAT]
+    assert not [g for g, members in hub().members.items() if members]
+    store = live.store
+    if hasattr(store, "conns"):  # the embedded store: nothing of bob's left live
+        assert not store.conns.get(bob.pk)

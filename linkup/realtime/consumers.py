@@ -10,6 +10,7 @@ a message whose doorbells were all lost arrives before the `pong`.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 import uuid
@@ -77,18 +78,30 @@ NOTIFY_KIND = "notify"  # notification sockets, counted apart from chat sockets
 _open: dict[str, dict[int, int]] = {CHAT: defaultdict(int), NOTIFY_KIND: defaultdict(int)}
 
 
+class Phase(enum.IntEnum):
+    """How far a socket's set-up got. It only moves forward, and it is what `disconnect`
+    undoes: a socket closed during its handshake leaves nothing behind."""
+
+    OPENING = 0  # the handshake is under way: nothing held yet
+    COUNTED = 1  # counted among its user's sockets in this process
+    ADMITTED = 2  # and in the shared count (the presence store, across processes)
+    READY = 3  # accepted and `hello` sent: what is offered may be written
+    PRESENT = 4  # joined presence: its user shows online, its focus is recorded
+
+
 class LinkupSocket(AsyncWebsocketConsumer):
-    """What Linkup's sockets share: lean dispatch, safe sends and closes, abuse counting."""
+    """What Linkup's sockets share: lean dispatch, safe sends and closes, abuse counting.
+
+    A socket's state is its `phase` (how far its set-up got) and `closing` (set once, by
+    whoever closes it first, us or the server under us: from then on nothing is written
+    and events still queued for it send nothing)."""
 
     user: Any
     conn_id: str
     token_id: int | None
     bad_frames: deque[float]
-    # Set once the socket is closing (by us, or by the server under us): events still
-    # queued for it until the disconnect (doorbells, presence) send nothing.
+    phase = Phase.OPENING
     closing = False
-    # Set while the socket counts among its user's (see `_admit`).
-    counted = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels >= 4.2 runs aclose_old_connections() before every handler, doorbells
@@ -111,7 +124,7 @@ class LinkupSocket(AsyncWebsocketConsumer):
         close it (with the handshake's refusal, UNAUTHORIZED or TOO_MANY_CONNECTIONS) and
         return False when it may not open. Counted in this process first (no await between
         the check and the count, so two connects cannot both take the last place), then
-        across processes; `counted` from the first count on (`_uncount` takes it back)."""
+        across processes (phase COUNTED, then ADMITTED; `_uncount` takes the count back)."""
         self.user = self.scope.get("user")
         self.token_id = self.scope.get("linkup_token_id")
         refusal = self.scope.get("linkup_refusal")
@@ -123,15 +136,15 @@ class LinkupSocket(AsyncWebsocketConsumer):
             await self.close(code=TOO_MANY_CONNECTIONS)
             return False
         open_here[self.user.pk] += 1
-        self.counted = True
+        self.phase = Phase.COUNTED
         if not await liveness().admit(self, kind):
             await self.close(code=TOO_MANY_CONNECTIONS)
             return False
+        self.phase = Phase.ADMITTED
         return True
 
     def _uncount(self, kind: str) -> None:
         """This socket no longer counts among its user's in this process."""
-        self.counted = False
         open_here = _open[kind]
         open_here[self.user.pk] -= 1
         if open_here[self.user.pk] <= 0:
@@ -252,8 +265,6 @@ class ChatConsumer(LinkupSocket):
 
     async def connect(self) -> None:
         self.rooms = {}
-        self.admitted = False
-        self.ready = False  # `hello` sent: offers may be written
         self.hub = hub()
         self.hub_groups: set[str] = set()
         self.queue: deque[tuple[Any, ...]] = deque()
@@ -269,10 +280,8 @@ class ChatConsumer(LinkupSocket):
         self.bad_frames: deque[float] = deque()
         self.conn_id = uuid.uuid4().hex[:12]
         self.last_heard = time.time()  # wall clock: the presence sweep compares across processes
-        self.present = False
         if not await self._admit(CHAT):
             return
-        self.admitted = True
         try:
             await self._enter([user_group(self.user.pk)])
             # Subscribe, then read the cursors: whatever commits after that read rings a
@@ -308,12 +317,12 @@ class ChatConsumer(LinkupSocket):
                 "connection_id": self.conn_id,
             }
         )
-        self.ready = True
+        self.phase = Phase.READY
         if self.queue:  # offered during the handshake
             self._drain_soon()
         try:
             await liveness().join(self)
-            self.present = True
+            self.phase = Phase.PRESENT
         except Exception as exc:  # presence is best effort: the socket still serves
             log_event(logging.WARNING, "connection", "presence join failed", exc, **self._ctx())
 
@@ -322,11 +331,11 @@ class ChatConsumer(LinkupSocket):
         self.hub.exit(self, list(self.hub_groups))
         self.hub_groups.clear()
         self._drop_queue()
-        if not self.counted:
+        if self.phase < Phase.COUNTED:
             return
         self._uncount(CHAT)
         try:
-            if self.present or self.admitted:  # counted in the presence store either way
+            if self.phase >= Phase.ADMITTED:  # in the presence store, joined or not
                 await liveness().leave(self)
         except Exception as exc:
             log_event(logging.WARNING, "connection", "presence leave failed", exc, **self._ctx())
@@ -445,7 +454,7 @@ class ChatConsumer(LinkupSocket):
     # -- what the hub offers (called by the hub, for every event: no await) -------------------
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None:
-        if self.ready and self.drainer is None and self.raw is not None:
+        if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
             step = delivery_step(self.rooms.get(room_id), seq)
             if step is Step.DROP:
                 return
@@ -456,7 +465,7 @@ class ChatConsumer(LinkupSocket):
         self._queue(("message", room_id, seq, out))
 
     def offer_frame(self, room_id: int | None, out: Outgoing) -> None:
-        if self.ready and self.drainer is None and self.raw is not None:
+        if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
             if room_id is None or room_id in self.rooms:
                 self._write_raw(out)
             return
@@ -471,7 +480,7 @@ class ChatConsumer(LinkupSocket):
         if self.closing:
             return
         self.queue.append(item)
-        if self.ready and self.drainer is None:
+        if self.phase >= Phase.READY and self.drainer is None:
             self._drain_soon()
 
     def _drain_soon(self) -> None:
@@ -635,7 +644,7 @@ class ChatConsumer(LinkupSocket):
 
     async def _set_focus(self, room: int | None) -> None:
         """Remember the room this socket shows; its user gets no notifications for it."""
-        if self.present:
+        if self.phase >= Phase.PRESENT:
             try:
                 await liveness().set_focus(self, room)
             except Exception as exc:  # the user may get a notification they did not need
@@ -699,7 +708,7 @@ class NotificationConsumer(LinkupSocket):
         await self._delivered([n["id"] for n in backlog["notifications"]])
 
     async def disconnect(self, code: int) -> None:
-        if self.counted:
+        if self.phase >= Phase.COUNTED:
             self._uncount(NOTIFY_KIND)
             try:
                 await liveness().uncount(self, NOTIFY_KIND)
