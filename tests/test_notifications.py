@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -294,6 +295,41 @@ async def test_read_state_is_synced_across_tabs(alice: Any, bob: Any) -> None:
         assert (await recv_type(tab, "notification.read"))["ids"] == [m["id"]]
     await tab1.disconnect()
     await tab2.disconnect()
+
+
+async def test_notification_sockets_share_their_process_hub_membership(
+    alice: Any, bob: Any
+) -> None:
+    """Like chat sockets, notification sockets hold no channel of their own: the process's
+    hub is the one member of the user's notification group, whatever the number of tabs,
+    and leaves it with the last tab."""
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    from linkup.actions.events import notify_group
+    from linkup.realtime.hub import hub
+
+    room = await db(direct)(alice, bob)
+    token = await db(token_for)(bob)
+    tabs = [await connect(token, path="/ws/notifications/") for _ in range(3)]
+    group = notify_group(bob.pk)
+    layer = get_channel_layer()
+    assert len(hub().members[group]) == 3
+    assert group in hub().joined  # one layer membership, the hub's channel
+    in_memory = isinstance(layer, InMemoryChannelLayer)
+    if in_memory:
+        assert set(layer.groups[group]) == {hub().channel}
+    await db(sent)(alice, room, "to every tab")
+    for tab in tabs:
+        assert (await recv_type(tab, "notification"))["notification"]["body"] == "to every tab"
+    for tab in tabs:
+        await tab.disconnect()
+    assert group not in hub().members
+    for _ in range(100):
+        if group not in hub().joined:
+            break
+        await asyncio.sleep(0.01)
+    assert group not in hub().joined
+    assert not in_memory or group not in layer.groups
 
 
 async def test_socket_answers_bad_frames_with_errors_and_stays_open(alice: Any, bob: Any) -> None:

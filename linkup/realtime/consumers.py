@@ -10,6 +10,7 @@ a message whose doorbells were all lost arrives before the `pong`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
 import time
@@ -90,18 +91,41 @@ class Phase(enum.IntEnum):
 
 
 class LinkupSocket(AsyncWebsocketConsumer):
-    """What Linkup's sockets share: lean dispatch, safe sends and closes, abuse counting.
+    """What Linkup's sockets share: the connect and disconnect sequence, the hub's offers
+    taken in order, lean dispatch, safe sends and closes, abuse counting.
 
-    A socket's state is its `phase` (how far its set-up got) and `closing` (set once, by
-    whoever closes it first, us or the server under us: from then on nothing is written
-    and events still queued for it send nothing)."""
+    Not a channel-layer member itself: the process's hub (linkup.realtime.hub) is, and
+    offers each socket what its groups receive. A socket's state is its `phase` (how far
+    its set-up got) and `closing` (set once, by whoever closes it first, us or the server
+    under us: from then on nothing is written, and what is still queued for it is dropped).
 
+    Offers are taken in order. While nothing is waiting, a frame the hub offers is written at
+    once (one `transport.write` of bytes framed once for everyone, where the server offers
+    the `linkup.frames` extension). Anything that must await (a gap filled from the
+    database, a catch-up for `ping`, a room joined, a plain ASGI send) is queued, and one
+    task of the socket's works through the queue; frames offered meanwhile wait behind it,
+    so the order holds."""
+
+    KIND = CHAT  # which of its user's sockets it counts among (`MAX_CONNECTIONS_PER_USER`)
     user: Any
     conn_id: str
     token_id: int | None
     bad_frames: deque[float]
     phase = Phase.OPENING
     closing = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels would give every socket a channel of its own and a task reading it; the
+        # hub holds the process's one channel instead, so frames from the client are all
+        # that is dispatched here.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels >= 4.2 runs aclose_old_connections() before every handler, doorbells
@@ -118,6 +142,72 @@ class LinkupSocket(AsyncWebsocketConsumer):
         # since every ORM call of ours closes stale connections around itself.
         await self.disconnect(message["code"])
         raise StopConsumer()
+
+    # -- lifecycle: the sequence every socket goes through -------------------------------------
+
+    async def connect(self) -> None:
+        """Admit (counted), set up (subscribed, state read), accept and `hello`, then what
+        follows `hello` (before any live frame), then live (READY), then settle."""
+        self.conn_id = uuid.uuid4().hex[:12]
+        # The socket's own context, for its queue's task (the hub may offer from another's).
+        self.context = contextvars.copy_context()
+        self.bad_frames = deque()
+        self.hub = hub()
+        self.hub_groups: set[str] = set()
+        self.queue: deque[tuple[Any, ...]] = deque()
+        self.drainer: asyncio.Task[None] | None = None
+        self.raw: dict[str, Any] | None = None
+        self.over_since: float | None = None
+        self.last_heard = time.time()  # wall clock: the presence sweep compares across processes
+        if not await self._admit(self.KIND):
+            return
+        try:
+            hello = await self.set_up()
+        except Exception as exc:
+            await self._log_failure("connection", f"{self.KIND} socket set-up failed", exc)
+            await self.close(code=SETUP_FAILED)
+            return
+        await self.accept()
+        self.raw = (self.scope.get("extensions") or {}).get(EXTENSION)
+        await self.send_frame(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "user": self.user.pk,
+                "server_time": format_time(timezone.now()),
+                "heartbeat_s": int(setting("HEARTBEAT_S")),
+                **hello,
+            }
+        )
+        await self.after_hello()
+        self.phase = Phase.READY
+        if self.queue:  # offered during the handshake
+            self._drain_soon()
+        await self.settle()
+
+    async def set_up(self) -> dict[str, Any]:
+        """Join the hub's groups and read the socket's starting state; return what `hello`
+        carries besides the common fields. A failure closes the socket (SETUP_FAILED)."""
+        raise NotImplementedError
+
+    async def after_hello(self) -> None:
+        """Send what must come after `hello` and before any live frame."""
+
+    async def settle(self) -> None:
+        """Live now: what may follow at leisure (presence)."""
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        self.hub.exit(self, list(self.hub_groups))
+        self.hub_groups.clear()
+        self._drop_queue()
+        if self.phase < Phase.COUNTED:
+            return
+        self._uncount(self.KIND)
+        await self.release()
+
+    async def release(self) -> None:
+        """Give back what the set-up took beyond the local count (by `phase`)."""
 
     async def _admit(self, kind: str) -> bool:
         """Take the handshake's user and count this socket among their sockets of `kind`;
@@ -153,6 +243,156 @@ class LinkupSocket(AsyncWebsocketConsumer):
     async def auth_revoked(self, event: AuthRevokedEvent) -> None:
         if self.token_id is not None and event["token_id"] == self.token_id:
             await self.close(code=UNAUTHORIZED)
+
+    @property
+    def hub_user(self) -> int:
+        """The user whose socket this is (the hub spares a typist their own typing)."""
+        return int(self.user.pk)
+
+    async def _enter(self, groups: list[str]) -> None:
+        if self.closing:  # disconnect has left the hub (or will): join nothing more
+            return
+        self.hub_groups.update(groups)
+        await self.hub.enter(self, groups)
+
+    def _exit(self, groups: list[str]) -> None:
+        self.hub_groups.difference_update(groups)
+        self.hub.exit(self, groups)
+
+    # -- what the hub offers (called by the hub, for every event: no await) -------------------
+
+    def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None:
+        """A room's message (only chat sockets are in rooms)."""
+
+    def offer_frame(self, room_id: int | None, out: Outgoing) -> None:
+        if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
+            if room_id is None or self._shows(room_id):
+                self._write_raw(out)
+            return
+        self._queue(("frame", room_id, out))
+
+    def offer_event(self, event: dict[str, Any]) -> None:
+        self._queue(("event", event))
+
+    def _shows(self, room_id: int) -> bool:
+        """Whether frames of `room_id` are for this socket."""
+        return False
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def _queue(self, item: tuple[Any, ...]) -> None:
+        if self.closing:
+            return
+        self.queue.append(item)
+        if self.phase >= Phase.READY and self.drainer is None:
+            self._drain_soon()
+
+    def _drain_soon(self) -> None:
+        self.drainer = asyncio.get_running_loop().create_task(
+            self._drain(), context=self.context.copy()
+        )
+
+    async def _in_order(self, func: Any, *args: Any) -> Any:
+        """Run `func(*args)` in the queue's order (after every frame offered before it, and
+        before any offered after) and return its result."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue(("call", func, args, future))
+        if self.closing:
+            return None
+        try:
+            return await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                return None  # the socket closed before its turn came
+            raise
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue and not self.closing:
+                item = self.queue.popleft()
+                try:
+                    await self._take(item)
+                except Exception as exc:
+                    if item[0] == "call":
+                        if not item[3].done():
+                            item[3].set_exception(exc)
+                    else:
+                        await self._log_failure("delivery", "delivery failed", exc)
+        finally:
+            self.drainer = None
+            if self.closing:
+                self._drop_queue()
+            elif self.queue:
+                self._drain_soon()
+
+    async def _take(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == "frame":
+            _, room_id, out = item
+            if room_id is None or self._shows(room_id):
+                await self._write(out)
+        elif kind == "event":
+            event = item[1]
+            handler = getattr(self, str(event.get("type", "_")).replace(".", "_"), None)
+            if handler is None or str(event["type"]).startswith("_"):
+                log_event(
+                    logging.WARNING, "delivery", "no handler for event", event=event.get("type")
+                )
+                return
+            await handler(event)
+        else:  # "call"
+            _, func, args, future = item
+            result = await func(*args)
+            if not future.done():
+                future.set_result(result)
+
+    def _drop_queue(self) -> None:
+        """The socket is closing: forget what waits, and release whoever waits on it."""
+        for item in self.queue:
+            if item[0] == "call" and not item[3].done():
+                item[3].cancel()
+        self.queue.clear()
+
+    async def _write(self, out: Outgoing) -> None:
+        if self.raw is not None:
+            self._write_raw(out)
+        else:
+            await self.send_text(out.text)
+
+    def _write_raw(self, out: Outgoing) -> None:
+        """Write a frame to the transport now. A client that does not read lets unsent
+        bytes pile up: over SLOW_CONSUMER_MAX_BYTES for SLOW_CONSUMER_TIMEOUT_S, it is
+        closed (1013) and its buffers are dropped."""
+        assert self.raw is not None
+        if self.closing:
+            return
+        if not self.raw["write"](out.framed):
+            self.closing = True  # the transport is going: the disconnect follows
+            return
+        if self.raw["buffered"]() <= int(setting("SLOW_CONSUMER_MAX_BYTES")):
+            self.over_since = None
+        elif self.over_since is None:
+            self.over_since = time.monotonic()
+            asyncio.get_running_loop().call_later(
+                float(setting("SLOW_CONSUMER_TIMEOUT_S")), self._check_slow
+            )
+
+    def _check_slow(self) -> None:
+        if self.closing or self.over_since is None or self.raw is None:
+            return
+        if self.raw["buffered"]() <= int(setting("SLOW_CONSUMER_MAX_BYTES")):
+            self.over_since = None
+            return
+        log_event(logging.WARNING, "connection", "slow consumer disconnected", **self._ctx())
+        asyncio.get_running_loop().create_task(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        await self.close(code=SLOW_CONSUMER)
+        if self.raw is not None:
+            self.raw["abort"]()  # the close frame waits behind what the client never read
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -236,128 +476,59 @@ class LinkupSocket(AsyncWebsocketConsumer):
 
 
 class ChatConsumer(LinkupSocket):
-    """The chat socket. Not a channel-layer member itself: the process's hub
-    (linkup.realtime.hub) is, and offers this socket what its rooms and user receive.
-
-    Offers are taken in order. While nothing is waiting, a frame the hub offers is written at
-    once (one `transport.write` of bytes framed once for everyone, where the server offers
-    the `linkup.frames` extension). Anything that must await (a gap filled from the
-    database, a catch-up for `ping`, a room joined, a plain ASGI send) is queued, and one
-    task of the socket's works through the queue; frames offered meanwhile wait behind it,
-    so the order holds."""
+    """The chat socket: every room of its user, and the user's own events (rooms joined
+    and left, presence of contacts, tokens revoked)."""
 
     rooms: dict[int, int]  # room id -> last seq sent to this socket
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # Channels would give every socket a channel of its own and a task reading it; the
-        # hub holds the process's one channel instead, so frames from the client are all
-        # that is dispatched here.
-        self.scope = scope
-        self.channel_layer = None
-        self.base_send = send
-        try:
-            while True:
-                await self.dispatch(await receive())
-        except StopConsumer:
-            pass
-
-    async def connect(self) -> None:
+    async def set_up(self) -> dict[str, Any]:
         self.rooms = {}
-        self.hub = hub()
-        self.hub_groups: set[str] = set()
-        self.queue: deque[tuple[Any, ...]] = deque()
-        self.drainer: asyncio.Task[None] | None = None
-        self.raw: dict[str, Any] | None = None
-        self.over_since: float | None = None
         self.focus: int | None = None
         self.typing = TypingTracker(
             expire_s=float(setting("TYPING_EXPIRE_S")),
             relay_interval_s=float(setting("TYPING_RELAY_INTERVAL_S")),
         )
         self.typing_timer: asyncio.TimerHandle | None = None
-        self.bad_frames: deque[float] = deque()
-        self.conn_id = uuid.uuid4().hex[:12]
-        self.last_heard = time.time()  # wall clock: the presence sweep compares across processes
-        if not await self._admit(CHAT):
-            return
-        try:
-            await self._enter([user_group(self.user.pk)])
-            # Subscribe, then read the cursors: whatever commits after that read rings a
-            # doorbell the hub offers us; whatever committed before it precedes `hello`. A
-            # room joined between two reads is subscribed and read again.
-            subscribed: set[int] = set()
-            while True:
-                # Handshakes (and pings) arriving together share one query.
-                seqs = await coalesce.rooms_and_seqs().get(self.user.pk)
-                missing = [r for r in seqs if r not in subscribed]
-                if not missing:
-                    break
-                await self._enter([room_group(r) for r in missing])
-                subscribed.update(missing)
-            self._exit([room_group(r) for r in subscribed - set(seqs)])  # left meanwhile
-            self.rooms = dict(seqs)  # our own cursors: the answer is shared by the user's tabs
-            for room_id, last_seq in seqs.items():
-                self.hub.known(room_id, last_seq)
-        except Exception as exc:
-            await self._log_failure("connection", "socket set-up failed", exc)
-            await self.close(code=SETUP_FAILED)
-            return
-        await self.accept()
-        self.raw = (self.scope.get("extensions") or {}).get(EXTENSION)
-        await self.send_frame(
-            {
-                "type": "hello",
-                "protocol": PROTOCOL_VERSION,
-                "user": self.user.pk,
-                "username": self.user.get_username(),
-                "server_time": format_time(timezone.now()),
-                "heartbeat_s": setting("HEARTBEAT_S"),
-                "connection_id": self.conn_id,
-            }
-        )
-        self.phase = Phase.READY
-        if self.queue:  # offered during the handshake
-            self._drain_soon()
+        await self._enter([user_group(self.user.pk)])
+        # Subscribe, then read the cursors: whatever commits after that read rings a
+        # doorbell the hub offers us; whatever committed before it precedes `hello`. A
+        # room joined between two reads is subscribed and read again.
+        subscribed: set[int] = set()
+        while True:
+            # Handshakes (and pings) arriving together share one query.
+            seqs = await coalesce.rooms_and_seqs().get(self.user.pk)
+            missing = [r for r in seqs if r not in subscribed]
+            if not missing:
+                break
+            await self._enter([room_group(r) for r in missing])
+            subscribed.update(missing)
+        self._exit([room_group(r) for r in subscribed - set(seqs)])  # left meanwhile
+        self.rooms = dict(seqs)  # our own cursors: the answer is shared by the user's tabs
+        for room_id, last_seq in seqs.items():
+            self.hub.known(room_id, last_seq)
+        return {"username": self.user.get_username(), "connection_id": self.conn_id}
+
+    async def settle(self) -> None:
         try:
             await liveness().join(self)
             self.phase = Phase.PRESENT
         except Exception as exc:  # presence is best effort: the socket still serves
             log_event(logging.WARNING, "connection", "presence join failed", exc, **self._ctx())
 
-    async def disconnect(self, code: int) -> None:
-        self.closing = True
-        self.hub.exit(self, list(self.hub_groups))
-        self.hub_groups.clear()
-        self._drop_queue()
-        if self.phase < Phase.COUNTED:
-            return
-        self._uncount(CHAT)
+    async def release(self) -> None:
         try:
             if self.phase >= Phase.ADMITTED:  # in the presence store, joined or not
                 await liveness().leave(self)
         except Exception as exc:
             log_event(logging.WARNING, "connection", "presence leave failed", exc, **self._ctx())
+        if self.phase < Phase.ADMITTED:
+            return
         if self.typing_timer is not None:
             self.typing_timer.cancel()
         for room_id in self.typing.rooms():
             await self._stop_typing(room_id)
-
-    @property
-    def hub_user(self) -> int:
-        """The user whose socket this is (the hub spares a typist their own typing)."""
-        return int(self.user.pk)
-
-    async def _enter(self, groups: list[str]) -> None:
-        if self.closing:  # disconnect has left the hub (or will): join nothing more
-            return
-        self.hub_groups.update(groups)
-        await self.hub.enter(self, groups)
-
-    def _exit(self, groups: list[str]) -> None:
-        self.hub_groups.difference_update(groups)
-        self.hub.exit(self, groups)
 
     # -- frames from the client ------------------------------------------------------------
 
@@ -451,7 +622,7 @@ class ChatConsumer(LinkupSocket):
             await self._relay_typing(room_id, "stop")
         self._arm_typing_timer()
 
-    # -- what the hub offers (called by the hub, for every event: no await) -------------------
+    # -- what the hub offers ---------------------------------------------------------------------
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None:
         if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
@@ -464,137 +635,22 @@ class ChatConsumer(LinkupSocket):
                 return
         self._queue(("message", room_id, seq, out))
 
-    def offer_frame(self, room_id: int | None, out: Outgoing) -> None:
-        if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
-            if room_id is None or room_id in self.rooms:
-                self._write_raw(out)
-            return
-        self._queue(("frame", room_id, out))
-
-    def offer_event(self, event: dict[str, Any]) -> None:
-        self._queue(("event", event))
-
-    # -- the queue ----------------------------------------------------------------------------
-
-    def _queue(self, item: tuple[Any, ...]) -> None:
-        if self.closing:
-            return
-        self.queue.append(item)
-        if self.phase >= Phase.READY and self.drainer is None:
-            self._drain_soon()
-
-    def _drain_soon(self) -> None:
-        self.drainer = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _in_order(self, func: Any, *args: Any) -> Any:
-        """Run `func(*args)` in the queue's order (after every frame offered before it, and
-        before any offered after) and return its result."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue(("call", func, args, future))
-        if self.closing:
-            return None
-        try:
-            return await future
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if future.cancelled() and task is not None and not task.cancelling():
-                return None  # the socket closed before its turn came
-            raise
-
-    async def _drain(self) -> None:
-        try:
-            while self.queue and not self.closing:
-                item = self.queue.popleft()
-                try:
-                    await self._take(item)
-                except Exception as exc:
-                    if item[0] == "call":
-                        if not item[3].done():
-                            item[3].set_exception(exc)
-                    else:
-                        await self._log_failure("delivery", "delivery failed", exc)
-        finally:
-            self.drainer = None
-            if self.closing:
-                self._drop_queue()
-            elif self.queue:
-                self._drain_soon()
+    def _shows(self, room_id: int) -> bool:
+        return room_id in self.rooms
 
     async def _take(self, item: tuple[Any, ...]) -> None:
-        kind = item[0]
-        if kind == "message":
-            _, room_id, seq, out = item
+        if item[0] != "message":
+            await super()._take(item)
+            return
+        _, room_id, seq, out = item
+        step = delivery_step(self.rooms.get(room_id), seq)
+        if step is Step.FILL:
+            await self.fill_gap(room_id, seq - 1)
+            # Filled up to it (or past it), or the room went meanwhile.
             step = delivery_step(self.rooms.get(room_id), seq)
-            if step is Step.FILL:
-                await self.fill_gap(room_id, seq - 1)
-                # Filled up to it (or past it), or the room went meanwhile.
-                step = delivery_step(self.rooms.get(room_id), seq)
-            if step is Step.SEND:
-                self.rooms[room_id] = seq
-                await self._write(out)
-        elif kind == "frame":
-            _, room_id, out = item
-            if room_id is None or room_id in self.rooms:
-                await self._write(out)
-        elif kind == "event":
-            event = item[1]
-            handler = getattr(self, str(event.get("type", "_")).replace(".", "_"), None)
-            if handler is None or str(event["type"]).startswith("_"):
-                log_event(
-                    logging.WARNING, "delivery", "no handler for event", event=event.get("type")
-                )
-                return
-            await handler(event)
-        else:  # "call"
-            _, func, args, future = item
-            result = await func(*args)
-            if not future.done():
-                future.set_result(result)
-
-    def _drop_queue(self) -> None:
-        """The socket is closing: forget what waits, and release whoever waits on it."""
-        for item in self.queue:
-            if item[0] == "call" and not item[3].done():
-                item[3].cancel()
-        self.queue.clear()
-
-    async def _write(self, out: Outgoing) -> None:
-        if self.raw is not None:
-            self._write_raw(out)
-        else:
-            await self.send_text(out.text)
-
-    def _write_raw(self, out: Outgoing) -> None:
-        """Write a frame to the transport now. A client that does not read lets unsent
-        bytes pile up: over SLOW_CONSUMER_MAX_BYTES for SLOW_CONSUMER_TIMEOUT_S, it is
-        closed (1013) and its buffers are dropped."""
-        assert self.raw is not None
-        if self.closing:
-            return
-        if not self.raw["write"](out.framed):
-            self.closing = True  # the transport is going: the disconnect follows
-            return
-        if self.raw["buffered"]() <= int(setting("SLOW_CONSUMER_MAX_BYTES")):
-            self.over_since = None
-        elif self.over_since is None:
-            self.over_since = time.monotonic()
-            asyncio.get_running_loop().call_later(
-                float(setting("SLOW_CONSUMER_TIMEOUT_S")), self._check_slow
-            )
-
-    def _check_slow(self) -> None:
-        if self.closing or self.over_since is None or self.raw is None:
-            return
-        if self.raw["buffered"]() <= int(setting("SLOW_CONSUMER_MAX_BYTES")):
-            self.over_since = None
-            return
-        log_event(logging.WARNING, "connection", "slow consumer disconnected", **self._ctx())
-        asyncio.get_running_loop().create_task(self._close_slow())
-
-    async def _close_slow(self) -> None:
-        await self.close(code=SLOW_CONSUMER)
-        if self.raw is not None:
-            self.raw["abort"]()  # the close frame waits behind what the client never read
+        if step is Step.SEND:
+            self.rooms[room_id] = seq
+            await self._write(out)
 
     # -- catching up ---------------------------------------------------------------------------
 
@@ -676,54 +732,28 @@ class NotificationConsumer(LinkupSocket):
     every new one as it commits. Sending a frame records the live delivery, so the
     fallback chain (email, push) leaves it alone."""
 
-    async def connect(self) -> None:
-        self.conn_id = uuid.uuid4().hex[:12]
-        self.bad_frames = deque()
-        self.joined = False
-        # The same cap as chat sockets, counted apart (a tab opens one of each).
-        if not await self._admit(NOTIFY_KIND):
-            return
-        try:
-            await self.channel_layer.group_add(notify_group(self.user.pk), self.channel_name)
-            self.joined = True
-            self.joined_at = time.monotonic()
-            backlog = await read(notifications.backlog_for, self.user)
-        except Exception as exc:
-            await self._log_failure("connection", "notifications socket set-up failed", exc)
-            await self.close(code=SETUP_FAILED)
-            return
-        await self.accept()
-        await self.send_frame(
-            {
-                "type": "hello",
-                "protocol": PROTOCOL_VERSION,
-                "user": self.user.pk,
-                "server_time": format_time(timezone.now()),
-                "heartbeat_s": int(setting("HEARTBEAT_S")),
-                "unread_count": backlog["unread_count"],
-            }
-        )
-        for item in backlog["notifications"]:
-            await self.send_frame({"type": "notification", "notification": item})
-        await self._delivered([n["id"] for n in backlog["notifications"]])
+    KIND = NOTIFY_KIND  # the same cap as chat sockets, counted apart (a tab opens one of each)
 
-    async def disconnect(self, code: int) -> None:
-        if self.phase >= Phase.COUNTED:
-            self._uncount(NOTIFY_KIND)
-            try:
-                await liveness().uncount(self, NOTIFY_KIND)
-            except Exception as exc:
-                log_event(logging.WARNING, "connection", "uncount failed", exc, **self._ctx())
-        if self.joined:
-            self.joined = False
-            try:
-                await self.channel_layer.group_discard(
-                    notify_group(self.user.pk), self.channel_name
-                )
-            except Exception as exc:
-                log_event(logging.WARNING, "connection", "group discard failed", exc, **self._ctx())
+    async def set_up(self) -> dict[str, Any]:
+        await self._enter([notify_group(self.user.pk)])
+        self.backlog = await read(notifications.backlog_for, self.user)
+        return {"unread_count": self.backlog["unread_count"]}
+
+    async def after_hello(self) -> None:
+        for item in self.backlog["notifications"]:
+            await self.send_frame({"type": "notification", "notification": item})
+
+    async def settle(self) -> None:
+        await self._delivered([n["id"] for n in self.backlog.pop("notifications")])
+
+    async def release(self) -> None:
+        try:
+            await liveness().uncount(self, NOTIFY_KIND)
+        except Exception as exc:
+            log_event(logging.WARNING, "connection", "uncount failed", exc, **self._ctx())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_heard = time.time()
         try:
             frame = parse_notification_frame(
                 text_data if text_data is not None else bytes_data,
@@ -733,18 +763,11 @@ class NotificationConsumer(LinkupSocket):
                 # Every tab of the user (this one included) gets `notification.read`.
                 await perform(notifications.do_mark_read, self.user, frame.ids)
             else:
-                await self._refresh_group()
+                # Group memberships expire, and a restarted Redis forgets them.
+                await self.hub.refresh()
                 await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
         except Exception as exc:
             await self.refuse(exc)
-
-    async def _refresh_group(self) -> None:
-        """Join the group again now and then, as chat sockets do, so that group expiry or a
-        Redis that forgot every group never leaves this socket deaf."""
-        now = time.monotonic()
-        if now - self.joined_at >= float(setting("GROUP_REFRESH_S")):
-            self.joined_at = now
-            await self.channel_layer.group_add(notify_group(self.user.pk), self.channel_name)
 
     async def notify_new(self, event: NotifyNewEvent) -> None:
         await self.send_frame({"type": "notification", "notification": event["notification"]})

@@ -1,9 +1,10 @@
 """The delivery hub: one per event loop (per server process), between the channel layer and
-the process's chat sockets.
+the process's sockets (chat and notifications).
 
-The hub, not each socket, is a member of the channel-layer groups: it joins a room's (or a
-user's) group when the first local socket of that room (or user) arrives and leaves it with
-the last, so a process holds one subscription per room, and a doorbell reaches a process
+The hub, not each socket, is a member of the channel-layer groups: it joins a room's (a
+user's, a user's notifications') group when the first local socket of that room (or user)
+arrives and leaves it with the last, so a process holds one subscription per room, and a
+doorbell reaches a process
 once, whatever the number of its sockets in the room. Events are routed by the `group`
 they name (Linkup's publish stamps it); a `message.new` is serialized and framed once
 (`linkup.realtime.wire`) and offered to every local member socket, whose own cursor
@@ -22,17 +23,18 @@ the data path.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from linkup.actions.events import Event, room_group, user_group
+from linkup.actions.events import Event, notify_group, room_group, user_group
 from linkup.core.conf import setting
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal
@@ -90,6 +92,9 @@ class Hub:
         self.waits: dict[int, asyncio.TimerHandle] = {}
         self.fills: dict[int, asyncio.Task[None]] = {}
         self.checker: asyncio.Task[None] | None = None
+        # The hub's tasks run in a context of their own, not in whichever caller's context
+        # made them (a request's, say, whose thread-bound executor is gone once it ends).
+        self.context = contextvars.Context()
 
     # -- membership ------------------------------------------------------------------------
 
@@ -116,9 +121,12 @@ class Hub:
                 if room_id is not None:
                     self._forget(room_id)
         if emptied and self.layer is not None:
-            task = asyncio.get_running_loop().create_task(self._follow(emptied))
+            task = self._task(self._follow(emptied))
             self.pending_exits.add(task)
             task.add_done_callback(self._exited)
+
+    def _task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(coro, context=self.context.copy())
 
     def known(self, room_id: int, last_seq: int) -> None:
         """A member read the room's last seq: where the hub has heard nothing of the room
@@ -182,8 +190,8 @@ class Hub:
                 return
             assert self.layer is not None
             self.channel = await self.layer.new_channel("linkup.hub.")
-            self.reader = asyncio.get_running_loop().create_task(self._read())
-            self.checker = asyncio.get_running_loop().create_task(self._check())
+            self.reader = self._task(self._read())
+            self.checker = self._task(self._check())
 
     async def _read(self) -> None:
         assert self.layer is not None and self.channel is not None
@@ -237,7 +245,7 @@ class Hub:
                 continue
             if len(items) > 1 and _routed(group):  # hubs listen there: one message for all
                 messages = [{"type": BATCH, "group": group, "origin": origin, "events": items}]
-            else:  # consumers listen there (notification sockets): one event a message
+            else:  # other apps' consumers may listen there: one event a message
                 messages = [{**item, "group": group, "origin": origin} for item in items]
             try:
                 for message in messages:
@@ -325,7 +333,7 @@ class Hub:
         self.waits.pop(room_id, None)
         if room_id in self.fills or room_id not in self.lines:
             return
-        task = asyncio.get_running_loop().create_task(self._fill(room_id, up_to))
+        task = self._task(self._fill(room_id, up_to))
         self.fills[room_id] = task
         task.add_done_callback(lambda _: self._filled(room_id, task))
 
@@ -403,8 +411,9 @@ class Hub:
 
 
 def _routed(group: str) -> bool:
-    """Whether hubs (not consumers) are the members of `group`: room and user groups."""
-    return group.startswith((room_group(0)[:-1], user_group(0)[:-1]))
+    """Whether hubs (not consumers) are the members of `group`: Linkup's room, user and
+    notification groups."""
+    return group.startswith((room_group(0)[:-1], user_group(0)[:-1], notify_group(0)[:-1]))
 
 
 def room_of(group: str) -> int | None:
