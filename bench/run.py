@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -616,11 +617,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", default=None, help="folder for py-spy flame graphs of Linkup's server"
     )
+    parser.add_argument(
+        "--soak", type=float, default=None, help="W6's length in seconds (600; 60 s windows)"
+    )
     args = parser.parse_args(argv)
     global PROFILE_DIR
     PROFILE_DIR = Path(args.profile) if args.profile else None
     LINKUP_ENV.update(item.split("=", 1) for item in args.env)
     shape = SMOKE if args.smoke else FULL
+    if args.soak:
+        shape = dataclasses.replace(shape, soak_seconds=args.soak)
     out = Path(args.out) if args.out else (None if args.smoke else ROOT / "docs" / "bench")
     configs = [c for c in args.configs.split(",") if c]
     requested_scaleout = "scaleout" in configs
