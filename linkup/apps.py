@@ -12,3 +12,6 @@ class LinkupConfig(AppConfig):
         # Deferred until the app registry is ready: the checks import the consumers, which
         # import the models.
         from linkup import checks  # noqa: F401  (registers the system checks)
+        from linkup.actions import sessions
+
+        sessions.connect()

@@ -174,6 +174,10 @@ class SocketTicket(models.Model):
     expires_at = models.DateTimeField()
     # Set when redeemed: a ticket opens one socket only.
     used_at = models.DateTimeField(null=True, blank=True)
+    # What minted it: a ticket dies with that token or session, and the socket it opens
+    # closes when they end.
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.CASCADE)
+    session_digest = models.CharField(max_length=64, blank=True, default="", db_index=True)
 
     def __str__(self) -> str:
         return f"ticket {self.pk} of user {self.user_id}"

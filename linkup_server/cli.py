@@ -49,6 +49,8 @@ def serve() -> None:
         ws_per_message_deflate=False,
         # uvicorn's own protocol, plus TCP_USER_TIMEOUT: a peer that stops reading is let go.
         ws="linkup_server.transport:WebSocketProtocol",
+        # uvicorn's httptools protocol, plus a deadline for request lines and headers.
+        http="linkup_server.transport:HttpProtocol",
         # Transport pings find dead TCP peers; Linkup's own heartbeat is the `ping` frame.
         # uvicorn's default 20 s pong timeout cuts busy but live clients under load.
         ws_ping_interval=float(os.environ.get("LINKUP_WS_PING_INTERVAL", "30")),
@@ -66,7 +68,10 @@ def start_worker() -> subprocess.Popen[bytes]:
     when serving ends; on Linux the kernel also stops it should this process die."""
     command = [sys.executable, "-m", "linkup_server", "manage", "db_worker", "--interval", "1"]
     print("Task worker: manage db_worker (email digests print here)", flush=True)
-    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+    # Unbuffered: a digest the console backend prints shows at once, even when the demo's
+    # output goes to a pipe or a file (block-buffered otherwise, it waited there).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command, preexec_fn=_die_with_parent, env=env)
 
 
 def _die_with_parent() -> None:

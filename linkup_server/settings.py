@@ -210,10 +210,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 8},
     },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -226,13 +229,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
-CSRF_TRUSTED_ORIGINS = [
-    f"{scheme}://{host}" for host in ALLOWED_HOSTS if host != "*" for scheme in ("http", "https")
-]
+# Django already trusts the request's own origin (scheme, host and port, exactly); other
+# origins only when named, the same rule as cookie sockets (LINKUP_ALLOWED_ORIGINS).
+PUBLIC_ORIGINS = [o for o in os.environ.get("LINKUP_ALLOWED_ORIGINS", "").split(",") if o]
+CSRF_TRUSTED_ORIGINS = PUBLIC_ORIGINS
 
 LINKUP: dict[str, Any] = {
     "REGISTRATION_OPEN": _env_bool("LINKUP_REGISTRATION_OPEN", True),
+    "ALLOWED_ORIGINS": PUBLIC_ORIGINS,
+    "API_DOCS": _env_bool("LINKUP_API_DOCS", False),
 }
+
+# Served over HTTPS (behind a proxy that terminates TLS and sends X-Forwarded-Proto):
+# cookies only over HTTPS, HSTS, and the proxy's word for the scheme (docs/deployment.md).
+if _env_bool("LINKUP_HTTPS", False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("LINKUP_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("LINKUP_HSTS_INCLUDE_SUBDOMAINS", False)
 # Presence and web-client timings (seconds) may be shortened for tests and demos.
 for _name in (
     "PRESENCE_TTL_S",
@@ -253,6 +268,9 @@ for _name in (
     "SLOW_CONSUMER_MAX_BYTES",
     "HUB_REORDER_WAIT_S",
     "HUB_CHECK_S",
+    "SEARCH_RATE_PER_S",
+    "SEARCH_BURST",
+    "TOKEN_IDLE_EXPIRY_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])

@@ -12,21 +12,103 @@ vanished without a FIN sooner than the kernel's 15-minute default.
 It also offers the `linkup.frames` ASGI extension (`linkup.realtime.wire`): the delivery hub
 writes a frame it framed once straight to the transport, with no ASGI message, task or
 re-encoding per recipient.
+
+And it bounds connections that never finish starting (slowloris): a request line and
+headers, or a WebSocket handshake, not done within LINKUP_HEADER_TIMEOUT_S (10 s) is cut,
+and one client address holds at most LINKUP_MAX_INCOMPLETE_PER_ADDRESS (1,000) such
+connections at once: over it, its oldest incomplete one is cut. Connections that finished
+starting are not capped per address (a load test opens 10,000 sockets from 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from asyncio import BaseTransport
+from asyncio import BaseTransport, Transport
+from collections import OrderedDict
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
 from linkup.realtime.wire import EXTENSION
 
 TCP_USER_TIMEOUT_S = float(os.environ.get("LINKUP_TCP_USER_TIMEOUT_S", "60"))
+HEADER_TIMEOUT_S = float(os.environ.get("LINKUP_HEADER_TIMEOUT_S", "10"))
+MAX_INCOMPLETE_PER_ADDRESS = int(os.environ.get("LINKUP_MAX_INCOMPLETE_PER_ADDRESS", "1000"))
+
+
+class Starting:
+    """The connections of this process still starting (request line and headers, or the
+    WebSocket handshake, not done), per client address, oldest first; each with a deadline."""
+
+    def __init__(self, timeout_s: float, per_address: int) -> None:
+        self.timeout_s = timeout_s
+        self.per_address = per_address
+        self.by_address: dict[str, OrderedDict[int, tuple[Transport, asyncio.TimerHandle]]] = {}
+
+    def begin(self, transport: Transport) -> None:
+        """`transport` starts (again: a kept-alive connection's next request) now."""
+        self.end(transport)
+        address = _address(transport)
+        waiting = self.by_address.setdefault(address, OrderedDict())
+        timer = asyncio.get_running_loop().call_later(self.timeout_s, self._expire, transport)
+        waiting[id(transport)] = (transport, timer)
+        while len(waiting) > self.per_address:
+            _, (oldest, old_timer) = waiting.popitem(last=False)
+            old_timer.cancel()
+            oldest.abort()
+
+    def end(self, transport: Transport) -> None:
+        """`transport` finished starting, or is gone."""
+        address = _address(transport)
+        waiting = self.by_address.get(address)
+        if waiting is None:
+            return
+        found = waiting.pop(id(transport), None)
+        if found is not None:
+            found[1].cancel()
+        if not waiting:
+            del self.by_address[address]
+
+    def _expire(self, transport: Transport) -> None:
+        self.end(transport)
+        transport.abort()
+
+    def count(self) -> int:
+        return sum(len(waiting) for waiting in self.by_address.values())
+
+
+def _address(transport: BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
+# One per process (uvicorn runs one event loop a process).
+starting = Starting(HEADER_TIMEOUT_S, MAX_INCOMPLETE_PER_ADDRESS)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline for each request's line and headers."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        starting.begin(transport)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        starting.begin(self.transport)
+
+    def on_headers_complete(self) -> None:
+        if not (self.parser.should_upgrade() and self._should_upgrade()):
+            starting.end(self.transport)  # an upgrade starts until its handshake is done
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        starting.end(self.transport)
+        super().connection_lost(exc)
 
 
 def limit_unacknowledged(transport: BaseTransport, seconds: float) -> bool:
@@ -50,6 +132,15 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
         limit_unacknowledged(transport, TCP_USER_TIMEOUT_S)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        starting.end(self.transport)
+        super().connection_lost(exc)
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete or self.close_sent:
+            starting.end(self.transport)  # accepted (or refused): no longer starting
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

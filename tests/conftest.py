@@ -49,10 +49,10 @@ def fresh_channel_layer(settings: Any) -> Iterator[None]:
         config = {**config, "CONFIG": {**config["CONFIG"], "prefix": f"t{uuid.uuid4().hex[:10]}"}}
         settings.CHANNEL_LAYERS = {"default": config}
     channel_layers.backends.clear()
-    from linkup.realtime.ratelimit import send_limiter, typing_limiter
+    from linkup.realtime.ratelimit import search_limiter, send_limiter, typing_limiter
 
-    send_limiter._buckets.clear()
-    typing_limiter._buckets.clear()
+    for limiter in (send_limiter, typing_limiter, search_limiter):
+        limiter._buckets.clear()
     yield
     channel_layers.backends.clear()
 

@@ -452,19 +452,39 @@ def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, ca
     assert found.status_code == 200
     assert sorted(found.json()["users"], key=lambda u: u["id"]) == [
         # Nobody is connected: offline, never seen.
-        {"id": alicia.pk, "username": "alicia", "status": "offline", "last_seen": None},
-        {"id": malice.pk, "username": "malice", "status": "offline", "last_seen": None},
+        # Strangers (no room shared with the caller): no presence shown.
+        {"id": alicia.pk, "username": "alicia", "status": None, "last_seen": None},
+        {"id": malice.pk, "username": "malice", "status": None, "last_seen": None},
     ]
-    assert {u["id"] for u in api.get("/users", q="").json()["users"]} == {
-        bob.pk,
-        carol.pk,
-        alicia.pk,
-        malice.pk,
-    }
+    # Fewer than three characters find nobody: no listing everyone a letter at a time.
+    for short in ("", "a", "li", "  li  "):
+        assert api.get("/users", q=short).json() == {"users": []}
     assert api.get("/users", q="alice").json()["users"] == [
-        {"id": malice.pk, "username": "malice", "status": "offline", "last_seen": None}
+        {"id": malice.pk, "username": "malice", "status": None, "last_seen": None}
     ]
     assert api.get("/users", q="nobody-like-this").json() == {"users": []}
+
+
+def test_users_search_shows_presence_only_to_people_sharing_a_room(
+    alice: Any, bob: Any, carol: Any
+) -> None:
+    from linkup.actions.rooms import do_create_room
+
+    do_create_room(alice, "direct", [bob.pk])
+    found = {u["username"]: u for u in Api(alice).get("/users", q="o").json()["users"]}
+    assert found == {}  # one letter finds nobody
+    bob_seen = Api(alice).get("/users", q="bob").json()["users"]
+    assert bob_seen == [{"id": bob.pk, "username": "bob", "status": "offline", "last_seen": None}]
+    carol_seen = Api(alice).get("/users", q="carol").json()["users"]
+    assert carol_seen == [{"id": carol.pk, "username": "carol", "status": None, "last_seen": None}]
+
+
+def test_users_search_is_rate_limited(alice: Any, settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "SEARCH_RATE_PER_S": 0.001, "SEARCH_BURST": 3}
+    api = Api(alice)
+    assert [api.get("/users", q="bob").status_code for _ in range(3)] == [200, 200, 200]
+    refused = api.get("/users", q="bob")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
 
 
 # -- rooms -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from linkup.core.protocol import (
     check_id,
     check_message_body,
     check_seq,
+    invisible,
     parse_frame,
 )
 
@@ -638,3 +639,38 @@ def test_rest_codes_of_parse_errors() -> None:
     assert InvalidInput().as_body()["error"]["code"] == "invalid_request"
     assert UnknownType().as_body()["error"]["code"] == "invalid_request"
     assert TooLarge().as_body()["error"]["code"] == "too_large"
+
+
+INVISIBLE = st.sampled_from(
+    [" ", "\t", "\n", "\u00a0", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u3164",
+     "\u115f", "\u1160", "\uffa0", "\u2800", "\u00ad", "\ufe0f", "\u202e", "\U000e0041"]
+)  # fmt: skip
+
+
+@given(st.text(INVISIBLE, min_size=1, max_size=30))
+def test_a_body_of_only_invisible_characters_is_blank(body: str) -> None:
+    with pytest.raises(InvalidInput, match="blank"):
+        check_message_body(body, 4000)
+
+
+@given(
+    st.text(INVISIBLE, max_size=10),
+    st.characters(
+        blacklist_categories=("Cc", "Cs", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Mn", "Me")
+    ).filter(lambda c: not invisible(c)),
+    st.text(INVISIBLE, max_size=10),
+)
+def test_one_visible_character_among_invisible_ones_is_a_body(
+    before: str, visible: str, after: str
+) -> None:
+    body = check_message_body(before + visible + after, 4000)
+    assert visible in body
+
+
+def test_emoji_sequences_with_joiners_and_selectors_are_bodies() -> None:
+    for emoji in (
+        "\u2764\ufe0f",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\U0001f3f4\U000e0067\U000e0062\U000e007f",
+    ):
+        assert check_message_body(emoji, 4000) == emoji

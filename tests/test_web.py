@@ -175,8 +175,13 @@ def test_sign_out_needs_a_post_with_the_csrf_token() -> None:
     [
         ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
         ("http://localhost:8123", "localhost:8123", True),
-        ("https://127.0.0.1:8443", "127.0.0.1:8443", True),
-        ("http://127.0.0.1", "127.0.0.1", True),  # listed (ALLOWED_HOSTS without a port)
+        ("https://127.0.0.1:8443", "127.0.0.1:8443", False),  # served over ws://, not wss://
+        ("http://127.0.0.1", "127.0.0.1", True),  # served on port 80, the default
+        ("http://127.0.0.1:80", "127.0.0.1", True),  # the same origin, its port spelt out
+        ("http://127.0.0.1", "127.0.0.1:8000", False),  # a page on port 80, us on 8000
+        ("https://127.0.0.1:8000", "127.0.0.1:8000", False),  # served over http: not https
+        ("http://localhost", "127.0.0.1:8000", False),  # another host name
+        ("http://[::1]", "127.0.0.1:8000", False),
         ("http://127.0.0.1:8000", "127.0.0.1:9000", False),  # another port is another origin
         ("http://127.0.0.1:8000.evil.example", "127.0.0.1:8000", False),
         ("http://evil.example:8000", "evil.example:8000", False),  # host not allowed
@@ -190,15 +195,29 @@ def test_origin_rule(origin: str, host: str | None, allowed: bool) -> None:
     assert origin_allowed(origin, host) is allowed
 
 
+def test_an_https_server_s_own_origin_is_https_only() -> None:
+    assert origin_allowed("https://127.0.0.1:8443", "127.0.0.1:8443", "wss")
+    assert origin_allowed("https://127.0.0.1", "127.0.0.1:443", "wss")
+    assert not origin_allowed("http://127.0.0.1:8443", "127.0.0.1:8443", "wss")
+
+
+def test_configured_origins_are_matched_exactly(settings: Any) -> None:
+    settings.LINKUP = {**settings.LINKUP, "ALLOWED_ORIGINS": ["https://chat.example.com"]}
+    assert origin_allowed("https://chat.example.com", "internal:8000")
+    assert origin_allowed("https://chat.example.com:443/", "internal:8000")
+    for near in ("http://chat.example.com", "https://chat.example.com:8443", "https://example.com"):
+        assert not origin_allowed(near, "internal:8000")
+
+
 @given(origin=st.text(max_size=60), host=st.one_of(st.none(), st.text(max_size=40)))
 def test_origin_rule_admits_only_listed_or_same_origin(origin: str, host: str | None) -> None:
     """Whatever the two headers hold, an Origin passes only if it is listed, or it is
     exactly this server (scheme + the Host header) under an allowed host name."""
-    from linkup.core.conf import allowed_origins
+    from linkup.core.conf import allowed_origins, normal_origin
 
     if origin_allowed(origin, host):
-        same = host is not None and origin in (f"http://{host.lower()}", f"https://{host.lower()}")
-        assert origin in allowed_origins() or same
+        same = host is not None and normal_origin(origin) == normal_origin(f"http://{host}")
+        assert normal_origin(origin) in allowed_origins() or same
 
 
 async def test_cookie_socket_from_our_own_origin_with_a_port_is_accepted() -> None:
@@ -211,8 +230,8 @@ async def test_cookie_socket_from_our_own_origin_with_a_port_is_accepted() -> No
         (b"origin", b"http://127.0.0.1:8123"),
         (b"host", b"127.0.0.1:8123"),
     ]
-    found, _token, refusal = await authenticate_socket({"type": "websocket", "headers": headers})
-    assert refusal is None and found.pk == user.pk
+    auth = await authenticate_socket({"type": "websocket", "headers": headers})
+    assert auth.refusal is None and auth.user.pk == user.pk and auth.session
     headers[1] = (b"origin", b"http://127.0.0.1:8123.evil.example")
-    found, _token, refusal = await authenticate_socket({"type": "websocket", "headers": headers})
-    assert refusal == 4403 and not found.is_authenticated
+    auth = await authenticate_socket({"type": "websocket", "headers": headers})
+    assert auth.refusal == 4403 and not auth.user.is_authenticated

@@ -16,6 +16,7 @@ from django.utils import timezone
 from linkup.actions.events import notify_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import Conflict, Forbidden, InvalidInput
+from linkup.core.shapes import AuthRevokedEvent
 from linkup.models import ApiToken, SocketTicket
 
 User = get_user_model()
@@ -35,47 +36,104 @@ def do_issue_token(user: Any, *, now: dt.datetime | None = None) -> str:
 
 def authenticate_token(raw: str) -> tuple[Any, int] | None:
     """Return (user, token id) for a valid bearer token of an active user, else None."""
-    if not raw or len(raw) > 200:
-        return None
-    token = ApiToken.objects.select_related("user").filter(digest=digest(raw)).first()
-    if token is None or not token.user.is_active:
-        return None
-    return token.user, token.pk
+    return authenticate_tokens([raw]).get(raw)
 
 
-def authenticate_tokens(raws: list[str]) -> dict[str, tuple[Any, int]]:
-    """`authenticate_token` for many bearer tokens in one query: {raw: (user, token id)} for
-    the valid ones of active users."""
+def authenticate_tokens(
+    raws: list[str], *, now: dt.datetime | None = None
+) -> dict[str, tuple[Any, int]]:
+    """{raw: (user, token id)} for those of `raws` that are valid bearer tokens of active
+    users, in one query. A token unused for TOKEN_IDLE_EXPIRY_S is expired (and deleted);
+    a use is recorded (`last_used_at`) at most once per TOKEN_TOUCH_S."""
     wanted = {digest(raw): raw for raw in raws if raw and len(raw) <= 200}
-    found = {}
+    if not wanted:
+        return {}
+    now = now or timezone.now()
+    idle = dt.timedelta(seconds=float(setting("TOKEN_IDLE_EXPIRY_S")))
+    touch = dt.timedelta(seconds=float(setting("TOKEN_TOUCH_S")))
+    found, expired, touched = {}, [], []
     for token in ApiToken.objects.select_related("user").filter(digest__in=list(wanted)):
+        used = token.last_used_at or token.created_at
+        if now - used > idle:
+            expired.append(token.pk)
+            continue
         if token.user.is_active:
             found[wanted[token.digest]] = (token.user, token.pk)
+            if token.last_used_at is None or now - token.last_used_at > touch:
+                touched.append(token.pk)
+    if expired:
+        ApiToken.objects.filter(pk__in=expired).delete()
+    if touched:
+        ApiToken.objects.filter(pk__in=touched).update(last_used_at=now)
     return found
 
 
+def _revoked(user_id: int, event: AuthRevokedEvent) -> None:
+    """Tell every socket of the user (chat and notifications, every process) that a
+    credential ended: those opened with it close (4401)."""
+    for group in (user_group(user_id), notify_group(user_id)):
+        send_event_on_commit(group, event)
+
+
 def do_revoke_token(token_id: int) -> None:
-    """Delete a token; sockets opened with it are told to close."""
+    """Delete a token (and the tickets it minted); sockets opened with it are told to close."""
     with transaction.atomic():
         token = ApiToken.objects.filter(pk=token_id).first()
         if token is None:
             return
         token.delete()
-        for group in (user_group(token.user_id), notify_group(token.user_id)):
-            send_event_on_commit(group, {"type": "auth.revoked", "token_id": token_id})
+        _revoked(token.user_id, {"type": "auth.revoked", "token_id": token_id})
 
 
-def do_issue_ticket(user: Any, *, now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
-    """Create a one-use socket ticket; return (raw ticket, expiry)."""
+def do_end_session(user_id: int, session_key: str | None) -> None:
+    """A web session ends (sign-out, logout): the tickets it minted die, and the sockets
+    opened with its cookie or those tickets are told to close."""
+    if not session_key:
+        return
+    with transaction.atomic():
+        session = digest(session_key)
+        SocketTicket.objects.filter(session_digest=session).delete()
+        _revoked(user_id, {"type": "auth.revoked", "session": session})
+
+
+def do_end_all_sessions(user_id: int) -> None:
+    """Every credential of the user ends (password changed, account deactivated or
+    deleted): tokens and tickets are deleted, and every socket of theirs is told to close.
+    Web sessions end by themselves: Django refuses a session whose password hash changed,
+    and an inactive user's."""
+    with transaction.atomic():
+        ApiToken.objects.filter(user_id=user_id).delete()
+        SocketTicket.objects.filter(user_id=user_id).delete()
+        _revoked(user_id, {"type": "auth.revoked", "all": True})
+
+
+def do_issue_ticket(
+    user: Any,
+    *,
+    token_id: int | None = None,
+    session_key: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[str, dt.datetime]:
+    """Create a one-use socket ticket, minted by a token or a session; return (raw ticket,
+    expiry)."""
     now = now or timezone.now()
     raw = secrets.token_urlsafe(32)
     expires = now + dt.timedelta(seconds=int(setting("TICKET_TTL_S")))
-    SocketTicket.objects.create(user=user, digest=digest(raw), expires_at=expires)
+    SocketTicket.objects.create(
+        user=user,
+        digest=digest(raw),
+        expires_at=expires,
+        token_id=token_id,
+        session_digest=digest(session_key) if session_key else "",
+    )
     return raw, expires
 
 
-def redeem_ticket(raw: str, *, now: dt.datetime | None = None) -> Any | None:
-    """Spend a ticket: return its user once, if unexpired; None otherwise."""
+def spend_ticket(
+    raw: str, *, now: dt.datetime | None = None
+) -> tuple[Any, int | None, str | None] | None:
+    """Spend a ticket: (its user, the token that minted it, the digest of the session that
+    minted it) once, if unexpired and the user is active; None otherwise."""
     if not raw or len(raw) > 200:
         return None
     now = now or timezone.now()
@@ -87,7 +145,15 @@ def redeem_ticket(raw: str, *, now: dt.datetime | None = None) -> Any | None:
         if spent != 1:
             return None
         ticket = SocketTicket.objects.select_related("user").get(digest=digest(raw))
-    return ticket.user if ticket.user.is_active else None
+    if not ticket.user.is_active:
+        return None
+    return ticket.user, ticket.token_id, ticket.session_digest or None
+
+
+def redeem_ticket(raw: str, *, now: dt.datetime | None = None) -> Any | None:
+    """Spend a ticket: return its user once, if unexpired; None otherwise."""
+    spent = spend_ticket(raw, now=now)
+    return spent[0] if spent else None
 
 
 def check_credentials(username: Any, password: Any) -> Any | None:

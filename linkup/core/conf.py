@@ -23,6 +23,11 @@ DEFAULTS: dict[str, Any] = {
     # stop after 1 s idle); more get `rate_limited` and are not relayed.
     "TYPING_RATE_PER_S": 2.0,
     "TYPING_BURST": 10,
+    # People searches per user (`GET /users?q=`), and the shortest query that finds anyone:
+    # nobody can list every user a few letters at a time, or all at once.
+    "SEARCH_RATE_PER_S": 1.0,
+    "SEARCH_BURST": 20,
+    "SEARCH_MIN_CHARS": 3,
     # With channels_redis, those buckets live in Redis, shared by every process. A Redis
     # that does not answer within this long leaves the decision to the process's own
     # buckets (fail open: a user's budget is then per process) for a second.
@@ -87,8 +92,15 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_OPEN": True,
     # Lifetime of a one-use WebSocket ticket.
     "TICKET_TTL_S": 30,
-    # Origins allowed to open a socket authenticated by the session cookie. None: the
-    # http(s) origins of ALLOWED_HOSTS (never "*").
+    # A bearer token unused this long is expired (30 days); a use is recorded at most once
+    # per TOKEN_TOUCH_S, so a busy client does not write on every request.
+    "TOKEN_IDLE_EXPIRY_S": 30 * 24 * 3600,
+    "TOKEN_TOUCH_S": 3600,
+    # Serve the API's interactive docs page at /api/v1/docs (it loads Swagger UI from a
+    # CDN, so it is off by default; the OpenAPI document is always served).
+    "API_DOCS": False,
+    # Origins allowed, besides the server's own as served, to open a socket authenticated by
+    # the session cookie: exact "scheme://host[:port]" strings (a site on another origin).
     "ALLOWED_ORIGINS": None,
     # Seconds a client is told to wait before retrying when storage is unavailable.
     "UNAVAILABLE_RETRY_S": 2,
@@ -152,16 +164,18 @@ def setting(name: str) -> Any:
     return overrides.get(name, DEFAULTS[name])
 
 
+def normal_origin(origin: str) -> str:
+    """An origin as browsers send it: lower case, no trailing slash, no default port
+    (`http://h:80` is `http://h`, `https://h:443` is `https://h`)."""
+    origin = origin.strip().rstrip("/").lower()
+    for scheme, port in (("http", ":80"), ("https", ":443")):
+        if origin.startswith(f"{scheme}://") and origin.endswith(port):
+            return origin[: -len(port)]
+    return origin
+
+
 def allowed_origins() -> set[str]:
-    """Return the Origins allowed for cookie-authenticated sockets."""
-    configured = setting("ALLOWED_ORIGINS")
-    if configured is not None:
-        return {o.rstrip("/").lower() for o in configured}
-    origins: set[str] = set()
-    for host in settings.ALLOWED_HOSTS:
-        # A wildcard host would switch the Origin check off: never derive from it.
-        if host == "*" or host.startswith("."):
-            continue
-        for scheme in ("http", "https"):
-            origins.add(f"{scheme}://{host}".lower())
-    return origins
+    """The Origins, besides the server's own, allowed to open cookie-authenticated sockets:
+    ALLOWED_ORIGINS, exactly (scheme, host and port). None (the default) allows none: only
+    the server's own origin as served, never a portless or other-scheme variant of it."""
+    return {normal_origin(o) for o in setting("ALLOWED_ORIGINS") or ()}

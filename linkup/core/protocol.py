@@ -53,12 +53,33 @@ class PingFrame:
 Frame = SendFrame | ReceiptFrame | TypingFrame | FocusFrame | SyncFrame | PingFrame
 
 
+# Characters that show nothing: Unicode's Default_Ignorable_Code_Point ranges
+# (DerivedCoreProperties.txt: soft hyphen, zero-width space and joiners, bidi controls,
+# the Hangul fillers, variation selectors, BOM, tags) and the blank braille pattern. With
+# white space and format characters (Cf), a body made only of them is blank.
+INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+
+
+def invisible(char: str) -> bool:
+    """Whether `char` shows nothing on its own (white space, format, default-ignorable)."""
+    if char.isspace() or unicodedata.category(char) == "Cf":
+        return True
+    code = ord(char)
+    return any(low <= code <= high for low, high in INVISIBLE_RANGES)
+
+
 def check_message_body(value: Any, max_chars: int) -> str:
     """Return the trimmed body, or raise InvalidInput saying what is wrong with it."""
     if not isinstance(value, str):
         raise InvalidInput("body must be a string")
     body = value.strip()
-    if not body:
+    if not body or all(invisible(char) for char in body):
         raise InvalidInput("body is blank")
     if len(body) > max_chars:
         raise InvalidInput(f"body is longer than {max_chars} characters")

@@ -98,9 +98,13 @@ class RoomRemovedEvent(TypedDict):
     room: int
 
 
-class AuthRevokedEvent(TypedDict):
+class AuthRevokedEvent(TypedDict, total=False):
+    """A credential ended: one token, one web session (its digest), or all of the user's."""
+
     type: Literal["auth.revoked"]
     token_id: int
+    session: str
+    all: bool
 
 
 class NotifyNewEvent(TypedDict):

@@ -61,6 +61,7 @@ from linkup.core.shapes import (
     RoomUpdatedEvent,
 )
 from linkup.realtime import coalesce
+from linkup.realtime.auth import SocketAuth
 from linkup.realtime.delivery import Step, delivery_step
 from linkup.realtime.edges import perform, read
 from linkup.realtime.hub import hub
@@ -109,7 +110,8 @@ class LinkupSocket(AsyncWebsocketConsumer):
     KIND = CHAT  # which of its user's sockets it counts among (`MAX_CONNECTIONS_PER_USER`)
     user: Any
     conn_id: str
-    token_id: int | None
+    token_id: int | None  # the bearer token it was opened with (directly or by a ticket)
+    session: str | None  # the digest of the web session it was opened with (likewise)
     bad_frames: deque[float]
     phase = Phase.OPENING
     closing = False
@@ -215,9 +217,11 @@ class LinkupSocket(AsyncWebsocketConsumer):
         return False when it may not open. Counted in this process first (no await between
         the check and the count, so two connects cannot both take the last place), then
         across processes (phase COUNTED, then ADMITTED; `_uncount` takes the count back)."""
-        self.user = self.scope.get("user")
-        self.token_id = self.scope.get("linkup_token_id")
-        refusal = self.scope.get("linkup_refusal")
+        auth = self.scope.get("linkup_auth") or SocketAuth(self.scope.get("user"))
+        self.user = auth.user
+        self.token_id = auth.token_id
+        self.session = auth.session
+        refusal = auth.refusal
         if refusal is not None or self.user is None or not self.user.is_authenticated:
             await self.close(code=refusal or UNAUTHORIZED)
             return False
@@ -241,7 +245,12 @@ class LinkupSocket(AsyncWebsocketConsumer):
             del open_here[self.user.pk]
 
     async def auth_revoked(self, event: AuthRevokedEvent) -> None:
-        if self.token_id is not None and event["token_id"] == self.token_id:
+        """A credential of the user ended: close if this socket was opened with it."""
+        if (
+            event.get("all")
+            or (self.token_id is not None and event.get("token_id") == self.token_id)
+            or (self.session is not None and event.get("session") == self.session)
+        ):
             await self.close(code=UNAUTHORIZED)
 
     @property

@@ -67,6 +67,7 @@ class LocalLimiter:
 
 send_limiter = LocalLimiter()
 typing_limiter = LocalLimiter()
+search_limiter = LocalLimiter()
 
 
 # take() in Redis, atomically, so every process spends from one bucket per user. ARGV: rate,
@@ -160,6 +161,7 @@ class Limits:
     def __init__(self) -> None:
         self.send: SharedLimiter | LocalLimits = LocalLimits(send_limiter)
         self.typing: SharedLimiter | LocalLimits = LocalLimits(typing_limiter)
+        self.search: SharedLimiter | LocalLimits = LocalLimits(search_limiter)
         if not setting("LIMITS_SHARED"):
             return
         timeout = float(setting("LIMITS_REDIS_TIMEOUT_S"))
@@ -170,6 +172,7 @@ class Limits:
         prefix = redis.prefix()
         self.send = SharedLimiter(client, prefix, "send", send_limiter, timeout_s=timeout)
         self.typing = SharedLimiter(client, prefix, "typing", typing_limiter, timeout_s=timeout)
+        self.search = SharedLimiter(client, prefix, "search", search_limiter, timeout_s=timeout)
 
 
 limits = LoopLocal(Limits)

@@ -255,11 +255,25 @@ def build_sync(user: Any, cursors: dict[int, int]) -> dict[str, Any]:
     return {"room_ids": room_ids, "rooms": entries}
 
 
-def search_users(query: str, *, exclude: Any = None, limit: int = 20) -> list[UserDict]:
-    qs = User.objects.filter(is_active=True)
+def search_users(
+    query: str, *, exclude: Any = None, limit: int = 20, min_chars: int = 1
+) -> list[UserDict]:
+    """Active users whose username contains `query` (at least `min_chars` characters long:
+    a shorter one finds nobody)."""
     query = query.strip()
-    if query:
-        qs = qs.filter(Q(username__icontains=query))
+    if len(query) < min_chars:
+        return []
+    qs = User.objects.filter(is_active=True, username__icontains=query)
     if exclude is not None:
         qs = qs.exclude(pk=exclude.pk)
     return [user_dict(u) for u in qs.order_by("username")[:limit]]
+
+
+def sharing_a_room(viewer_id: int, user_ids: list[int]) -> set[int]:
+    """Those of `user_ids` who share a room with `viewer_id`."""
+    theirs = Membership.objects.filter(user_id=viewer_id).values("room_id")
+    return set(
+        Membership.objects.filter(room_id__in=theirs, user_id__in=user_ids).values_list(
+            "user_id", flat=True
+        )
+    )

@@ -30,6 +30,7 @@ from linkup.core.errors import (
     Forbidden,
     InvalidInput,
     LinkupError,
+    RateLimited,
     ServerError,
     TooLarge,
     Unauthorized,
@@ -40,6 +41,7 @@ from linkup.core.protocol import check_client_id, check_cursors, check_id, check
 from linkup.core.serialization import dumps, format_time
 from linkup.realtime.edges import perform, read
 from linkup.realtime.liveness import liveness
+from linkup.realtime.ratelimit import limits, retry_after
 from linkup.realtime.sending import send_message as send_through_queue
 from linkup.store import queries
 from linkup.tasks import fallback
@@ -120,7 +122,9 @@ api = NinjaAPI(
     urls_namespace="linkup-api",
     renderer=OrjsonRenderer(),
     auth=BearerOrSession(),
-    docs_url="/docs",
+    # The interactive page loads Swagger UI from a CDN: off unless API_DOCS is set (the
+    # OpenAPI document itself is always at /openapi.json).
+    docs_url="/docs" if setting("API_DOCS") else None,
 )
 
 E = ErrorOut
@@ -220,7 +224,13 @@ async def logout(request: HttpRequest) -> Any:
 @api.post("/auth/ws-ticket", response={200: TicketOut, 401: E, 403: E}, tags=["auth"])
 async def ws_ticket(request: HttpRequest) -> Any:
     """A one-use ticket for `/ws/chat/?ticket=…`, valid for 30 seconds."""
-    ticket, expires = await perform(credentials.do_issue_ticket, _me(request))
+    principal: Principal = request.auth  # type: ignore[attr-defined]
+    ticket, expires = await perform(
+        credentials.do_issue_ticket,
+        principal.user,
+        token_id=principal.token_id,
+        session_key=None if principal.token_id is not None else request.session.session_key,
+    )
     return {"ticket": ticket, "expires_at": format_time(expires)}
 
 
@@ -264,12 +274,26 @@ async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
     return {**queries.user_dict(user), **privacy}
 
 
-@api.get("/users", response={200: UsersOut, 401: E}, tags=["users"])
+@api.get("/users", response={200: UsersOut, 401: E, 429: E}, tags=["users"])
 async def users(request: HttpRequest, q: str = "") -> Any:
-    """Find people to talk to by username (with their presence)."""
-    found = await read(queries.search_users, q[:150], exclude=_me(request))
-    await _with_presence(_me(request), found)
-    return {"users": found}
+    """Find people to talk to by part of their username (at least SEARCH_MIN_CHARS
+    characters; a shorter query finds nobody). Presence is shown only for people who share
+    a room with the caller (`status` and `last_seen` are null for the others)."""
+    me = _me(request)
+    wait = await limits().search.hit(
+        me.pk, float(setting("SEARCH_RATE_PER_S")), int(setting("SEARCH_BURST"))
+    )
+    if wait:
+        raise RateLimited(retry_after_s=retry_after(wait))
+    found = await read(
+        queries.search_users, q[:150], exclude=me, min_chars=int(setting("SEARCH_MIN_CHARS"))
+    )
+    known = await read(queries.sharing_a_room, me.pk, [p["id"] for p in found])
+    people: list[dict[str, Any]] = [
+        {**person, "status": None, "last_seen": None} for person in found
+    ]
+    await _with_presence(me, [p for p in people if p["id"] in known])
+    return {"users": people}
 
 
 # -- rooms -----------------------------------------------------------------------------------

@@ -10,11 +10,18 @@ import { render, renderRooms } from "./render.js";
 import { current, rememberPerson, upsertRoom } from "./store.js";
 
 let searchTimer = null; // one for both search boxes: the newest typing wins
+const SEARCH_MIN_CHARS = 3; // the server's SEARCH_MIN_CHARS default
 
 async function searchPeople(query, target, onPick) {
   target.replaceChildren();
   if (!query.trim()) {
     target.hidden = true;
+    return;
+  }
+  if (query.trim().length < SEARCH_MIN_CHARS) {
+    // The server finds nobody for fewer: say so rather than show "Nobody found."
+    target.hidden = false;
+    target.append(el("li", "empty", `Type at least ${SEARCH_MIN_CHARS} letters of a name.`));
     return;
   }
   const data = await api("GET", `/users?q=${encodeURIComponent(query.trim())}`);

@@ -1,0 +1,55 @@
+"""Credentials end everywhere at once: Django's own sign-out and user changes, wherever they
+happen (Linkup's pages and API, the admin, `manage changepassword`), end the sockets opened
+with those credentials on every process.
+
+- A session ends (`user_logged_out`): the sockets opened with its cookie, or with tickets it
+  minted, close; those tickets die.
+- A password is changed, or the account deactivated or deleted: every token and ticket of
+  the user is deleted and every socket of theirs closes (their web sessions are refused by
+  Django itself from then on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_init, post_save, pre_delete
+
+from linkup.actions.credentials import do_end_all_sessions, do_end_session
+
+
+def _signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if user is not None and session is not None:
+        do_end_session(user.pk, session.session_key)
+
+
+def _loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
+    instance._linkup_was_active = instance.is_active
+
+
+def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    was_active = getattr(instance, "_linkup_was_active", True)
+    instance._linkup_was_active = instance.is_active
+    if created:
+        return
+    # `set_password` leaves the new password in `_password` until the save is done; the
+    # hash upgrade Django makes at a login clears it first, so it ends nothing.
+    changed_password = getattr(instance, "_password", None) is not None
+    if changed_password or (was_active and not instance.is_active):
+        do_end_all_sessions(instance.pk)
+
+
+def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    do_end_all_sessions(instance.pk)
+
+
+def connect() -> None:
+    """Connect the receivers (once, from the app's `ready`)."""
+    user_model = get_user_model()
+    user_logged_out.connect(_signed_out, dispatch_uid="linkup.signed_out")
+    post_init.connect(_loaded, sender=user_model, dispatch_uid="linkup.user_loaded")
+    post_save.connect(_saved, sender=user_model, dispatch_uid="linkup.user_saved")
+    pre_delete.connect(_deleted, sender=user_model, dispatch_uid="linkup.user_deleted")
