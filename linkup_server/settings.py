@@ -271,6 +271,10 @@ for _name in (
     "SEARCH_RATE_PER_S",
     "SEARCH_BURST",
     "TOKEN_IDLE_EXPIRY_S",
+    "LOGIN_ACCOUNT_BURST",
+    "LOGIN_ACCOUNT_REFILL_S",
+    "LOGIN_ADDRESS_BURST",
+    "LOGIN_ADDRESS_REFILL_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])

@@ -49,9 +49,14 @@ def fresh_channel_layer(settings: Any) -> Iterator[None]:
         config = {**config, "CONFIG": {**config["CONFIG"], "prefix": f"t{uuid.uuid4().hex[:10]}"}}
         settings.CHANNEL_LAYERS = {"default": config}
     channel_layers.backends.clear()
-    from linkup.realtime.ratelimit import search_limiter, send_limiter, typing_limiter
+    from linkup.realtime.ratelimit import (
+        login_limiter,
+        search_limiter,
+        send_limiter,
+        typing_limiter,
+    )
 
-    for limiter in (send_limiter, typing_limiter, search_limiter):
+    for limiter in (send_limiter, typing_limiter, search_limiter, login_limiter):
         limiter._buckets.clear()
     yield
     channel_layers.backends.clear()

@@ -1,6 +1,6 @@
-"""Smaller defences from the red-team probe (issue 16, item 7): the API docs page is off by
-default, HTTPS deployments get secure cookies and HSTS from one setting, and the demo's
-console emails are not held in a pipe's buffer."""
+"""Defences from the red-team probe (issue 16): password guessing throttled on every login
+path (item 2), the API docs page off by default, HTTPS deployments' secure cookies and HSTS
+from one setting, and the demo's console emails not held in a pipe's buffer (item 7)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,3 +98,119 @@ def test_registration_refuses_weak_passwords_saying_why(
         "/sign-up/", {"username": username, "password": password, "password2": password}
     )
     assert page.status_code == 400 and reason in page.content.decode()
+
+
+# -- password guessing (item 2) ---------------------------------------------------------------
+
+
+@given(
+    rate=st.floats(0.01, 100),
+    burst=st.integers(1, 50),
+    steps=st.lists(st.tuples(st.floats(0, 10), st.booleans()), min_size=1, max_size=40),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_refunded_charge_leaves_the_bucket_as_if_never_asked(
+    rate: float, burst: int, steps: list[tuple[float, bool]]
+) -> None:
+    """A login charged up front and refunded (a right password) is invisible to every later
+    answer: the bucket that saw it answers exactly as the one that did not."""
+    from linkup.realtime.ratelimit import take
+
+    now, plain, refunded = 0.0, None, None
+    for gap, right_password in steps:
+        now += gap
+        plain, wait_plain = take(plain, now, rate, burst)
+        refunded, wait = take(refunded, now, rate, burst)
+        assert wait == wait_plain
+        if right_password and wait == 0:
+            refunded, back = take(refunded, now, rate, burst, cost=-1)
+            assert back == 0 and refunded.tokens <= burst
+            plain, _ = take(plain, now, rate, burst, cost=-1)
+        assert refunded == plain
+
+
+def _token(username: str, password: str, address: str = "10.0.0.1") -> Any:
+    return Client(REMOTE_ADDR=address).post(
+        "/api/v1/auth/token",
+        {"username": username, "password": password},
+        content_type="application/json",
+    )
+
+
+@pytest.fixture
+def guessing(transactional_db: Any, settings: Any) -> Any:
+    """Small buckets that refill in half a second, and a victim (the password is checked on
+    a thread of its own, so the account is committed)."""
+    settings.LINKUP = {
+        **settings.LINKUP,
+        "LOGIN_ACCOUNT_BURST": 5,
+        "LOGIN_ACCOUNT_REFILL_S": 0.5,
+        "LOGIN_ADDRESS_BURST": 8,
+        "LOGIN_ADDRESS_REFILL_S": 0.5,
+    }
+    return make_user("victim", "the-right-one-42")
+
+
+def test_wrong_passwords_for_one_account_are_throttled_from_any_address(guessing: Any) -> None:
+    for attempt in range(5):  # from five addresses: the account's bucket counts them all
+        assert _token("victim", f"guess-{attempt}", f"10.0.1.{attempt}").status_code == 401
+    refused = _token("victim", "guess-5", "10.0.2.1")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+    # The right password is refused too while throttled (else a guess would be an oracle)...
+    assert _token("victim", "the-right-one-42", "10.0.3.1").status_code == 429
+    # ... and a refusal costs nothing: once a token has dripped back, she signs in.
+    time.sleep(0.6)
+    assert _token("victim", "the-right-one-42", "10.0.3.1").status_code == 200
+    # Other accounts never noticed.
+    make_user("bystander", "another-good-one-7")
+    assert _token("bystander", "another-good-one-7", "10.0.2.1").status_code == 200
+
+
+def test_one_address_spraying_many_accounts_is_throttled_alone(guessing: Any) -> None:
+    for n in range(8):
+        assert _token(f"nobody{n}", "123456", "10.9.9.9").status_code == 401
+    assert _token("nobody8", "123456", "10.9.9.9").status_code == 429
+    assert _token("victim", "the-right-one-42", "10.9.9.9").status_code == 429
+    assert _token("victim", "the-right-one-42", "10.8.8.8").status_code == 200
+
+
+def test_an_ipv6_client_is_counted_by_its_slash_64(guessing: Any) -> None:
+    for n in range(8):
+        assert _token(f"nobody{n}", "x", f"2001:db8:1:2::{n + 1:x}").status_code == 401
+    assert _token("victim", "the-right-one-42", "2001:db8:1:2:ffff::1").status_code == 429
+    assert _token("victim", "the-right-one-42", "2001:db8:1:3::1").status_code == 200
+
+
+def test_right_passwords_never_run_a_bucket_dry(guessing: Any) -> None:
+    """The busy, honest client: many sign-ins from one address, many to one account."""
+    for _ in range(30):
+        assert _token("victim", "the-right-one-42").status_code == 200
+    for n in range(12):
+        make_user(f"honest{n}", "honest-password-1")
+        assert _token(f"honest{n}", "honest-password-1").status_code == 200
+
+
+def test_the_sign_in_page_and_the_admin_login_share_the_throttle(guessing: Any) -> None:
+    guessing.is_staff = True
+    guessing.save()
+    page, admin_page = Client(REMOTE_ADDR="10.0.0.7"), Client(REMOTE_ADDR="10.0.0.8")
+    for n in range(2):  # four failures, two on each path, then a fifth: the burst
+        assert (
+            page.post("/sign-in/", {"username": "victim", "password": f"g{n}"}).status_code == 401
+        )
+        wrong = admin_page.post("/admin/login/", {"username": "victim", "password": f"a{n}"})
+        assert wrong.status_code == 200  # the admin's form again
+    assert page.post("/sign-in/", {"username": "victim", "password": "g3"}).status_code == 401
+    refused = page.post("/sign-in/", {"username": "victim", "password": "the-right-one-42"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert "Too many failed sign-ins" in refused.content.decode()
+    refused = admin_page.post(
+        "/admin/login/", {"username": "victim", "password": "the-right-one-42"}
+    )
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    time.sleep(0.6)
+    signed_in = admin_page.post(
+        "/admin/login/", {"username": "victim", "password": "the-right-one-42"}
+    )
+    assert signed_in.status_code == 302

@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from linkup.realtime.presence_store import CHAT, PresenceBook, RedisPresence
-from linkup.realtime.ratelimit import LocalLimiter, SharedLimiter
+from linkup.realtime.ratelimit import Bucket, LocalLimiter, SharedLimiter, take
 from tests.faults.services import RedisServer
 from tests.live import api, free_port, live_server, new_user, send_over_rest
 from tests.test_ratelimit import bursts, float_gaps, float_rates, float_starts, run, times_from
@@ -61,6 +61,38 @@ def test_shared_bucket_answers_what_take_answers(
             await client.aclose()
 
     assert asyncio.run(scenario()) == run(times, rate, burst)
+
+
+@needs_redis
+@given(float_rates, bursts, float_starts, float_gaps, st.lists(st.booleans(), min_size=60))
+def test_shared_bucket_refunds_as_take_does(
+    rate: float, burst: int, start: float, gaps: list[float], refunds: list[bool]
+) -> None:
+    """A charge given back (cost -1, a right password at sign-in) in Lua is take()'s too."""
+    times = times_from(start, gaps)
+    costs = [-1 if refund else 1 for refund in refunds[: len(times)]]
+
+    async def scenario() -> list[float]:
+        client = aioredis.Redis.from_url(REDIS_URL)
+        prefix = "t" + uuid.uuid4().hex[:10]
+        try:
+            shared = SharedLimiter(client, prefix, "login", LocalLimiter(), timeout_s=5)
+            waits = [
+                await shared.hit("u", rate, burst, now=t, cost=c)
+                for t, c in zip(times, costs, strict=True)
+            ]
+            assert shared.outage.down_until == 0, "Redis did not answer"
+            return waits
+        finally:
+            await client.delete(f"{prefix}:limit:login:u")
+            await client.aclose()
+
+    bucket: Bucket | None = None
+    expected = []
+    for now, cost in zip(times, costs, strict=True):
+        bucket, wait = take(bucket, now, rate, burst, cost)
+        expected.append(wait)
+    assert asyncio.run(scenario()) == expected
 
 
 @needs_redis

@@ -28,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "SEARCH_RATE_PER_S": 1.0,
     "SEARCH_BURST": 20,
     "SEARCH_MIN_CHARS": 3,
+    # Password guesses (linkup/web/throttle.py): each account gets BURST attempts, then one
+    # every REFILL_S seconds, whatever the address; each client address the same over all
+    # accounts. A correct password costs nothing, so only failures run a bucket dry.
+    "LOGIN_ACCOUNT_BURST": 10,
+    "LOGIN_ACCOUNT_REFILL_S": 60.0,
+    "LOGIN_ADDRESS_BURST": 30,
+    "LOGIN_ADDRESS_REFILL_S": 10.0,
     # With channels_redis, those buckets live in Redis, shared by every process. A Redis
     # that does not answer within this long leaves the decision to the process's own
     # buckets (fail open: a user's budget is then per process) for a second.

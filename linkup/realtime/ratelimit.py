@@ -24,12 +24,18 @@ class Bucket:
     updated: float
 
 
-def take(bucket: Bucket | None, now: float, rate: float, burst: int) -> tuple[Bucket, float]:
-    """Try to take one token; return the new bucket and 0.0, or the seconds until one is due."""
+def take(
+    bucket: Bucket | None, now: float, rate: float, burst: int, cost: int = 1
+) -> tuple[Bucket, float]:
+    """Try to take one token; return the new bucket and 0.0, or the seconds until one is
+    due. A cost of -1 gives a token back instead (never past the burst), and is never
+    refused: a login charged up front is refunded when its password was right."""
     if bucket is None:
         bucket = Bucket(tokens=float(burst), updated=now)
     elapsed = max(0.0, now - bucket.updated)
     tokens = min(float(burst), bucket.tokens + elapsed * rate)
+    if cost < 0:
+        return Bucket(tokens=min(float(burst), tokens - cost), updated=now), 0.0
     # Float time: (now + wait) - now can fall a hair short of wait, so a client that waits
     # exactly the time it was told must be let in: allow within a billionth of a token.
     if tokens >= 1.0 - EPSILON:
@@ -50,10 +56,13 @@ class LocalLimiter:
         self._buckets: dict[object, Bucket] = {}
         self._max_keys = max_keys
 
-    def hit(self, key: object, rate: float, burst: int, now: float | None = None) -> float:
-        """Take a token for `key`; return 0.0 if allowed, else seconds to wait."""
+    def hit(
+        self, key: object, rate: float, burst: int, now: float | None = None, cost: int = 1
+    ) -> float:
+        """Take a token for `key` (cost -1: give one back); return 0.0 if allowed, else
+        seconds to wait."""
         now = time.monotonic() if now is None else now
-        bucket, wait = take(self._buckets.get(key), now, rate, burst)
+        bucket, wait = take(self._buckets.get(key), now, rate, burst, cost)
         if len(self._buckets) >= self._max_keys and key not in self._buckets:
             # Forget full buckets first: a full bucket is the same as no bucket.
             self._buckets = {
@@ -68,10 +77,12 @@ class LocalLimiter:
 send_limiter = LocalLimiter()
 typing_limiter = LocalLimiter()
 search_limiter = LocalLimiter()
+login_limiter = LocalLimiter()
 
 
 # take() in Redis, atomically, so every process spends from one bucket per user. ARGV: rate,
-# burst, and `now` ('' for Redis's own clock, which every process shares; tests inject it).
+# burst, `now` ('' for Redis's own clock, which every process shares; tests inject it) and
+# the cost (1, or -1 to give a token back).
 # Numbers cross as %.17g strings, which round-trip a double exactly, so the script answers
 # what take() answers for the same times.
 _TAKE = """
@@ -91,7 +102,9 @@ if tokens == nil or updated == nil then
 end
 tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
 local wait = 0
-if tokens >= 1 - 1e-9 then
+if tonumber(ARGV[4]) < 0 then
+  tokens = math.min(burst, tokens + 1)
+elseif tokens >= 1 - 1e-9 then
   tokens = math.max(0, tokens - 1)
 else
   wait = (1 - tokens) / rate
@@ -126,20 +139,28 @@ class SharedLimiter:
         self.timeout_s = timeout_s
         self.outage = Outage(f"{name} rate limits", pause_s)
 
-    async def hit(self, key: object, rate: float, burst: int, now: float | None = None) -> float:
-        """Take a token for `key`; return 0.0 if allowed, else seconds to wait."""
+    async def hit(
+        self, key: object, rate: float, burst: int, now: float | None = None, cost: int = 1
+    ) -> float:
+        """Take a token for `key` (cost -1: give one back); return 0.0 if allowed, else
+        seconds to wait."""
         asked = self.outage.ask()
         if asked is None:
-            return self.fallback.hit(key, rate, burst)
+            return self.fallback.hit(key, rate, burst, cost=cost)
         try:
             async with asyncio.timeout(self.timeout_s):
                 raw = await self._take(
                     keys=[self._keys.limit(self._name, key)],
-                    args=[repr(float(rate)), burst, "" if now is None else repr(float(now))],
+                    args=[
+                        repr(float(rate)),
+                        burst,
+                        "" if now is None else repr(float(now)),
+                        cost,
+                    ],
                 )
         except REDIS_DOWN as exc:
             self.outage.failed(exc)
-            return self.fallback.hit(key, rate, burst)
+            return self.fallback.hit(key, rate, burst, cost=cost)
         self.outage.answered(asked)
         return float(raw)
 
@@ -150,8 +171,10 @@ class LocalLimits:
     def __init__(self, limiter: LocalLimiter) -> None:
         self.fallback = limiter
 
-    async def hit(self, key: object, rate: float, burst: int, now: float | None = None) -> float:
-        return self.fallback.hit(key, rate, burst, now)
+    async def hit(
+        self, key: object, rate: float, burst: int, now: float | None = None, cost: int = 1
+    ) -> float:
+        return self.fallback.hit(key, rate, burst, now, cost)
 
 
 class Limits:
@@ -162,6 +185,7 @@ class Limits:
         self.send: SharedLimiter | LocalLimits = LocalLimits(send_limiter)
         self.typing: SharedLimiter | LocalLimits = LocalLimits(typing_limiter)
         self.search: SharedLimiter | LocalLimits = LocalLimits(search_limiter)
+        self.login: SharedLimiter | LocalLimits = LocalLimits(login_limiter)
         if not setting("LIMITS_SHARED"):
             return
         timeout = float(setting("LIMITS_REDIS_TIMEOUT_S"))
@@ -173,6 +197,7 @@ class Limits:
         self.send = SharedLimiter(client, prefix, "send", send_limiter, timeout_s=timeout)
         self.typing = SharedLimiter(client, prefix, "typing", typing_limiter, timeout_s=timeout)
         self.search = SharedLimiter(client, prefix, "search", search_limiter, timeout_s=timeout)
+        self.login = SharedLimiter(client, prefix, "login", login_limiter, timeout_s=timeout)
 
 
 limits = LoopLocal(Limits)

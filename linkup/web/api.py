@@ -45,6 +45,7 @@ from linkup.realtime.ratelimit import limits, retry_after
 from linkup.realtime.sending import send_message as send_through_queue
 from linkup.store import queries
 from linkup.tasks import fallback
+from linkup.web import throttle
 from linkup.web.schemas import (
     CredentialsIn,
     ErrorOut,
@@ -197,12 +198,17 @@ def _me(request: HttpRequest) -> Any:
 # -- authentication ------------------------------------------------------------------------
 
 
-@api.post("/auth/token", auth=None, response={200: TokenOut, 400: E, 401: E}, tags=["auth"])
+@api.post("/auth/token", auth=None, response={200: TokenOut, 400: E, 401: E, 429: E}, tags=["auth"])
 async def issue_token(request: HttpRequest, payload: CredentialsIn) -> Any:
-    """Log in with a username and password; get a bearer token."""
+    """Log in with a username and password; get a bearer token. Failed attempts are
+    throttled per account and per client address (429 with Retry-After)."""
     # The password hasher is slow by design: keep it off the shared database thread.
-    user = await sync_to_async(credentials.check_credentials, thread_sensitive=False)(
-        payload.username, payload.password
+    user = await throttle.guarded(
+        request,
+        payload.username,
+        lambda: sync_to_async(credentials.check_credentials, thread_sensitive=False)(
+            payload.username, payload.password
+        ),
     )
     if user is None:
         raise Unauthorized("wrong username or password")

@@ -8,6 +8,7 @@ message body that slipped past `textContent` still could not run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,9 +25,10 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from linkup.actions import credentials
 from linkup.core.conf import setting
-from linkup.core.errors import LinkupError
+from linkup.core.errors import LinkupError, RateLimited
 from linkup.realtime.routing import ROUTE_EXAMPLES
 from linkup.tasks.fallback import push_enabled
+from linkup.web import throttle
 
 View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
 
@@ -75,6 +77,23 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("linkup-chat")
 
 
+def _too_many_sign_ins(request: HttpRequest, username: str, exc: RateLimited) -> HttpResponse:
+    wait = max(1, math.ceil(exc.retry_after_s or 1))
+    response = render(
+        request,
+        "linkup/sign_in.html",
+        {
+            "error": f"Too many failed sign-ins. Try again in {wait} seconds.",
+            "username": username,
+            "next": request.GET.get("next", ""),
+            "registration_open": bool(setting("REGISTRATION_OPEN")),
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @with_csp
 async def sign_in(request: HttpRequest) -> HttpResponse:
     """Show the sign-in form; on a correct password, start a session and open the chat."""
@@ -83,9 +102,16 @@ async def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         username = request.POST.get("username", "")
         # The password hasher is slow by design: keep it off the shared database thread.
-        user = await sync_to_async(credentials.check_credentials, thread_sensitive=False)(
-            username, request.POST.get("password", "")
-        )
+        try:
+            user = await throttle.guarded(
+                request,
+                username,
+                lambda: sync_to_async(credentials.check_credentials, thread_sensitive=False)(
+                    username, request.POST.get("password", "")
+                ),
+            )
+        except RateLimited as exc:
+            return _too_many_sign_ins(request, username, exc)
         if user is not None:
             await alogin(request, user)
             return HttpResponseRedirect(_next_url(request))
