@@ -163,9 +163,28 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # What asked for it (the User-Agent, cut short), shown in the person's list of sessions.
+    user_agent = models.CharField(max_length=200, blank=True, default="")
 
     def __str__(self) -> str:
         return f"token {self.pk} of user {self.user_id}"
+
+
+class WebSession(models.Model):
+    """A signed-in web session (Django's session framework keeps its data), recorded at
+    sign-in so its person can list their sessions and end one from another device."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_web_sessions"
+    )
+    # The session store's key: ending the session deletes it there (Django's own session
+    # table holds the same key).
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    user_agent = models.CharField(max_length=200, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"web session {self.pk} of user {self.user_id}"
 
 
 class SocketTicket(models.Model):

@@ -172,3 +172,91 @@ def test_an_unused_token_expires_and_a_used_one_is_touched_at_most_hourly(
     gone = used_at() + dt.timedelta(seconds=101)  # type: ignore[operator]
     assert credentials.authenticate_tokens([raw], now=gone) == {}
     assert not ApiToken.objects.filter(pk=token.pk).exists()
+
+
+def browser(user: Any, agent: str) -> Client:
+    client = Client(HTTP_USER_AGENT=agent)
+    response = client.post(
+        reverse("linkup-sign-in"), {"username": user.username, "password": "pw-xxxxxxxx"}
+    )
+    assert response.status_code == 302, response.content
+    return client
+
+
+async def test_a_person_lists_their_sessions_and_ends_any_of_them(alice: Any, bob: Any) -> None:
+    laptop = await db(browser)(alice, "Firefox on the laptop")
+    phone = await db(browser)(alice, "Safari on the phone")
+    issued = await db(
+        lambda: Client(HTTP_USER_AGENT="linkup-cli/1").post(
+            "/api/v1/auth/token",
+            {"username": "alice", "password": "pw-xxxxxxxx"},
+            content_type="application/json",
+        )
+    )()
+    token = issued.json()["token"]
+    on_phone = await connect(headers=cookie(phone))
+    by_token = await connect(token)
+    on_laptop = await connect(headers=cookie(laptop))
+
+    listed = (await db(lambda: Api(client=laptop).get("/sessions"))()).json()["sessions"]
+    assert [s["user_agent"] for s in listed] == [
+        "linkup-cli/1",
+        "Safari on the phone",
+        "Firefox on the laptop",
+    ]
+    assert [s["current"] for s in listed] == [False, False, True]
+    assert [s["kind"] for s in listed] == ["token", "web", "web"]
+    phone_id, token_id = listed[1]["id"], listed[0]["id"]
+    # Bob can neither see nor end them: the same 404 as for a session that never was.
+    assert all(
+        s["user_agent"] == ""
+        for s in (await db(lambda: Api(bob).get("/sessions"))()).json()["sessions"]
+    )
+    for stranger in (phone_id, "web-999999", "token-x", "nonsense", "web-" + "9" * 40):
+        gone = await db(lambda s=stranger: Api(bob).delete(f"/sessions/{s}"))()
+        assert gone.status_code == 404, gone.content
+
+    ended = await db(lambda: Api(client=laptop).delete(f"/sessions/{phone_id}"))()
+    assert ended.status_code == 200
+    assert await closes(on_phone)
+    assert (await db(lambda: Api(client=phone).get("/me"))()).status_code == 401
+    ended = await db(lambda: Api(client=laptop).delete(f"/sessions/{token_id}"))()
+    assert ended.status_code == 200
+    assert await closes(by_token)
+    assert (await db(lambda: Api(token=token).get("/me"))()).status_code == 401
+    assert await still_open(on_laptop)
+    left = (await db(lambda: Api(client=laptop).get("/sessions"))()).json()["sessions"]
+    assert [s["user_agent"] for s in left] == ["Firefox on the laptop"]
+    await on_laptop.disconnect()
+
+
+def test_the_sessions_page_lists_and_ends_sessions_and_signing_out_here_leaves(
+    alice: Any,
+) -> None:
+    here, there = browser(alice, "Here/1"), browser(alice, "There/2")
+    page = here.get(reverse("linkup-sessions"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Here/1" in html and "There/2" in html and "(this one)" in html
+    assert page["Content-Security-Policy"].startswith("default-src 'none'")
+    there_id = next(
+        s["id"] for s in credentials.sessions_of(alice.pk) if s["user_agent"] == "There/2"
+    )
+    assert here.post(reverse("linkup-sessions"), {"end": there_id}).status_code == 302
+    assert there.get(reverse("linkup-chat")).status_code == 302  # sent to sign in
+    assert "There/2" not in here.get(reverse("linkup-sessions")).content.decode()
+    here_id = credentials.sessions_of(alice.pk)[0]["id"]
+    left = here.post(reverse("linkup-sessions"), {"end": here_id})
+    assert left.status_code == 302 and left["Location"] == reverse("linkup-sign-in")
+    assert here.get(reverse("linkup-chat")).status_code == 302
+    assert credentials.sessions_of(alice.pk) == []
+    # Signed out, the page sends you to sign in.
+    assert Client().get(reverse("linkup-sessions")).status_code == 302
+
+
+def test_a_new_password_forgets_every_web_session(alice: Any) -> None:
+    browser(alice, "A/1"), browser(alice, "B/2")
+    assert len(credentials.sessions_of(alice.pk)) == 2
+    alice.set_password("a-brand-new-secret-9")
+    alice.save()
+    assert credentials.sessions_of(alice.pk) == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
@@ -15,9 +17,9 @@ from django.utils import timezone
 
 from linkup.actions.events import notify_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
-from linkup.core.errors import Conflict, Forbidden, InvalidInput
+from linkup.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from linkup.core.shapes import AuthRevokedEvent
-from linkup.models import ApiToken, SocketTicket
+from linkup.models import ApiToken, SocketTicket, WebSession
 
 User = get_user_model()
 
@@ -27,10 +29,15 @@ def digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def do_issue_token(user: Any, *, now: dt.datetime | None = None) -> str:
+def do_issue_token(user: Any, *, now: dt.datetime | None = None, user_agent: str = "") -> str:
     """Create an API token for `user`; return the raw token (stored only as its digest)."""
     raw = secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, digest=digest(raw), created_at=now or timezone.now())
+    ApiToken.objects.create(
+        user=user,
+        digest=digest(raw),
+        created_at=now or timezone.now(),
+        user_agent=user_agent[:200],
+    )
     return raw
 
 
@@ -93,6 +100,7 @@ def do_end_session(user_id: int, session_key: str | None) -> None:
     with transaction.atomic():
         session = digest(session_key)
         SocketTicket.objects.filter(session_digest=session).delete()
+        WebSession.objects.filter(session_key=session_key).delete()
         _revoked(user_id, {"type": "auth.revoked", "session": session})
 
 
@@ -104,7 +112,87 @@ def do_end_all_sessions(user_id: int) -> None:
     with transaction.atomic():
         ApiToken.objects.filter(user_id=user_id).delete()
         SocketTicket.objects.filter(user_id=user_id).delete()
+        store = _session_store()
+        for web in WebSession.objects.filter(user_id=user_id):
+            store.delete(web.session_key)
+            web.delete()
         _revoked(user_id, {"type": "auth.revoked", "all": True})
+
+
+def _session_store() -> Any:
+    """A SessionStore of the configured engine (its `delete` and `exists` take a key)."""
+    return import_module(settings.SESSION_ENGINE).SessionStore()
+
+
+def do_record_session(user_id: int, session_key: str | None, user_agent: str = "") -> None:
+    """A web session began (a sign-in): record it, so its person can list and end it."""
+    if not session_key:
+        return
+    WebSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={"user_id": user_id, "created_at": timezone.now(), "user_agent": user_agent[:200]},
+    )
+
+
+def sessions_of(
+    user_id: int, *, current_token: int | None = None, current_session: str | None = None
+) -> list[dict[str, Any]]:
+    """The person's credentials, newest first: bearer tokens and web sessions, each with an
+    id to end it by. Web sessions the session store no longer holds (expired, or cycled by
+    a password change) are forgotten here."""
+    found: list[dict[str, Any]] = []
+    for token in ApiToken.objects.filter(user_id=user_id):
+        found.append(
+            {
+                "id": f"token-{token.pk}",
+                "kind": "token",
+                "created_at": token.created_at,
+                "last_used_at": token.last_used_at or token.created_at,
+                "user_agent": token.user_agent,
+                "current": token.pk == current_token,
+            }
+        )
+    store, gone = _session_store(), []
+    for web in WebSession.objects.filter(user_id=user_id):
+        if not store.exists(web.session_key):
+            gone.append(web.pk)
+            continue
+        found.append(
+            {
+                "id": f"web-{web.pk}",
+                "kind": "web",
+                "created_at": web.created_at,
+                "last_used_at": None,
+                "user_agent": web.user_agent,
+                "current": web.session_key == current_session,
+            }
+        )
+    if gone:
+        WebSession.objects.filter(pk__in=gone).delete()
+    found.sort(key=lambda s: (s["created_at"], s["id"]), reverse=True)
+    return found
+
+
+def do_end_credential(user_id: int, credential: str) -> None:
+    """End one of the person's sessions by its id (`token-N` or `web-N`, as `sessions_of`
+    gives it): its sockets close, its tickets die, and a web session is deleted from the
+    session store, so its cookie signs in nowhere. NotFound for anything else (another
+    person's included)."""
+    kind, _, number = credential.partition("-")
+    if not number.isdigit() or len(number) > 18:
+        raise NotFound("no such session")
+    if kind == "token" and ApiToken.objects.filter(pk=int(number), user_id=user_id).exists():
+        do_revoke_token(int(number))
+        return
+    web = (
+        WebSession.objects.filter(pk=int(number), user_id=user_id).first()
+        if kind == "web"
+        else None
+    )
+    if web is None:
+        raise NotFound("no such session")
+    _session_store().delete(web.session_key)
+    do_end_session(user_id, web.session_key)
 
 
 def do_issue_ticket(

@@ -2,6 +2,8 @@
 happen (Linkup's pages and API, the admin, `manage changepassword`), end the sockets opened
 with those credentials on every process.
 
+- A session begins (`user_logged_in`): it is recorded, so its person can list it and end it
+  from another device.
 - A session ends (`user_logged_out`): the sockets opened with its cookie, or with tickets it
   minted, close; those tickets die.
 - A password is changed, or the account deactivated or deleted: every token and ticket of
@@ -14,10 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_init, post_save, pre_delete
 
-from linkup.actions.credentials import do_end_all_sessions, do_end_session
+from linkup.actions.credentials import do_end_all_sessions, do_end_session, do_record_session
+
+
+def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if user is not None and session is not None:
+        agent = str(getattr(request, "META", {}).get("HTTP_USER_AGENT", ""))
+        do_record_session(user.pk, session.session_key, agent)
 
 
 def _signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -49,6 +58,7 @@ def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def connect() -> None:
     """Connect the receivers (once, from the app's `ready`)."""
     user_model = get_user_model()
+    user_logged_in.connect(_signed_in, dispatch_uid="linkup.signed_in")
     user_logged_out.connect(_signed_out, dispatch_uid="linkup.signed_out")
     post_init.connect(_loaded, sender=user_model, dispatch_uid="linkup.user_loaded")
     post_save.connect(_saved, sender=user_model, dispatch_uid="linkup.user_saved")

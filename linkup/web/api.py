@@ -70,6 +70,7 @@ from linkup.web.schemas import (
     RoomOut,
     RoomsOut,
     SendIn,
+    SessionsOut,
     SyncOut,
     TicketOut,
     TokenOut,
@@ -212,7 +213,9 @@ async def issue_token(request: HttpRequest, payload: CredentialsIn) -> Any:
     )
     if user is None:
         raise Unauthorized("wrong username or password")
-    token = await perform(credentials.do_issue_token, user)
+    token = await perform(
+        credentials.do_issue_token, user, user_agent=request.headers.get("User-Agent", "")
+    )
     return {"token": token, "user": queries.user_dict(user)}
 
 
@@ -224,6 +227,32 @@ async def logout(request: HttpRequest) -> Any:
         await perform(credentials.do_revoke_token, principal.token_id)
     else:
         await alogout(request)
+    return {"ok": True}
+
+
+@api.get("/sessions", response={200: SessionsOut, 401: E}, tags=["auth"])
+async def sessions(request: HttpRequest) -> Any:
+    """The caller's sessions (bearer tokens and signed-in browsers), newest first; the one
+    making this call is `current`."""
+    principal: Principal = request.auth  # type: ignore[attr-defined]
+    found = await read(
+        credentials.sessions_of,
+        principal.user.pk,
+        current_token=principal.token_id,
+        current_session=None if principal.token_id is not None else request.session.session_key,
+    )
+    for one in found:
+        one["created_at"] = format_time(one["created_at"])
+        one["last_used_at"] = one["last_used_at"] and format_time(one["last_used_at"])
+    return {"sessions": found}
+
+
+@api.delete("/sessions/{session_id}", response={200: OkOut, 401: E, 403: E, 404: E}, tags=["auth"])
+async def end_session(request: HttpRequest, session_id: str) -> Any:
+    """End one of the caller's sessions (the current one too): its sockets close (4401),
+    its tickets die, a browser's cookie signs in nowhere."""
+    principal: Principal = request.auth  # type: ignore[attr-defined]
+    await perform(credentials.do_end_credential, principal.user.pk, session_id)
     return {"ok": True}
 
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("sign-in/", views.sign_in, name="linkup-sign-in"),
     path("sign-up/", views.sign_up, name="linkup-sign-up"),
     path("sign-out/", views.sign_out, name="linkup-sign-out"),
+    path("sessions/", views.sessions, name="linkup-sessions"),
 ]

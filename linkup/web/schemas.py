@@ -107,6 +107,19 @@ class OkOut(Schema):
     ok: bool
 
 
+class SessionOut(Schema):
+    id: str
+    kind: Literal["token", "web"]
+    created_at: str
+    last_used_at: str | None
+    user_agent: str
+    current: bool
+
+
+class SessionsOut(Schema):
+    sessions: list[SessionOut]
+
+
 class RoomIn(Strict):
     kind: Literal["direct", "group"]
     members: list[StrictInt] = Field(default_factory=list, max_length=1000)

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from linkup.actions import credentials
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited
+from linkup.realtime.edges import perform, read
 from linkup.realtime.routing import ROUTE_EXAMPLES
 from linkup.tasks.fallback import push_enabled
 from linkup.web import throttle
@@ -166,6 +167,31 @@ async def sign_out(request: HttpRequest) -> HttpResponse:
         await alogout(request)
         return HttpResponseRedirect(reverse("linkup-sign-in"))
     return render(request, "linkup/sign_out.html", {})
+
+
+@with_csp
+async def sessions(request: HttpRequest) -> HttpResponse:
+    """The person's sessions (browsers and API tokens); a POST ends one (`end` names it).
+    Ending the one in use signs this browser out."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?next={request.path}")
+    current = request.session.session_key
+    if request.method == "POST":
+        target = str(request.POST.get("end", ""))
+        try:
+            await perform(credentials.do_end_credential, user.pk, target)
+        except LinkupError:
+            pass  # gone already (ended elsewhere): the list below says so
+        listed = await read(credentials.sessions_of, user.pk, current_session=current)
+        if not any(s["current"] for s in listed):
+            await alogout(request)
+            return HttpResponseRedirect(reverse("linkup-sign-in"))
+        return HttpResponseRedirect(reverse("linkup-sessions"))
+    listed = await read(credentials.sessions_of, user.pk, current_session=current)
+    return render(
+        request, "linkup/sessions.html", {"sessions": listed, "username": user.get_username()}
+    )
 
 
 @with_csp
