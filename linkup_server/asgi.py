@@ -18,6 +18,8 @@ if os.environ.get("LINKUP_SERVE_STATIC", "1") != "0":
 
     http_application = ASGIStaticFilesHandler(http_application)
 
-from linkup.asgi import websocket_application  # noqa: E402  (needs the apps loaded)
+from linkup.asgi import RequestThreads, websocket_application  # noqa: E402  (apps loaded)
 
-application = ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})
+application = ProtocolTypeRouter(
+    {"http": RequestThreads(http_application), "websocket": websocket_application()}
+)

@@ -275,6 +275,18 @@ for _name in (
     "LOGIN_ACCOUNT_REFILL_S",
     "LOGIN_ADDRESS_BURST",
     "LOGIN_ADDRESS_REFILL_S",
+    "FRAME_RATE_PER_S",
+    "FRAME_BURST",
+    "SYNC_CURSORS_PER_S",
+    "SYNC_CURSOR_BURST",
+    "READ_RATE_PER_S",
+    "READ_BURST",
+    "ROOM_CREATE_RATE_PER_S",
+    "ROOM_CREATE_BURST",
+    "MEMBER_ADD_RATE_PER_S",
+    "MEMBER_ADD_BURST",
+    "HTTP_PER_ADDRESS",
+    "HTTP_THREADS",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])

@@ -126,8 +126,16 @@ def limit_unacknowledged(transport: BaseTransport, seconds: float) -> bool:
     return True
 
 
+# What a client may send after the server's close frame before the connection is cut.
+AFTER_CLOSE_BYTES = 64 * 1024
+# What is parsed at a time when the app has frames still to take (see parse_some).
+PARSE_PIECE_BYTES = 4 * 1024
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's default WebSocket protocol (websockets' sans-I/O core), plus the timeout."""
+
+    unparsed = b""
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
@@ -136,6 +144,42 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         starting.end(self.transport)
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.close_sent:
+            # After our close, a client owes only its close reply. One that floods on
+            # (what an abusive client does when closed 1008) would have its backlog parsed
+            # frame by frame before the reply: past a little slack, cut it instead.
+            self.after_close = getattr(self, "after_close", 0) + len(data) + len(self.unparsed)
+            self.unparsed = b""
+            if self.after_close > AFTER_CLOSE_BYTES:
+                self.transport.abort()
+                return
+        if not self.unparsed and len(data) <= PARSE_PIECE_BYTES:
+            super().data_received(data)  # the usual case: a few frames at most
+            return
+        self.unparsed += data
+        self.parse_some()
+
+    def parse_some(self) -> None:
+        """Parse what was read a piece at a time, and only while the app keeps up: a read
+        can hold 256 KiB of tiny frames (12,000 pings), which would otherwise be parsed in
+        one go, holding up every other socket of the process, then wait in the app's queue.
+        The rest stays here, and the socket unread, until the app has taken what came
+        before (a flood waits in the client's own buffers)."""
+        while self.unparsed and self.queue.empty() and not self.transport.is_closing():
+            piece = self.unparsed[:PARSE_PIECE_BYTES]
+            self.unparsed = self.unparsed[PARSE_PIECE_BYTES:]
+            super().data_received(piece)
+        if self.unparsed and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    async def receive(self) -> Any:
+        message = await super().receive()
+        if self.unparsed and self.queue.empty():
+            self.parse_some()
+        return message
 
     async def send(self, message: Any) -> None:
         await super().send(message)

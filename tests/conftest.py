@@ -50,13 +50,14 @@ def fresh_channel_layer(settings: Any) -> Iterator[None]:
         settings.CHANNEL_LAYERS = {"default": config}
     channel_layers.backends.clear()
     from linkup.realtime.ratelimit import (
+        budget_limiter,
         login_limiter,
         search_limiter,
         send_limiter,
         typing_limiter,
     )
 
-    for limiter in (send_limiter, typing_limiter, search_limiter, login_limiter):
+    for limiter in (send_limiter, typing_limiter, search_limiter, login_limiter, budget_limiter):
         limiter._buckets.clear()
     yield
     channel_layers.backends.clear()

@@ -52,19 +52,21 @@ def pytest_pass(name: str, args: list[str], env: dict[str, str], with_faults: bo
     """One configuration's tests; the failures, named. With no arguments: every test but the
     fault suite spread over the cores (pytest-xdist; a file's tests stay on one worker, so
     they share its module's server), then the fault suite alone, since it kills processes and
-    bounds recovery times. Arguments (a file, -k ...) run as given, in one process."""
+    bounds recovery times (with it the tests marked `alone`, which measure latency and would
+measure their neighbours too). Arguments (a file, -k ...) run as given, in one process."""
     pytest = [str(BIN / "python"), "-m", "pytest"]
     if args:
         code = run([*pytest, "--durations=15", *args], env=env)
         return [] if code == 0 else [f"{name} (pytest exit {code})"]
     failures = []
     workers = str(min(WORKERS, os.cpu_count() or 1))
-    spread = ["-n", workers, "--dist", "loadfile", "-m", "not faults", "--durations=20"]
+    spread = ["-n", workers, "--dist", "loadfile", "-m", "not faults and not alone"]
+    spread.append("--durations=20")
     code = run([*pytest, *spread], env=env)
     if code != 0:
         failures.append(f"{name} (pytest exit {code})")
     if with_faults:
-        code = run([*pytest, "-m", "faults", "--durations=10"], env=env)
+        code = run([*pytest, "-m", "faults or alone", "--durations=10"], env=env)
         if code != 0:
             failures.append(f"{name}, fault suite (pytest exit {code})")
     return failures

@@ -35,6 +35,33 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_ACCOUNT_REFILL_S": 60.0,
     "LOGIN_ADDRESS_BURST": 30,
     "LOGIN_ADDRESS_REFILL_S": 10.0,
+    # Budgets per user for everything else a client can ask for (linkup/realtime/ratelimit.py
+    # BUDGETS). ping, receipt and focus frames (and receipts over REST), one token each; a
+    # client pings every 30 s and sends a receipt or a focus as the person reads.
+    "FRAME_RATE_PER_S": 20.0,
+    "FRAME_BURST": 100,
+    # sync (frame and REST) costs one token per cursor: a client in 5,000 rooms syncs all of
+    # them at once twice, then every five seconds.
+    "SYNC_CURSORS_PER_S": 1000.0,
+    "SYNC_CURSOR_BURST": 10_000,
+    # Every GET under /api/v1.
+    "READ_RATE_PER_S": 20.0,
+    "READ_BURST": 100,
+    # ... and at most this many of one user's reads run at once in a process (the others
+    # wait their turn, holding a connection but not the database thread).
+    "READ_CONCURRENCY": 2,
+    # Rooms created (a few a minute, after a burst), and members added to groups (a group of
+    # a thousand at once, then two a second).
+    "ROOM_CREATE_RATE_PER_S": 0.1,
+    "ROOM_CREATE_BURST": 20,
+    "MEMBER_ADD_RATE_PER_S": 2.0,
+    "MEMBER_ADD_BURST": 1100,
+    # A socket refused `rate_limited` this many times within ABUSE_WINDOW_S is closed (1008):
+    # a client that waits `retry_after_s` never comes near it.
+    "ABUSE_MAX_RATE_LIMITED": 100,
+    # After a `rate_limited` refusal a socket's frames are not read until the wait is over
+    # (at most this long): the flood waits in the client's own buffers.
+    "RATE_LIMITED_PAUSE_MAX_S": 1.0,
     # With channels_redis, those buckets live in Redis, shared by every process. A Redis
     # that does not answer within this long leaves the decision to the process's own
     # buckets (fail open: a user's budget is then per process) for a second.
@@ -66,6 +93,13 @@ DEFAULTS: dict[str, Any] = {
     # Each hub compares its rooms' last seqs with the database this often (one query), so
     # messages whose doorbells were all lost arrive with no ping.
     "HUB_CHECK_S": 5.0,
+    # Threads that run HTTP requests' database work (linkup.asgi.RequestThreads), each with
+    # its own connection; sockets have their own database thread beside them.
+    "HTTP_THREADS": 4,
+    # HTTP requests from one client address handled at once; more wait their turn (holding
+    # a connection, costing no CPU), so parallel requests from one place cannot take the
+    # whole process.
+    "HTTP_PER_ADDRESS": 2,
     # Heartbeat the client is told to keep, and the silence after which a socket may be closed.
     "HEARTBEAT_S": 30,
     "IDLE_TIMEOUT_S": 75,

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from linkup.actions.credentials import authenticate_tokens
 from linkup.core.errors import LinkupError, ServerError
-from linkup.core.looplocal import LoopLocal
+from linkup.core.looplocal import LoopLocal, background
 from linkup.realtime.edges import read
 from linkup.store import queries
 
@@ -46,7 +46,7 @@ class Coalescer(Generic[K, V]):
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(key, []).append(future)
         if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._drain())
+            self.task = background(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -74,7 +74,7 @@ class Coalescer(Generic[K, V]):
         finally:
             self.task = None
             if self.waiting:  # asked for as this one stopped
-                self.task = asyncio.get_running_loop().create_task(self._drain())
+                self.task = background(self._drain())
 
 
 class Batcher(Generic[K, V]):
@@ -93,7 +93,7 @@ class Batcher(Generic[K, V]):
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self.waiting.append((item, future))
         if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._drain())
+            self.task = background(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -120,7 +120,7 @@ class Batcher(Generic[K, V]):
         finally:
             self.task = None
             if self.waiting:  # submitted as this one stopped
-                self.task = asyncio.get_running_loop().create_task(self._drain())
+                self.task = background(self._drain())
 
 
 # This event loop's coalescers: a user's rooms and their last seqs (handshakes, pings), and

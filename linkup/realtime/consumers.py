@@ -68,7 +68,7 @@ from linkup.realtime.hub import hub
 from linkup.realtime.hub import publish as hub_publish
 from linkup.realtime.liveness import liveness
 from linkup.realtime.presence_store import CHAT
-from linkup.realtime.ratelimit import limits, retry_after
+from linkup.realtime.ratelimit import limits, retry_after, spend
 from linkup.realtime.sending import send_message, send_queue
 from linkup.realtime.typing import TypingTracker
 from linkup.realtime.wire import EXTENSION, Outgoing
@@ -154,6 +154,7 @@ class LinkupSocket(AsyncWebsocketConsumer):
         # The socket's own context, for its queue's task (the hub may offer from another's).
         self.context = contextvars.copy_context()
         self.bad_frames = deque()
+        self.rate_limited: deque[float] = deque()
         self.hub = hub()
         self.hub_groups: set[str] = set()
         self.queue: deque[tuple[Any, ...]] = deque()
@@ -461,18 +462,29 @@ class LinkupSocket(AsyncWebsocketConsumer):
         if isinstance(exc, LinkupError):
             await self.send_frame(exc.as_frame())
             if isinstance(exc, ABUSIVE):
-                await self._count_bad_frame()
+                await self._count_bad_frame(self.bad_frames, "ABUSE_MAX_BAD_FRAMES")
+            elif isinstance(exc, RateLimited):
+                # A client that waits as told never comes near this: one that keeps sending
+                # after the refusals is closed like one that sends garbage.
+                await self._count_bad_frame(self.rate_limited, "ABUSE_MAX_RATE_LIMITED")
+                # And this socket is not read again until the wait is over (at most
+                # RATE_LIMITED_PAUSE_MAX_S): what a flooding client sends meanwhile waits in
+                # its own TCP buffers (the server pauses reading a socket whose frames are
+                # not taken), costing the server nothing.
+                pause = min(exc.retry_after_s or 0.0, float(setting("RATE_LIMITED_PAUSE_MAX_S")))
+                if pause > 0 and not self.closing:
+                    await asyncio.sleep(pause)
             return
         await self._log_failure("delivery", "frame handling failed", exc)
         await self.send_frame(ServerError().as_frame())
 
-    async def _count_bad_frame(self) -> None:
+    async def _count_bad_frame(self, seen: deque[float], most: str) -> None:
         now = time.monotonic()
         window = float(setting("ABUSE_WINDOW_S"))
-        self.bad_frames.append(now)
-        while self.bad_frames and self.bad_frames[0] < now - window:
-            self.bad_frames.popleft()
-        if len(self.bad_frames) >= int(setting("ABUSE_MAX_BAD_FRAMES")):
+        seen.append(now)
+        while seen and seen[0] < now - window:
+            seen.popleft()
+        if len(seen) >= int(setting(most)):
             log_event(logging.WARNING, "connection", "closing an abusive socket", **self._ctx())
             await self.close(code=ABUSE)
 
@@ -558,20 +570,24 @@ class ChatConsumer(LinkupSocket):
         if isinstance(frame, SendFrame):
             await self.on_send(frame)
         elif isinstance(frame, ReceiptFrame):
+            await spend("frames", self.user.pk)
             await self.on_receipt(frame)
         elif isinstance(frame, TypingFrame):
             if frame.room not in self.rooms:
                 raise NotFound("room not found")
             await self.on_typing(frame.room, frame.state)
         elif isinstance(frame, FocusFrame):
+            await spend("frames", self.user.pk)
             if frame.room is not None and frame.room not in self.rooms:
                 raise NotFound("room not found")
             await self._set_focus(frame.room)
         elif isinstance(frame, SyncFrame):
+            await spend("sync", self.user.pk, len(frame.cursors))
             result = await read(queries.build_sync, self.user, frame.cursors)
             await self._in_order(self._reconcile, dict.fromkeys(result["room_ids"], None))
             await self.send_frame({"type": "sync.result", **result})
         elif isinstance(frame, PingFrame):
+            await spend("frames", self.user.pk)
             await self._in_order(self.catch_up)
             await self.send_frame({"type": "pong", "ts": format_time(timezone.now())})
 

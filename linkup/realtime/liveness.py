@@ -21,7 +21,7 @@ from linkup.actions.presence import do_announce_presences
 from linkup.core.conf import setting
 from linkup.core.errors import IDLE
 from linkup.core.log import log_event
-from linkup.core.looplocal import LoopLocal
+from linkup.core.looplocal import LoopLocal, background
 from linkup.realtime.coalesce import Batcher
 from linkup.realtime.edges import perform
 from linkup.realtime.presence_store import (
@@ -85,7 +85,7 @@ class Liveness:
 
     def _run(self) -> None:
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self.run())
+            self.task = background(self.run())
 
     async def join(self, consumer: Any) -> None:
         self.sockets[consumer.conn_id] = consumer

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkup.core.conf import setting
+from linkup.core.errors import RateLimited
 from linkup.core.looplocal import LoopLocal
 from linkup.store import redis
 from linkup.store.redis import REDIS_DOWN, Keys, Outage
@@ -27,20 +28,22 @@ class Bucket:
 def take(
     bucket: Bucket | None, now: float, rate: float, burst: int, cost: int = 1
 ) -> tuple[Bucket, float]:
-    """Try to take one token; return the new bucket and 0.0, or the seconds until one is
-    due. A cost of -1 gives a token back instead (never past the burst), and is never
-    refused: a login charged up front is refunded when its password was right."""
+    """Try to take `cost` tokens (at most the burst: a request that costs more needs a full
+    bucket); return the new bucket and 0.0, or the seconds until they are due. A negative
+    cost gives tokens back instead (never past the burst), and is never refused: a login
+    charged up front is refunded when its password was right."""
     if bucket is None:
         bucket = Bucket(tokens=float(burst), updated=now)
     elapsed = max(0.0, now - bucket.updated)
     tokens = min(float(burst), bucket.tokens + elapsed * rate)
     if cost < 0:
         return Bucket(tokens=min(float(burst), tokens - cost), updated=now), 0.0
+    need = float(min(cost, burst))
     # Float time: (now + wait) - now can fall a hair short of wait, so a client that waits
     # exactly the time it was told must be let in: allow within a billionth of a token.
-    if tokens >= 1.0 - EPSILON:
-        return Bucket(tokens=max(0.0, tokens - 1.0), updated=now), 0.0
-    return Bucket(tokens=tokens, updated=now), (1.0 - tokens) / rate
+    if tokens >= need - EPSILON:
+        return Bucket(tokens=max(0.0, tokens - need), updated=now), 0.0
+    return Bucket(tokens=tokens, updated=now), (need - tokens) / rate
 
 
 def retry_after(wait: float) -> float:
@@ -59,8 +62,8 @@ class LocalLimiter:
     def hit(
         self, key: object, rate: float, burst: int, now: float | None = None, cost: int = 1
     ) -> float:
-        """Take a token for `key` (cost -1: give one back); return 0.0 if allowed, else
-        seconds to wait."""
+        """Take `cost` tokens for `key` (negative: give them back); return 0.0 if allowed,
+        else seconds to wait."""
         now = time.monotonic() if now is None else now
         bucket, wait = take(self._buckets.get(key), now, rate, burst, cost)
         if len(self._buckets) >= self._max_keys and key not in self._buckets:
@@ -78,11 +81,23 @@ send_limiter = LocalLimiter()
 typing_limiter = LocalLimiter()
 search_limiter = LocalLimiter()
 login_limiter = LocalLimiter()
+budget_limiter = LocalLimiter()
+
+# Budgets per user for the work that is not a send (issue 16): each names its rate and burst
+# settings and what a refusal says ran out. A request costs one token, except sync (one per
+# cursor) and member additions (one per member).
+BUDGETS = {
+    "frames": ("FRAME_RATE_PER_S", "FRAME_BURST", "pings, receipts and focus changes"),
+    "sync": ("SYNC_CURSORS_PER_S", "SYNC_CURSOR_BURST", "sync cursors"),
+    "reads": ("READ_RATE_PER_S", "READ_BURST", "reads"),
+    "rooms": ("ROOM_CREATE_RATE_PER_S", "ROOM_CREATE_BURST", "rooms created"),
+    "members": ("MEMBER_ADD_RATE_PER_S", "MEMBER_ADD_BURST", "members added"),
+}
 
 
 # take() in Redis, atomically, so every process spends from one bucket per user. ARGV: rate,
 # burst, `now` ('' for Redis's own clock, which every process shares; tests inject it) and
-# the cost (1, or -1 to give a token back).
+# the cost (tokens to take, or a negative number to give back).
 # Numbers cross as %.17g strings, which round-trip a double exactly, so the script answers
 # what take() answers for the same times.
 _TAKE = """
@@ -101,13 +116,15 @@ if tokens == nil or updated == nil then
   tokens, updated = burst, now
 end
 tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
+local cost = tonumber(ARGV[4])
+local need = math.min(cost, burst)
 local wait = 0
-if tonumber(ARGV[4]) < 0 then
-  tokens = math.min(burst, tokens + 1)
-elseif tokens >= 1 - 1e-9 then
-  tokens = math.max(0, tokens - 1)
+if cost < 0 then
+  tokens = math.min(burst, tokens - cost)
+elseif tokens >= need - 1e-9 then
+  tokens = math.max(0, tokens - need)
 else
-  wait = (1 - tokens) / rate
+  wait = (need - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
   'updated', string.format('%.17g', now))
@@ -142,8 +159,8 @@ class SharedLimiter:
     async def hit(
         self, key: object, rate: float, burst: int, now: float | None = None, cost: int = 1
     ) -> float:
-        """Take a token for `key` (cost -1: give one back); return 0.0 if allowed, else
-        seconds to wait."""
+        """Take `cost` tokens for `key` (negative: give them back); return 0.0 if allowed,
+        else seconds to wait."""
         asked = self.outage.ask()
         if asked is None:
             return self.fallback.hit(key, rate, burst, cost=cost)
@@ -186,6 +203,7 @@ class Limits:
         self.typing: SharedLimiter | LocalLimits = LocalLimits(typing_limiter)
         self.search: SharedLimiter | LocalLimits = LocalLimits(search_limiter)
         self.login: SharedLimiter | LocalLimits = LocalLimits(login_limiter)
+        self.budget: SharedLimiter | LocalLimits = LocalLimits(budget_limiter)
         if not setting("LIMITS_SHARED"):
             return
         timeout = float(setting("LIMITS_REDIS_TIMEOUT_S"))
@@ -198,6 +216,20 @@ class Limits:
         self.typing = SharedLimiter(client, prefix, "typing", typing_limiter, timeout_s=timeout)
         self.search = SharedLimiter(client, prefix, "search", search_limiter, timeout_s=timeout)
         self.login = SharedLimiter(client, prefix, "login", login_limiter, timeout_s=timeout)
+        self.budget = SharedLimiter(client, prefix, "budget", budget_limiter, timeout_s=timeout)
 
 
 limits = LoopLocal(Limits)
+
+
+async def spend(budget: str, user_id: int, cost: int = 1) -> None:
+    """Charge a user's budget (see BUDGETS); RateLimited, with the wait, when it is spent."""
+    rate, burst, what = BUDGETS[budget]
+    wait = await limits().budget.hit(
+        f"{budget}:{user_id}", float(setting(rate)), int(setting(burst)), cost=max(1, cost)
+    )
+    if wait:
+        raise RateLimited(
+            f"too many {what}; wait retry_after_s before asking again",
+            retry_after_s=retry_after(wait),
+        )

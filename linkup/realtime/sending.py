@@ -25,7 +25,7 @@ from linkup.actions.messages import Send, do_send_batch
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited, ServerError
 from linkup.core.log import log_event
-from linkup.core.looplocal import LoopLocal
+from linkup.core.looplocal import LoopLocal, background
 from linkup.core.shapes import MessageDict
 from linkup.realtime.edges import collect
 from linkup.realtime.hub import publish
@@ -53,7 +53,7 @@ class SendQueue:
         if not self.running:
             self.running = True
             # Held here: the loop keeps only a weak reference to a task.
-            self.task = asyncio.get_running_loop().create_task(self.drain())
+            self.task = background(self.drain())
         return await future
 
     async def drain(self) -> None:
@@ -92,7 +92,7 @@ class SendQueue:
             loop = asyncio.get_running_loop()
             if self.waiting and not loop.is_closed():  # arrived as this one stopped
                 self.running = True
-                self.task = loop.create_task(self.drain())
+                self.task = background(self.drain())
 
     async def rung(self) -> None:
         """Wait until the doorbells of every batch committed so far have rung (or failed)."""
@@ -120,7 +120,7 @@ class SendQueue:
             except Exception as exc:  # publish() logs a layer's refusals; this is the rest
                 log_event(logging.WARNING, "delivery", "doorbells not rung", exc)
 
-        self.ringing = asyncio.get_running_loop().create_task(ring())
+        self.ringing = background(ring())
 
 
 FOCUS_WAIT_S = 0.25

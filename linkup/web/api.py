@@ -7,8 +7,12 @@ database thread through `linkup.realtime.edges`, and render. Every error leaves 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +41,12 @@ from linkup.core.errors import (
     body_for_status,
 )
 from linkup.core.log import log_event
+from linkup.core.looplocal import LoopLocal
 from linkup.core.protocol import check_client_id, check_cursors, check_id, check_message_body
 from linkup.core.serialization import dumps, format_time
 from linkup.realtime.edges import perform, read
 from linkup.realtime.liveness import liveness
-from linkup.realtime.ratelimit import limits, retry_after
+from linkup.realtime.ratelimit import limits, retry_after, spend
 from linkup.realtime.sending import send_message as send_through_queue
 from linkup.store import queries
 from linkup.tasks import fallback
@@ -106,7 +111,9 @@ class BearerOrSession(AuthBase):
             if scheme.lower() != "bearer":
                 return None
             found = await read(credentials.authenticate_token, raw.strip())
-            return Principal(found[0], found[1]) if found else None
+            if not found:
+                return None
+            return Principal(found[0], found[1])
         user = await request.auser()
         if not user.is_authenticated:
             return None
@@ -115,6 +122,54 @@ class BearerOrSession(AuthBase):
         return Principal(user, None)
 
     authenticate = __call__
+
+
+class _Gates:
+    """Reads in flight per user in this process: at most READ_CONCURRENCY at once, the rest
+    wait their turn (holding a connection, not the database thread), so one user's parallel
+    reads cannot fill the queue every other request waits in."""
+
+    def __init__(self) -> None:
+        self.held: dict[int, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, user_id: int) -> AsyncIterator[None]:
+        gate, users = self.held.get(user_id) or (
+            asyncio.Semaphore(int(setting("READ_CONCURRENCY"))),
+            0,
+        )
+        self.held[user_id] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self.held[user_id]
+            if users == 1:
+                del self.held[user_id]
+            else:
+                self.held[user_id] = (gate, users - 1)
+
+
+_gates = LoopLocal(_Gates)
+View = Callable[..., Awaitable[Any]]
+
+
+def read_view(cost: int = 1) -> Callable[[View], View]:
+    """A REST read: charged `cost` tokens of its user's read budget (429 once spent; a read
+    whose answer grows with the user's rooms costs more), then run in the user's turn (see
+    _Gates)."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            principal: Principal = request.auth  # type: ignore[attr-defined]
+            await spend("reads", principal.user.pk, cost)
+            async with _gates().turn(principal.user.pk):
+                return await view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
 api = NinjaAPI(
@@ -219,7 +274,7 @@ async def issue_token(request: HttpRequest, payload: CredentialsIn) -> Any:
     return {"token": token, "user": queries.user_dict(user)}
 
 
-@api.post("/auth/logout", response={200: OkOut, 401: E, 403: E}, tags=["auth"])
+@api.post("/auth/logout", response={200: OkOut, 401: E, 429: E, 403: E}, tags=["auth"])
 async def logout(request: HttpRequest) -> Any:
     """Revoke the token in use (its sockets close with 4401), or end the session."""
     principal: Principal = request.auth  # type: ignore[attr-defined]
@@ -230,7 +285,8 @@ async def logout(request: HttpRequest) -> Any:
     return {"ok": True}
 
 
-@api.get("/sessions", response={200: SessionsOut, 401: E}, tags=["auth"])
+@api.get("/sessions", response={200: SessionsOut, 401: E, 429: E}, tags=["auth"])
+@read_view()
 async def sessions(request: HttpRequest) -> Any:
     """The caller's sessions (bearer tokens and signed-in browsers), newest first; the one
     making this call is `current`."""
@@ -247,7 +303,9 @@ async def sessions(request: HttpRequest) -> Any:
     return {"sessions": found}
 
 
-@api.delete("/sessions/{session_id}", response={200: OkOut, 401: E, 403: E, 404: E}, tags=["auth"])
+@api.delete(
+    "/sessions/{session_id}", response={200: OkOut, 401: E, 429: E, 403: E, 404: E}, tags=["auth"]
+)
 async def end_session(request: HttpRequest, session_id: str) -> Any:
     """End one of the caller's sessions (the current one too): its sockets close (4401),
     its tickets die, a browser's cookie signs in nowhere."""
@@ -256,7 +314,7 @@ async def end_session(request: HttpRequest, session_id: str) -> Any:
     return {"ok": True}
 
 
-@api.post("/auth/ws-ticket", response={200: TicketOut, 401: E, 403: E}, tags=["auth"])
+@api.post("/auth/ws-ticket", response={200: TicketOut, 401: E, 429: E, 403: E}, tags=["auth"])
 async def ws_ticket(request: HttpRequest) -> Any:
     """A one-use ticket for `/ws/chat/?ticket=…`, valid for 30 seconds."""
     principal: Principal = request.auth  # type: ignore[attr-defined]
@@ -295,13 +353,14 @@ async def _with_presence(viewer: Any, people: list[Any]) -> None:
         person.update(views[person["id"]])
 
 
-@api.get("/me", response={200: MeOut, 401: E}, tags=["users"])
+@api.get("/me", response={200: MeOut, 401: E, 429: E}, tags=["users"])
+@read_view()
 async def me(request: HttpRequest) -> Any:
     user = _me(request)
     return {**queries.user_dict(user), **await read(presence.privacy_of, user)}
 
 
-@api.patch("/me", response={200: MeOut, 400: E, 401: E, 403: E}, tags=["users"])
+@api.patch("/me", response={200: MeOut, 400: E, 401: E, 429: E, 403: E}, tags=["users"])
 async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
     """Hide or show last seen (reciprocal: who hides it sees no one's)."""
     user = _me(request)
@@ -310,6 +369,7 @@ async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
 
 
 @api.get("/users", response={200: UsersOut, 401: E, 429: E}, tags=["users"])
+@read_view()
 async def users(request: HttpRequest, q: str = "") -> Any:
     """Find people to talk to by part of their username (at least SEARCH_MIN_CHARS
     characters; a shorter query finds nobody). Presence is shown only for people who share
@@ -334,7 +394,8 @@ async def users(request: HttpRequest, q: str = "") -> Any:
 # -- rooms -----------------------------------------------------------------------------------
 
 
-@api.get("/rooms", response={200: RoomsOut, 401: E}, tags=["rooms"])
+@api.get("/rooms", response={200: RoomsOut, 401: E, 429: E}, tags=["rooms"])
+@read_view(cost=5)
 async def list_rooms(request: HttpRequest) -> Any:
     """The caller's rooms, most recent activity first (members with their presence)."""
     rooms = await read(queries.list_rooms, _me(request))
@@ -342,9 +403,14 @@ async def list_rooms(request: HttpRequest) -> Any:
     return {"rooms": rooms}
 
 
-@api.post("/rooms", response={200: RoomOut, 201: RoomOut, 400: E, 401: E, 403: E}, tags=["rooms"])
+@api.post(
+    "/rooms", response={200: RoomOut, 201: RoomOut, 400: E, 401: E, 429: E, 403: E}, tags=["rooms"]
+)
 async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
     """Create a group, or open the direct room with one user (the existing one if any)."""
+    await spend("rooms", _me(request).pk)
+    if payload.kind == "group":
+        await spend("members", _me(request).pk, len(payload.members))
     room, created = await perform(
         rooms.do_create_room, _me(request), payload.kind, payload.members, payload.name
     )
@@ -352,7 +418,10 @@ async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
     return Status(201 if created else 200, room)
 
 
-@api.get("/rooms/{room_id}", response={200: RoomOut, 400: E, 401: E, 404: E}, tags=["rooms"])
+@api.get(
+    "/rooms/{room_id}", response={200: RoomOut, 400: E, 401: E, 429: E, 404: E}, tags=["rooms"]
+)
+@read_view()
 async def get_room(request: HttpRequest, room_id: int) -> Any:
     room = await read(queries.room_view, _me(request), check_id(room_id, "room"))
     await _with_presence(_me(request), room["members"])
@@ -361,11 +430,12 @@ async def get_room(request: HttpRequest, room_id: int) -> Any:
 
 @api.post(
     "/rooms/{room_id}/members",
-    response={200: RoomOut, 400: E, 401: E, 403: E, 404: E},
+    response={200: RoomOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["rooms"],
 )
 async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) -> Any:
     """Add members to a group (owner or admins)."""
+    await spend("members", _me(request).pk, len(payload.user_ids))
     room = await perform(
         rooms.do_add_members, _me(request), check_id(room_id, "room"), payload.user_ids
     )
@@ -375,7 +445,7 @@ async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) ->
 
 @api.delete(
     "/rooms/{room_id}/members/{user_id}",
-    response={200: OkOut, 400: E, 401: E, 403: E, 404: E},
+    response={200: OkOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["rooms"],
 )
 async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any:
@@ -391,9 +461,10 @@ async def remove_member(request: HttpRequest, room_id: int, user_id: int) -> Any
 
 @api.get(
     "/rooms/{room_id}/messages",
-    response={200: HistoryOut, 400: E, 401: E, 404: E},
+    response={200: HistoryOut, 400: E, 401: E, 429: E, 404: E},
     tags=["messages"],
 )
+@read_view()
 async def history(
     request: HttpRequest,
     room_id: int,
@@ -431,11 +502,12 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
 
 @api.post(
     "/rooms/{room_id}/receipts",
-    response={200: ReceiptOut, 400: E, 401: E, 403: E, 404: E},
+    response={200: ReceiptOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["messages"],
 )
 async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) -> Any:
     """Move the caller's delivered or read marker (monotonic, clamped to last_seq)."""
+    await spend("frames", _me(request).pk)
     receipt = await perform(
         receipts.do_move_marker, _me(request), check_id(room_id, "room"), payload.kind, payload.seq
     )
@@ -444,9 +516,10 @@ async def move_marker(request: HttpRequest, room_id: int, payload: ReceiptIn) ->
 
 @api.get(
     "/rooms/{room_id}/messages/{seq}/info",
-    response={200: MessageInfoOut, 400: E, 401: E, 403: E, 404: E},
+    response={200: MessageInfoOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["messages"],
 )
+@read_view()
 async def message_info(request: HttpRequest, room_id: int, seq: int) -> Any:
     """Message info for its sender: its status, and who has it delivered and read, when."""
     return await read(
@@ -454,7 +527,8 @@ async def message_info(request: HttpRequest, room_id: int, seq: int) -> Any:
     )
 
 
-@api.get("/sync", response={200: SyncOut, 400: E, 401: E}, tags=["messages"])
+@api.get("/sync", response={200: SyncOut, 400: E, 401: E, 429: E}, tags=["messages"])
+@read_view()
 async def sync(request: HttpRequest, cursors: str = "") -> Any:
     """Catch up: `cursors=<room>:<seq>,…` (the HTTP form of the `sync` frame)."""
     parsed: dict[str, Any] = {}
@@ -463,13 +537,20 @@ async def sync(request: HttpRequest, cursors: str = "") -> Any:
         if not sep or not (seq.isascii() and seq.isdigit() and len(seq) <= 19):
             raise InvalidInput("cursors are <room>:<seq> pairs separated by commas")
         parsed[room] = int(seq)
-    return await read(queries.build_sync, _me(request), check_cursors(parsed))
+    checked = check_cursors(parsed)
+    await spend("sync", _me(request).pk, len(checked))
+    return await read(queries.build_sync, _me(request), checked)
 
 
 # -- notifications ---------------------------------------------------------------------------
 
 
-@api.get("/notifications", response={200: NotificationsOut, 400: E, 401: E}, tags=["notifications"])
+@api.get(
+    "/notifications",
+    response={200: NotificationsOut, 400: E, 401: E, 429: E},
+    tags=["notifications"],
+)
+@read_view()
 async def list_notifications(
     request: HttpRequest,
     unread: bool = False,
@@ -485,7 +566,7 @@ async def list_notifications(
 
 @api.post(
     "/notifications/read-all",
-    response={200: NotificationsReadOut, 401: E, 403: E},
+    response={200: NotificationsReadOut, 401: E, 429: E, 403: E},
     tags=["notifications"],
 )
 async def read_all_notifications(request: HttpRequest) -> Any:
@@ -496,7 +577,7 @@ async def read_all_notifications(request: HttpRequest) -> Any:
 
 @api.post(
     "/notifications/{notification_id}/read",
-    response={200: NotificationsReadOut, 400: E, 401: E, 403: E, 404: E},
+    response={200: NotificationsReadOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["notifications"],
 )
 async def read_notification(request: HttpRequest, notification_id: int) -> Any:
@@ -510,7 +591,7 @@ async def read_notification(request: HttpRequest, notification_id: int) -> Any:
 
 @api.post(
     "/rooms/{room_id}/mute",
-    response={200: MuteOut, 400: E, 401: E, 403: E, 404: E},
+    response={200: MuteOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["notifications"],
 )
 async def mute_room(request: HttpRequest, room_id: int, payload: MuteIn) -> Any:
@@ -520,7 +601,8 @@ async def mute_room(request: HttpRequest, room_id: int, payload: MuteIn) -> Any:
     )
 
 
-@api.get("/push/key", response={200: PushKeyOut, 401: E}, tags=["notifications"])
+@api.get("/push/key", response={200: PushKeyOut, 401: E, 429: E}, tags=["notifications"])
+@read_view()
 async def push_key(request: HttpRequest) -> Any:
     """The VAPID public key browsers subscribe with (null when Web Push is off)."""
     return {"public_key": setting("VAPID_PUBLIC_KEY") if fallback.push_enabled() else None}
@@ -528,7 +610,7 @@ async def push_key(request: HttpRequest) -> Any:
 
 @api.post(
     "/push/subscriptions",
-    response={200: OkOut, 201: OkOut, 400: E, 401: E, 403: E},
+    response={200: OkOut, 201: OkOut, 400: E, 401: E, 429: E, 403: E},
     tags=["notifications"],
 )
 async def subscribe_push(request: HttpRequest, payload: PushSubscriptionIn) -> Any:
@@ -544,7 +626,9 @@ async def subscribe_push(request: HttpRequest, payload: PushSubscriptionIn) -> A
 
 
 @api.delete(
-    "/push/subscriptions", response={200: OkOut, 400: E, 401: E, 403: E}, tags=["notifications"]
+    "/push/subscriptions",
+    response={200: OkOut, 400: E, 401: E, 429: E, 403: E},
+    tags=["notifications"],
 )
 async def unsubscribe_push(request: HttpRequest, endpoint: str) -> Any:
     """Forget a push subscription of the caller's (by endpoint)."""
