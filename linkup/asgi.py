@@ -19,6 +19,7 @@ from linkup.actions.presence import do_forget_stale_presence
 from linkup.checks import validate_startup
 from linkup.core.conf import setting
 from linkup.core.log import log_event
+from linkup.core.looplocal import Turns
 from linkup.realtime import routing
 from linkup.realtime.auth import SocketAuthMiddleware
 
@@ -76,8 +77,7 @@ class RequestThreads:
             for n in range(count)
         ]
         self.busy = [0] * count
-        self.per_address = int(setting("HTTP_PER_ADDRESS"))
-        self.addresses: dict[str, tuple[asyncio.Semaphore, int]] = {}
+        self.addresses = Turns(lambda: int(setting("HTTP_PER_ADDRESS")))
         self.refused: dict[tuple[Any, ...], float] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -95,18 +95,8 @@ class RequestThreads:
                 await _refuse(send, wait - held)
                 return
             send = self._watching(send, key)
-        address = str((scope.get("client") or ("?",))[0])
-        gate, users = self.addresses.get(address) or (asyncio.Semaphore(self.per_address), 0)
-        self.addresses[address] = (gate, users + 1)
-        try:
-            async with gate:
-                await self._run(scope, receive, send)
-        finally:
-            gate, users = self.addresses[address]
-            if users == 1:
-                del self.addresses[address]
-            else:
-                self.addresses[address] = (gate, users - 1)
+        async with self.addresses.turn(str((scope.get("client") or ("?",))[0])):
+            await self._run(scope, receive, send)
 
     def told_to_wait(self, scope: Any) -> tuple[tuple[Any, ...], float] | None:
         """For a request that carries a credential (a bearer token or a session cookie):

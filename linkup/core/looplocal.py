@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import SyncToAsync
@@ -40,3 +41,26 @@ def background(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     context = contextvars.copy_context()
     context.run(SyncToAsync.thread_sensitive_context.set, None)  # type: ignore[arg-type]
     return asyncio.get_running_loop().create_task(coro, context=context)
+
+
+class Turns:
+    """At most `width()` holders at once per key (a client address, a user); the others wait
+    their turn, costing nothing. A key nobody holds or waits for is forgotten."""
+
+    def __init__(self, width: Callable[[], int]) -> None:
+        self.width = width
+        self.held: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: Hashable) -> AsyncIterator[None]:
+        gate, users = self.held.get(key) or (asyncio.Semaphore(self.width()), 0)
+        self.held[key] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self.held[key]
+            if users == 1:
+                del self.held[key]
+            else:
+                self.held[key] = (gate, users - 1)

@@ -7,12 +7,10 @@ database thread through `linkup.realtime.edges`, and render. Every error leaves 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +39,7 @@ from linkup.core.errors import (
     body_for_status,
 )
 from linkup.core.log import log_event
-from linkup.core.looplocal import LoopLocal
+from linkup.core.looplocal import LoopLocal, Turns
 from linkup.core.protocol import check_client_id, check_cursors, check_id, check_message_body
 from linkup.core.serialization import dumps, format_time
 from linkup.realtime.edges import perform, read
@@ -124,33 +122,10 @@ class BearerOrSession(AuthBase):
     authenticate = __call__
 
 
-class _Gates:
-    """Reads in flight per user in this process: at most READ_CONCURRENCY at once, the rest
-    wait their turn (holding a connection, not the database thread), so one user's parallel
-    reads cannot fill the queue every other request waits in."""
-
-    def __init__(self) -> None:
-        self.held: dict[int, tuple[asyncio.Semaphore, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def turn(self, user_id: int) -> AsyncIterator[None]:
-        gate, users = self.held.get(user_id) or (
-            asyncio.Semaphore(int(setting("READ_CONCURRENCY"))),
-            0,
-        )
-        self.held[user_id] = (gate, users + 1)
-        try:
-            async with gate:
-                yield
-        finally:
-            gate, users = self.held[user_id]
-            if users == 1:
-                del self.held[user_id]
-            else:
-                self.held[user_id] = (gate, users - 1)
-
-
-_gates = LoopLocal(_Gates)
+# Reads in flight per user in this process: at most READ_CONCURRENCY at once, the rest wait
+# their turn (holding a connection, not the database thread), so one user's parallel reads
+# cannot fill the queue every other request waits in.
+_gates = LoopLocal(lambda: Turns(lambda: int(setting("READ_CONCURRENCY"))))
 View = Callable[..., Awaitable[Any]]
 
 
