@@ -50,10 +50,10 @@ def services_problem() -> str | None:
 
 def pytest_pass(name: str, args: list[str], env: dict[str, str], with_faults: bool) -> list[str]:
     """One configuration's tests; the failures, named. With no arguments: every test but the
-    fault suite spread over the cores (pytest-xdist; a file's tests stay on one worker, so
-    they share its module's server), then the fault suite alone, since it kills processes and
-    bounds recovery times (with it the tests marked `alone`, which measure latency and would
-measure their neighbours too). Arguments (a file, -k ...) run as given, in one process."""
+        fault suite spread over the cores (pytest-xdist; a file's tests stay on one worker, so
+        they share its module's server), then the fault suite alone, since it kills processes and
+        bounds recovery times (with it the tests marked `alone`, which measure latency and would
+    measure their neighbours too). Arguments (a file, -k ...) run as given, in one process."""
     pytest = [str(BIN / "python"), "-m", "pytest"]
     if args:
         code = run([*pytest, "--durations=15", *args], env=env)

@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 from linkup.actions import receipts
 from linkup.actions.events import collecting_events
 from linkup.actions.rooms import do_create_room
+from linkup.core.protocol import invisible
 from linkup.models import Membership, Message, Room
 from linkup.realtime.hub import Hub
 from tests.conftest import expected_status, make_user, token_for
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 BODIES = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=20).filter(
-    lambda s: s.strip()
+    lambda s: not all(map(invisible, s))  # a body of only invisible characters is blank
 )
 
 

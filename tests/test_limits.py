@@ -393,9 +393,13 @@ def test_limits_fail_open_while_redis_is_down() -> None:
             log = srv["log"].read_text()
             assert "send rate limits fall back to this process" in log
             redis_server.start()  # empty: the shared bucket starts full again
+            # Probes from someone else: the user above was told to wait (Retry-After), and
+            # the server answers her repeats itself until then, without asking any bucket.
+            other = new_user(srv["base"])
+            other_room = group_of(srv["base"], other)
             deadline = time.monotonic() + 10
             while "send rate limits shared through Redis again" not in srv["log"].read_text():
-                send_over_rest(srv["base"], room, "probe", user["token"])
+                send_over_rest(srv["base"], other_room, "probe", other["token"])
                 assert time.monotonic() < deadline, "limits never went back to Redis"
                 time.sleep(0.3)
     finally:
