@@ -19,7 +19,8 @@ from typing import Any, Generic, TypeVar
 
 from linkup.actions.credentials import authenticate_tokens
 from linkup.core.errors import LinkupError, ServerError
-from linkup.core.looplocal import LoopLocal, background
+from linkup.core.looplocal import LoopLocal
+from linkup.realtime.background import background
 from linkup.realtime.edges import read
 from linkup.store import queries
 

@@ -21,7 +21,8 @@ from linkup.actions.presence import do_announce_presences
 from linkup.core.conf import setting
 from linkup.core.errors import IDLE
 from linkup.core.log import log_event
-from linkup.core.looplocal import LoopLocal, background
+from linkup.core.looplocal import LoopLocal
+from linkup.realtime.background import background
 from linkup.realtime.coalesce import Batcher
 from linkup.realtime.edges import perform
 from linkup.realtime.presence_store import (

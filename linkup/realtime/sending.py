@@ -25,8 +25,9 @@ from linkup.actions.messages import Send, do_send_batch
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited, ServerError
 from linkup.core.log import log_event
-from linkup.core.looplocal import LoopLocal, background
+from linkup.core.looplocal import LoopLocal
 from linkup.core.shapes import MessageDict
+from linkup.realtime.background import background
 from linkup.realtime.edges import collect
 from linkup.realtime.hub import publish
 from linkup.realtime.liveness import liveness
