@@ -154,6 +154,56 @@ class UserPresence(models.Model):
         return f"presence of user {self.user_id}"
 
 
+class Account(models.Model):
+    """A user's Linkup settings beyond presence: who may add them to groups, the email
+    address they proved they read, and the username's confusable skeleton."""
+
+    class GroupAdds(models.TextChoices):
+        EVERYONE = "everyone"
+        CONTACTS = "contacts"  # people who share a room with me
+        NOBODY = "nobody"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="linkup_account",
+    )
+    # "" follows the site's GROUP_ADDS_DEFAULT; whoever may not add the user invites them.
+    group_adds = models.CharField(max_length=8, choices=GroupAdds.choices, blank=True, default="")
+    # The address a verification link was followed for: digests go to user.email only
+    # while it is this one.
+    verified_email = models.EmailField(blank=True, default="")
+    # The Unicode TR39 skeleton of the username (linkup.core.confusables): no two accounts
+    # registered since it was kept share one.
+    skeleton = models.CharField(max_length=600, blank=True, default="", db_index=True)
+
+    def __str__(self) -> str:
+        return f"account settings of user {self.user_id}"
+
+
+class Invitation(models.Model):
+    """An invitation to a group, for someone who may not be added by the one who asked: they
+    join by accepting it."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_invitations"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="linkup_invitation_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of user {self.user_id} to room {self.room_id}"
+
+
 class ApiToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_tokens"
@@ -242,6 +292,7 @@ class Notification(models.Model):
         MESSAGE = "message"  # a new message in a direct room
         MENTION = "mention"  # @username in a group
         ADDED = "added"  # added to a group
+        INVITED = "invited"  # invited to a group (who may not add them directly)
 
     class Via(models.TextChoices):
         LIVE = "live"
@@ -261,6 +312,10 @@ class Notification(models.Model):
         Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     seq = models.BigIntegerField(null=True, blank=True)
+    # Who caused it (a message's sender, who added or invited): per-sender limits count it.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -275,6 +330,8 @@ class Notification(models.Model):
             models.Index(fields=["recipient", "read_at"], name="linkup_notif_unread"),
             # Reading a room reads its notifications.
             models.Index(fields=["recipient", "room", "seq"], name="linkup_notif_room"),
+            # A sender's recent notifications to one recipient (NOTIFY_PER_SENDER_MAX).
+            models.Index(fields=["recipient", "actor", "created_at"], name="linkup_notif_actor"),
         ]
 
     def __str__(self) -> str:

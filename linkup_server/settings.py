@@ -285,11 +285,21 @@ for _name in (
     "ROOM_CREATE_BURST",
     "MEMBER_ADD_RATE_PER_S",
     "MEMBER_ADD_BURST",
+    "GROUP_CREATE_RATE_PER_S",
+    "GROUP_CREATE_BURST",
+    "GROUP_MAX_MEMBERS",
+    "NOTIFY_MENTIONS_MAX",
+    "NOTIFY_PER_SENDER_MAX",
+    "NOTIFY_PER_SENDER_WINDOW_S",
     "HTTP_PER_ADDRESS",
     "HTTP_THREADS",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
+
+for _name in ("GROUP_ADDS_DEFAULT", "PUBLIC_URL"):
+    if os.environ.get(f"LINKUP_{_name}"):
+        LINKUP[_name] = os.environ[f"LINKUP_{_name}"]
 
 if os.environ.get("LINKUP_LIMITS_SHARED"):
     LINKUP["LIMITS_SHARED"] = _env_bool("LINKUP_LIMITS_SHARED", True)

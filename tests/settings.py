@@ -30,4 +30,5 @@ LINKUP = {
     "READ_BURST": 10**9,
     "ROOM_CREATE_BURST": 10**9,
     "MEMBER_ADD_BURST": 10**9,
+    "GROUP_CREATE_BURST": 10**9,
 }

@@ -77,6 +77,19 @@ class Api:
         return self.client.delete(API + path, **self.headers, **extra)
 
 
+def me_dict(user: Any, **changed: Any) -> dict[str, Any]:
+    """What `GET /me` answers a user who changed nothing but `changed`."""
+    return {
+        "id": user.pk,
+        "username": user.get_username(),
+        "hide_last_seen": False,
+        "group_adds": "everyone",
+        "email": "",
+        "email_verified": False,
+        **changed,
+    }
+
+
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     """Assert the contract's error body `{"error": {"code", "detail"}}` with this status."""
     assert response.status_code == status, response.content
@@ -247,7 +260,7 @@ def test_token_login_returns_a_working_bearer_token(db: Any) -> None:
     assert ApiToken.objects.filter(digest=credentials.digest(body["token"])).exists()
     me = Api(token=body["token"]).get("/me")
     assert me.status_code == 200
-    assert me.json() == {"id": alice.pk, "username": "alice", "hide_last_seen": False}
+    assert me.json() == me_dict(alice)
 
 
 def test_token_wrong_password_and_unknown_user_look_the_same(db: Any) -> None:
@@ -327,11 +340,7 @@ def test_logout_revokes_only_the_token_in_use(alice: Any) -> None:
     assert response.json() == {"ok": True}
     assert_error(Api(token=first).get("/me"), 401, "unauthorized")
     assert_error(Api(token=first).post("/auth/logout"), 401, "unauthorized")
-    assert Api(token=second).get("/me").json() == {
-        "id": alice.pk,
-        "username": "alice",
-        "hide_last_seen": False,
-    }
+    assert Api(token=second).get("/me").json() == me_dict(alice)
     assert ApiToken.objects.filter(user=alice).count() == 1
 
 
@@ -377,7 +386,7 @@ def test_session_cookie_authenticates_reads(alice: Any) -> None:
     client.force_login(alice)
     response = client.get(API + "/me")
     assert response.status_code == 200, response.content
-    assert response.json() == {"id": alice.pk, "username": "alice", "hide_last_seen": False}
+    assert response.json() == me_dict(alice)
 
 
 def test_session_write_without_csrf_token_is_forbidden(alice: Any, bob: Any) -> None:
@@ -427,11 +436,7 @@ def test_bearer_requests_never_need_csrf(alice: Any, bob: Any) -> None:
 def test_bearer_header_takes_precedence_over_the_session(alice: Any, bob: Any) -> None:
     client = Client()
     client.force_login(alice)
-    assert Api(bob, client=client).get("/me").json() == {
-        "id": bob.pk,
-        "username": "bob",
-        "hide_last_seen": False,
-    }
+    assert Api(bob, client=client).get("/me").json() == me_dict(bob)
     assert_error(Api(token="garbage", client=client).get("/me"), 401, "unauthorized")
 
 
@@ -441,7 +446,7 @@ def test_bearer_header_takes_precedence_over_the_session(alice: Any, bob: Any) -
 def test_me(alice: Any) -> None:
     response = Api(alice).get("/me")
     assert response.status_code == 200
-    assert response.json() == {"id": alice.pk, "username": "alice", "hide_last_seen": False}
+    assert response.json() == me_dict(alice)
 
 
 def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, carol: Any) -> None:
@@ -1363,7 +1368,7 @@ def test_room_answers_carry_members_presence_and_hidden_last_seen_both_ways(
         API + "/me", {"hide_last_seen": True}, content_type="application/json", **as_bob.headers
     )
     assert response.status_code == 200
-    assert response.json() == {"id": bob.pk, "username": "bob", "hide_last_seen": True}
+    assert response.json() == me_dict(bob, hide_last_seen=True)
     assert as_bob.get("/me").json()["hide_last_seen"] is True
     assert _presence_of(as_alice.get("/rooms").json()["rooms"][0], bob) == ("offline", None)
     assert _presence_of(as_bob.get("/rooms").json()["rooms"][0], alice) == ("offline", None)
@@ -1376,7 +1381,16 @@ def test_room_answers_carry_members_presence_and_hidden_last_seen_both_ways(
 
 def test_patch_me_refuses_bad_input(alice: Any) -> None:
     caller = Api(alice)
-    for body in ({"hide_last_seen": "yes"}, {"hide_last_seen": 1}, {"hide_last_seen": None}, {}):
+    for body in (
+        {"hide_last_seen": "yes"},
+        {"hide_last_seen": 1},
+        {"hide_last_seen": None},
+        {},
+        {"group_adds": "friends"},
+        {"group_adds": None},
+        {"email": "not an address"},
+        {"email": 5},
+    ):
         response = caller.client.patch(
             API + "/me", body, content_type="application/json", **caller.headers
         )

@@ -7,9 +7,11 @@ transaction. Live delivery is a doorbell to the user's `/ws/notifications/` sock
 the commit; the fallback chain (linkup.tasks.fallback) takes what no path delivered.
 
 Who gets one: the other member of a direct room, for each new message; a group member
-whose `@username` a message names; a user added to a group. Never the author, never for a
-room the recipient muted, never for a room one of the recipient's sockets is showing (its
-`focus`).
+whose `@username` a message names (the first NOTIFY_MENTIONS_MAX named); a user added or
+invited to a group. Never the author, never for a room the recipient muted, never for a
+room one of the recipient's sockets is showing (its `focus`), and never more than
+NOTIFY_PER_SENDER_MAX from one sender to one recipient within NOTIFY_PER_SENDER_WINDOW_S
+(the messages beyond still arrive and count as unread; they are not announced).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from linkup.actions.events import notify_group, send_event_on_commit, user_group
@@ -52,6 +54,19 @@ def mentioned_usernames(body: str) -> set[str]:
         if stripped:
             names.add(stripped)
     return names
+
+
+def mentions_in_order(body: str) -> list[str]:
+    """The names `body` may mention, in the order they appear (each with and without its
+    trailing punctuation), without repeats."""
+    names: dict[str, None] = {}
+    for match in _MENTION.finditer(body):
+        name = match.group(1)
+        names[name] = None
+        stripped = name.rstrip(".-+@")
+        if stripped:
+            names[stripped] = None
+    return list(names)
 
 
 def preview(body: str) -> str:
@@ -124,10 +139,15 @@ def for_new_messages(
             kind, title = Notification.Kind.MESSAGE, sender["username"]
         elif room_id in by_name:
             members = by_name[room_id]
-            recipients = sorted(
-                {members[n] for n in mentioned_usernames(m["body"]) if n in members}
-                - {sender["id"]}
-            )
+            named: dict[int, None] = {}
+            cap = int(setting("NOTIFY_MENTIONS_MAX"))
+            for name in mentions_in_order(m["body"]):
+                member = members.get(name)
+                if member is not None and member != sender["id"]:
+                    named[member] = None
+                    if len(named) >= cap:
+                        break
+            recipients = list(named)
             kind = Notification.Kind.MENTION
             title = f"{sender['username']} mentioned you in {room_names[room_id]}"
         else:
@@ -144,24 +164,37 @@ def for_new_messages(
                     data=data,
                     room_id=room_id,
                     seq=m["seq"],
+                    actor_id=sender["id"],
                     created_at=at,
                 )
             )
-    _store(created, at)
-    return created
+    return _store(created, at)
 
 
 def for_added_members(room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetime) -> None:
     """Tell the users `actor` just added to the group `room`."""
+    _about_group(Notification.Kind.ADDED, "added", room, actor, user_ids, now)
+
+
+def for_invited(room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetime) -> None:
+    """Tell the users `actor` just invited to the group `room` (they join by accepting)."""
+    _about_group(Notification.Kind.INVITED, "invited", room, actor, user_ids, now)
+
+
+def _about_group(
+    kind: str, verb: str, room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetime
+) -> None:
     created = [
         Notification(
             recipient_id=user_id,
-            kind=Notification.Kind.ADDED,
-            title=f"{actor.get_username()} added you to {room.name}"[:200],
+            kind=kind,
+            title=f"{actor.get_username()} {verb} you to {room.name}"[:200],
             body="",
             data={"room": room.pk, "by": {"id": actor.pk, "username": actor.get_username()}},
-            room_id=room.pk,
+            # Reading the room reads it; an invitee is no member and cannot.
+            room_id=room.pk if kind == Notification.Kind.ADDED else None,
             seq=None,
+            actor_id=actor.pk,
             created_at=now,
         )
         for user_id in user_ids
@@ -170,13 +203,45 @@ def for_added_members(room: Room, actor: Any, user_ids: Iterable[int], now: dt.d
     _store(created, now)
 
 
-def _store(created: list[Notification], now: dt.datetime) -> None:
-    """Insert the notifications, ring their recipients' doorbells on commit, and make sure
-    a fallback task will look at each recipient."""
-    if not created:
-        return
-    with transaction.atomic():  # the caller's transaction (a savepoint), or one of its own
-        _insert(created, now)
+def within_sender_limit(created: list[Notification], now: dt.datetime) -> list[Notification]:
+    """Those of `created` that keep each (sender, recipient) pair within
+    NOTIFY_PER_SENDER_MAX notifications in the last NOTIFY_PER_SENDER_WINDOW_S (the earliest
+    of them first): one query for the batch."""
+    cap = int(setting("NOTIFY_PER_SENDER_MAX"))
+    since = now - dt.timedelta(seconds=float(setting("NOTIFY_PER_SENDER_WINDOW_S")))
+    pairs = {(n.actor_id, n.recipient_id) for n in created if n.actor_id is not None}
+    if not pairs:
+        return created
+    recent = (
+        Notification.objects.filter(
+            recipient_id__in={r for _, r in pairs},
+            actor_id__in={a for a, _ in pairs},
+            created_at__gt=since,
+        )
+        .values("actor_id", "recipient_id")
+        .annotate(n=Count("pk"))
+        .values_list("actor_id", "recipient_id", "n")
+    )
+    used = {(a, r): n for a, r, n in recent}
+    kept = []
+    for n in created:
+        if n.actor_id is not None:
+            pair = (n.actor_id, n.recipient_id)
+            if used.get(pair, 0) >= cap:
+                continue
+            used[pair] = used.get(pair, 0) + 1
+        kept.append(n)
+    return kept
+
+
+def _store(created: list[Notification], now: dt.datetime) -> list[Notification]:
+    """Insert the notifications (within the per-sender limit), ring their recipients'
+    doorbells on commit, and make sure a fallback task will look at each recipient."""
+    created = within_sender_limit(created, now) if created else created
+    if created:
+        with transaction.atomic():  # the caller's transaction (a savepoint), or one of its own
+            _insert(created, now)
+    return created
 
 
 def _insert(created: list[Notification], now: dt.datetime) -> None:

@@ -1,7 +1,13 @@
 """Rooms: create a direct room or a group, add and remove members, each announced to the
 members it concerns (`check_*` validate; `do_*` write in one transaction and queue their
 events with `send_event_on_commit`; the event loop calls them through
-`linkup.realtime.edges.perform`)."""
+`linkup.realtime.edges.perform`).
+
+Consent: a person chooses who may add them to groups (Account.group_adds: everyone, people
+who share a room with them, nobody; GROUP_ADDS_DEFAULT where unset). Whoever may not add
+them invites them instead: they join by accepting, so a stranger cannot make them a member,
+a presence contact or a recipient of the group's messages. A group holds at most
+GROUP_MAX_MEMBERS members."""
 
 from __future__ import annotations
 
@@ -11,12 +17,15 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from linkup.actions import notifications, receipts
 from linkup.actions.events import send_event_on_commit, user_group
+from linkup.core.conf import setting
 from linkup.core.errors import Forbidden, InvalidInput, NotFound
-from linkup.models import Membership, Room
+from linkup.core.serialization import format_time
+from linkup.models import Account, Invitation, Membership, Room
 from linkup.store import queries
 from linkup.store.access import access_membership
 
@@ -45,6 +54,57 @@ def check_user_ids(user_ids: Iterable[Any]) -> list[Any]:
     if missing:
         raise InvalidInput(f"unknown users: {sorted(missing)}")
     return users
+
+
+def check_group_size(members: int) -> None:
+    cap = int(setting("GROUP_MAX_MEMBERS"))
+    if members > cap:
+        raise InvalidInput(f"a group has at most {cap} members")
+
+
+def group_adds_of(user_ids: list[int]) -> dict[int, str]:
+    """Who may add each of these users to groups (their choice, or the site's default)."""
+    default = str(setting("GROUP_ADDS_DEFAULT"))
+    chosen = dict(
+        Account.objects.filter(user_id__in=user_ids)
+        .exclude(group_adds="")
+        .values_list("user_id", "group_adds")
+    )
+    return {user_id: chosen.get(user_id, default) for user_id in user_ids}
+
+
+def split_by_consent(actor: Any, users: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(those `actor` may add to a group, those `actor` must invite)."""
+    policy = group_adds_of([u.pk for u in users])
+    asks_contacts = [u.pk for u in users if policy[u.pk] == Account.GroupAdds.CONTACTS]
+    known = queries.sharing_a_room(actor.pk, asks_contacts) if asks_contacts else set()
+    added, invited = [], []
+    for user in users:
+        rule = policy[user.pk]
+        if rule == Account.GroupAdds.EVERYONE or (
+            rule == Account.GroupAdds.CONTACTS and user.pk in known
+        ):
+            added.append(user)
+        else:
+            invited.append(user)
+    return added, invited
+
+
+def _invite(room: Room, actor: Any, users: list[Any], now: dt.datetime) -> list[int]:
+    """Invite these users to the group (those already invited stay as they were); return
+    the ids of everyone now invited by this call or before."""
+    if not users:
+        return []
+    ids = [u.pk for u in users]
+    already = set(
+        Invitation.objects.filter(room=room, user_id__in=ids).values_list("user_id", flat=True)
+    )
+    fresh = [u.pk for u in users if u.pk not in already]
+    Invitation.objects.bulk_create(
+        [Invitation(room=room, user_id=pk, invited_by=actor, created_at=now) for pk in fresh]
+    )
+    notifications.for_invited(room, actor, fresh, now)
+    return sorted(ids)
 
 
 def _notify_room_updated(room_id: int, user_ids: Iterable[int]) -> None:
@@ -119,18 +179,23 @@ def do_create_room(
         return queries.room_view(creator, room.pk), True
     if kind == Room.Kind.GROUP:
         checked_name = check_room_name(name)
-        members = [u for u in check_user_ids(member_ids) if u.pk != creator.pk]
+        wanted = [u for u in check_user_ids(member_ids) if u.pk != creator.pk]
+        check_group_size(1 + len(wanted))
+        members, asked = split_by_consent(creator, wanted)
         roles = [(creator, Membership.Role.OWNER)] + [(u, Membership.Role.MEMBER) for u in members]
         with transaction.atomic():
             room = _insert_room(creator, kind, now, roles, name=checked_name)
-        return queries.room_view(creator, room.pk), True
+            invited = _invite(room, creator, asked, now)
+        return {**queries.room_view(creator, room.pk), "invited": invited}, True
     raise InvalidInput('kind must be "direct" or "group"')
 
 
 def do_add_members(
     actor: Any, room_id: int, user_ids: list[Any], *, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """Add users to a group (owner or admins only); new members' markers start at last_seq."""
+    """Add users to a group (owner or admins only); new members' markers start at last_seq.
+    Those who did not allow `actor` to add them are invited instead (the answer's
+    "invited")."""
     now = now or timezone.now()
     with transaction.atomic():
         membership = access_membership(actor, room_id, lock_room=True)
@@ -143,7 +208,10 @@ def do_add_members(
         present = set(
             Membership.objects.filter(room=room, user__in=users).values_list("user_id", flat=True)
         )
-        new = [u for u in users if u.pk not in present]
+        wanted = [u for u in users if u.pk not in present]
+        check_group_size(Membership.objects.filter(room=room).count() + len(wanted))
+        new, asked = split_by_consent(actor, wanted)
+        invited = _invite(room, actor, asked, now)
         Membership.objects.bulk_create(
             [
                 Membership(
@@ -160,7 +228,77 @@ def do_add_members(
             everyone = Membership.objects.filter(room=room).values_list("user_id", flat=True)
             _notify_room_updated(room.pk, list(everyone))
             notifications.for_added_members(room, actor, [u.pk for u in new], now)
-    return queries.room_view(actor, room_id)
+    return {**queries.room_view(actor, room_id), "invited": invited}
+
+
+# -- invitations ---------------------------------------------------------------------------------
+
+
+def invitations_of(user: Any) -> list[dict[str, Any]]:
+    """The user's pending invitations, newest first."""
+    rows = (
+        Invitation.objects.filter(user=user)
+        .select_related("room", "invited_by")
+        .order_by("-created_at", "-pk")
+    )
+    sizes = dict(
+        Membership.objects.filter(room_id__in=[r.room_id for r in rows])
+        .values("room_id")
+        .annotate(n=Count("pk"))
+        .values_list("room_id", "n")
+    )
+    return [
+        {
+            "id": inv.pk,
+            "room": {
+                "id": inv.room_id,
+                "name": inv.room.name,
+                "members": sizes.get(inv.room_id, 0),
+            },
+            "by": queries.user_dict(inv.invited_by),
+            "created_at": format_time(inv.created_at),
+        }
+        for inv in rows
+    ]
+
+
+def do_accept_invitation(
+    user: Any, invitation_id: int, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Join the group the user was invited to; the invitation is used up."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invitation = Invitation.objects.filter(pk=invitation_id, user=user).first()
+        if invitation is None:
+            raise NotFound("invitation not found")
+        room = Room.objects.select_for_update().get(pk=invitation.room_id)
+        invitation.delete()
+        if not Membership.objects.filter(room=room, user=user).exists():
+            if Membership.objects.filter(room=room).count() >= int(setting("GROUP_MAX_MEMBERS")):
+                raise Forbidden("the group is full")
+            Membership.objects.create(
+                room=room,
+                user=user,
+                joined_at=now,
+                delivered_seq=room.last_seq,
+                read_seq=room.last_seq,
+            )
+            everyone = Membership.objects.filter(room=room).values_list("user_id", flat=True)
+            _notify_room_updated(room.pk, list(everyone))
+    return queries.room_view(user, room.pk)
+
+
+def do_decline_invitation(user: Any, invitation_id: int) -> None:
+    deleted, _ = Invitation.objects.filter(pk=invitation_id, user=user).delete()
+    if not deleted:
+        raise NotFound("invitation not found")
+
+
+def do_set_group_adds(user: Any, value: Any) -> str:
+    if value not in Account.GroupAdds.values:
+        raise InvalidInput('group_adds is "everyone", "contacts" or "nobody"')
+    Account.objects.update_or_create(user_id=user.pk, defaults={"group_adds": value})
+    return str(value)
 
 
 def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:

@@ -56,6 +56,12 @@ DEFAULTS: dict[str, Any] = {
     "ROOM_CREATE_BURST": 20,
     "MEMBER_ADD_RATE_PER_S": 2.0,
     "MEMBER_ADD_BURST": 1100,
+    # Groups created per user: 30 at once, then 30 an hour (on top of ROOM_CREATE_*).
+    "GROUP_CREATE_RATE_PER_S": 30 / 3600,
+    "GROUP_CREATE_BURST": 30,
+    # Verification emails a user can ask for: 3, then one every 10 minutes.
+    "VERIFY_EMAIL_RATE_PER_S": 1 / 600,
+    "VERIFY_EMAIL_BURST": 3,
     # A socket refused `rate_limited` this many times within ABUSE_WINDOW_S is closed (1008):
     # a client that waits `retry_after_s` never comes near it.
     "ABUSE_MAX_RATE_LIMITED": 100,
@@ -131,6 +137,16 @@ DEFAULTS: dict[str, Any] = {
     "GAP_FILL_BATCH": 500,
     # Open registration over `POST /api/v1/auth/register`.
     "REGISTRATION_OPEN": True,
+    # Members of a group at most (WhatsApp's 1,024), counting the owner.
+    "GROUP_MAX_MEMBERS": 1024,
+    # Who may add a person to a group unless they chose otherwise: "everyone", "contacts"
+    # (people who share a room with them) or "nobody". Whoever may not, invites instead.
+    "GROUP_ADDS_DEFAULT": "everyone",
+    # A verification link (emailed on sign-up or on asking) works this long.
+    "EMAIL_VERIFY_MAX_AGE_S": 3 * 24 * 3600,
+    # The address links in emails start with ("https://chat.example.com"); None builds it
+    # from the request that asked for the email.
+    "PUBLIC_URL": None,
     # Lifetime of a one-use WebSocket ticket.
     "TICKET_TTL_S": 30,
     # A bearer token unused this long is expired (30 days); a use is recorded at most once
@@ -176,6 +192,12 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_BATCH_MAX": 50,
     # A batch claimed by a worker that died before it finished is retried after this long.
     "NOTIFY_SENDING_LEASE_S": 600.0,
+    # @mentions one message notifies at most (the first ones named).
+    "NOTIFY_MENTIONS_MAX": 50,
+    # Notifications one sender causes one recipient within the window at most: the messages
+    # beyond still arrive (and count unread), unannounced.
+    "NOTIFY_PER_SENDER_MAX": 30,
+    "NOTIFY_PER_SENDER_WINDOW_S": 60.0,
     # Characters of a message shown in its notification.
     "NOTIFY_PREVIEW_CHARS": 140,
     # Circuit breaker per transport: open after this many consecutive failures, try again

@@ -92,6 +92,8 @@ BUDGETS = {
     "reads": ("READ_RATE_PER_S", "READ_BURST", "reads"),
     "rooms": ("ROOM_CREATE_RATE_PER_S", "ROOM_CREATE_BURST", "rooms created"),
     "members": ("MEMBER_ADD_RATE_PER_S", "MEMBER_ADD_BURST", "members added"),
+    "groups": ("GROUP_CREATE_RATE_PER_S", "GROUP_CREATE_BURST", "groups created"),
+    "verify_email": ("VERIFY_EMAIL_RATE_PER_S", "VERIFY_EMAIL_BURST", "verification emails"),
 }
 
 

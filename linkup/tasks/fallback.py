@@ -5,7 +5,7 @@
 1. expires what has been pending for NOTIFY_EXPIRE_DAYS;
 2. if the user has been offline for NOTIFY_OFFLINE_DELAY_S, takes the pending notifications
    at least that old (younger ones wait for the next run, so a burst makes one digest) and,
-   for each transport the user can be reached by (email if they have an address, Web Push
+   for each transport the user can be reached by (email if they have a verified address, Web Push
    if they subscribed and VAPID keys are set), claims a batch of them for that transport,
    re-reads them just before sending (a notification read, or seen in the app, meanwhile is
    suppressed), sends one email digest or one push for the batch, and records the outcome;
@@ -53,6 +53,7 @@ from linkup.models import (
 )
 from linkup.store import redis
 from linkup.store.records import record_error
+from linkup.tasks.mail import is_verified
 
 Channel = NotificationDelivery.Channel
 Status = NotificationDelivery.Status
@@ -246,7 +247,7 @@ TRANSPORTS: dict[str, Transport] = {Channel.EMAIL: send_email_digest, Channel.PU
 def channels_for(user: Any) -> list[str]:
     """The transports that can reach `user`."""
     found: list[str] = []
-    if user.email:
+    if user.email and is_verified(user):  # an address nobody proved they read gets nothing
         found.append(Channel.EMAIL)
     if push_enabled() and PushSubscription.objects.filter(user=user).exists():
         found.append(Channel.PUSH)

@@ -26,7 +26,7 @@ from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from linkup.actions import credentials, notifications, presence, receipts, rooms
+from linkup.actions import accounts, credentials, notifications, presence, receipts, rooms
 from linkup.core.conf import setting
 from linkup.core.errors import (
     Forbidden,
@@ -48,11 +48,12 @@ from linkup.realtime.ratelimit import limits, retry_after, spend
 from linkup.realtime.sending import send_message as send_through_queue
 from linkup.store import queries
 from linkup.tasks import fallback
-from linkup.web import throttle
+from linkup.web import throttle, verification
 from linkup.web.schemas import (
     CredentialsIn,
     ErrorOut,
     HistoryOut,
+    InvitationsOut,
     MembersIn,
     MeOut,
     MessageInfoOut,
@@ -69,6 +70,7 @@ from linkup.web.schemas import (
     ReceiptOut,
     RegisteredOut,
     RegisterIn,
+    RoomCreatedOut,
     RoomIn,
     RoomOut,
     RoomsOut,
@@ -78,6 +80,8 @@ from linkup.web.schemas import (
     TicketOut,
     TokenOut,
     UsersOut,
+    VerifyEmailIn,
+    VerifyEmailOut,
 )
 
 
@@ -313,7 +317,15 @@ async def register(request: HttpRequest, payload: RegisterIn) -> Any:
     user = await sync_to_async(credentials.do_register, thread_sensitive=False)(
         payload.username, payload.password, payload.email
     )
+    await verification.ask(request, user)
     return Status(201, {"user": queries.user_dict(user)})
+
+
+@api.post("/auth/verify-email", auth=None, response={200: OkOut, 400: E, 429: E}, tags=["auth"])
+async def verify_email(request: HttpRequest, payload: VerifyEmailIn) -> Any:
+    """Verify an email address with the token of the link sent to it."""
+    await perform(accounts.do_verify_email, payload.token)
+    return {"ok": True}
 
 
 # -- people ----------------------------------------------------------------------------------
@@ -332,15 +344,70 @@ async def _with_presence(viewer: Any, people: list[Any]) -> None:
 @read_view()
 async def me(request: HttpRequest) -> Any:
     user = _me(request)
-    return {**queries.user_dict(user), **await read(presence.privacy_of, user)}
+    return {**queries.user_dict(user), **await read(accounts.settings_of, user)}
 
 
 @api.patch("/me", response={200: MeOut, 400: E, 401: E, 429: E, 403: E}, tags=["users"])
 async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
-    """Hide or show last seen (reciprocal: who hides it sees no one's)."""
+    """Change any of: hiding last seen (reciprocal: who hides it sees no one's); who may
+    add me to groups (the others invite me); my email address (a link to verify it is
+    emailed there; until it is followed, no notification is)."""
     user = _me(request)
-    privacy = await perform(presence.do_set_privacy, user, payload.hide_last_seen)
-    return {**queries.user_dict(user), **privacy}
+    if payload.hide_last_seen is None and payload.group_adds is None and payload.email is None:
+        raise InvalidInput("give hide_last_seen, group_adds or email")
+    if payload.email is not None:
+        await spend("verify_email", user.pk)
+    changed = await perform(
+        accounts.do_update_settings,
+        user,
+        hide_last_seen=payload.hide_last_seen,
+        group_adds=payload.group_adds,
+        email=payload.email,
+    )
+    if changed:
+        await verification.ask(request, user)
+    return {**queries.user_dict(user), **await read(accounts.settings_of, user)}
+
+
+@api.post(
+    "/me/verify-email", response={202: VerifyEmailOut, 401: E, 403: E, 429: E}, tags=["users"]
+)
+async def resend_verification(request: HttpRequest) -> Any:
+    """Email a new verification link to my address (if it is not verified yet)."""
+    user = _me(request)
+    await spend("verify_email", user.pk)
+    return Status(202, {"sent": await verification.ask(request, user)})
+
+
+@api.get("/invitations", response={200: InvitationsOut, 401: E, 429: E}, tags=["rooms"])
+@read_view()
+async def invitations(request: HttpRequest) -> Any:
+    """Groups I was invited to by someone who may not add me, newest first."""
+    return {"invitations": await read(rooms.invitations_of, _me(request))}
+
+
+@api.post(
+    "/invitations/{invitation_id}/accept",
+    response={200: RoomOut, 400: E, 401: E, 403: E, 404: E, 429: E},
+    tags=["rooms"],
+)
+async def accept_invitation(request: HttpRequest, invitation_id: int) -> Any:
+    """Join the group (403 when it is full)."""
+    room = await perform(
+        rooms.do_accept_invitation, _me(request), check_id(invitation_id, "invitation")
+    )
+    await _with_presence(_me(request), room["members"])
+    return room
+
+
+@api.delete(
+    "/invitations/{invitation_id}",
+    response={200: OkOut, 400: E, 401: E, 403: E, 404: E, 429: E},
+    tags=["rooms"],
+)
+async def decline_invitation(request: HttpRequest, invitation_id: int) -> Any:
+    await perform(rooms.do_decline_invitation, _me(request), check_id(invitation_id, "invitation"))
+    return {"ok": True}
 
 
 @api.get("/users", response={200: UsersOut, 401: E, 429: E}, tags=["users"])
@@ -379,12 +446,16 @@ async def list_rooms(request: HttpRequest) -> Any:
 
 
 @api.post(
-    "/rooms", response={200: RoomOut, 201: RoomOut, 400: E, 401: E, 429: E, 403: E}, tags=["rooms"]
+    "/rooms",
+    response={200: RoomCreatedOut, 201: RoomCreatedOut, 400: E, 401: E, 429: E, 403: E},
+    tags=["rooms"],
 )
 async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
-    """Create a group, or open the direct room with one user (the existing one if any)."""
+    """Create a group, or open the direct room with one user (the existing one if any).
+    Those who did not allow the caller to add them are invited instead (`invited`)."""
     await spend("rooms", _me(request).pk)
     if payload.kind == "group":
+        await spend("groups", _me(request).pk)
         await spend("members", _me(request).pk, len(payload.members))
     room, created = await perform(
         rooms.do_create_room, _me(request), payload.kind, payload.members, payload.name
@@ -405,11 +476,12 @@ async def get_room(request: HttpRequest, room_id: int) -> Any:
 
 @api.post(
     "/rooms/{room_id}/members",
-    response={200: RoomOut, 400: E, 401: E, 429: E, 403: E, 404: E},
+    response={200: RoomCreatedOut, 400: E, 401: E, 429: E, 403: E, 404: E},
     tags=["rooms"],
 )
 async def add_members(request: HttpRequest, room_id: int, payload: MembersIn) -> Any:
-    """Add members to a group (owner or admins)."""
+    """Add members to a group (owner or admins); those who did not allow the caller to add
+    them are invited instead (`invited`)."""
     await spend("members", _me(request).pk, len(payload.user_ids))
     room = await perform(
         rooms.do_add_members, _me(request), check_id(room_id, "room"), payload.user_ids

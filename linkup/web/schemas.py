@@ -26,12 +26,30 @@ class MemberOut(PersonOut):
     role: str
 
 
+GroupAdds = Literal["everyone", "contacts", "nobody"]
+
+
 class MeOut(UserOut):
     hide_last_seen: bool
+    group_adds: GroupAdds  # who may add me to groups; the others invite me
+    email: str
+    email_verified: bool  # only a verified address is sent notifications
 
 
 class PrivacyIn(Strict):
-    hide_last_seen: StrictBool  # "yes" or 1 is a mistake to report, not a True
+    """`PATCH /me`: any of these; what is left out stays as it is."""
+
+    hide_last_seen: StrictBool | None = None  # "yes" or 1 is a mistake to report, not a True
+    group_adds: GroupAdds | None = None
+    email: StrictStr | None = Field(default=None, max_length=254)  # "" removes it
+
+
+class VerifyEmailIn(Strict):
+    token: StrictStr = Field(max_length=1000)
+
+
+class VerifyEmailOut(Schema):
+    sent: bool  # false: no address, or it is verified already
 
 
 class MessageOut(Schema):
@@ -65,6 +83,28 @@ class RoomOut(Schema):
     muted: bool = False  # the caller muted it: no notifications from it
     created_at: str
     last_activity_at: str
+
+
+class RoomCreatedOut(RoomOut):
+    # Those asked who did not allow the caller to add them: invited, they join by accepting.
+    invited: list[int] = Field(default_factory=list)
+
+
+class InvitedRoomOut(Schema):
+    id: int
+    name: str
+    members: int
+
+
+class InvitationOut(Schema):
+    id: int
+    room: InvitedRoomOut
+    by: UserOut
+    created_at: str
+
+
+class InvitationsOut(Schema):
+    invitations: list[InvitationOut]
 
 
 class RoomsOut(Schema):

@@ -23,13 +23,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from linkup.actions import credentials
+from linkup.actions import accounts, credentials
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited
 from linkup.realtime.edges import perform, read
 from linkup.realtime.routing import ROUTE_EXAMPLES
 from linkup.tasks.fallback import push_enabled
-from linkup.web import throttle
+from linkup.web import throttle, verification
 
 View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
 
@@ -151,6 +151,7 @@ async def sign_up(request: HttpRequest) -> HttpResponse:
                 error = exc.detail
             else:
                 await alogin(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                await verification.ask(request, user)
                 return HttpResponseRedirect(reverse("linkup-chat"))
     return render(
         request,
@@ -158,6 +159,20 @@ async def sign_up(request: HttpRequest) -> HttpResponse:
         {"error": error, "username": username, "closed": False},
         status=400 if error else 200,
     )
+
+
+@with_csp
+async def verify_email(request: HttpRequest) -> HttpResponse:
+    """The link in a verification email: a page with a button (a GET changes nothing, so a
+    mail scanner that follows links verifies nobody's address); its POST verifies."""
+    token = str(request.POST.get("token") or request.GET.get("token") or "")[:1000]
+    if request.method == "POST":
+        try:
+            user = await perform(accounts.do_verify_email, token)
+        except LinkupError as exc:
+            return render(request, "linkup/verify_email.html", {"error": exc.detail}, status=400)
+        return render(request, "linkup/verify_email.html", {"verified": user.email})
+    return render(request, "linkup/verify_email.html", {"token": token})
 
 
 @with_csp
