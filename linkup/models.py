@@ -174,9 +174,22 @@ class Account(models.Model):
     # The address a verification link was followed for: digests go to user.email only
     # while it is this one.
     verified_email = models.EmailField(blank=True, default="")
-    # The Unicode TR39 skeleton of the username (linkup.core.confusables): no two accounts
-    # registered since it was kept share one.
-    skeleton = models.CharField(max_length=600, blank=True, default="", db_index=True)
+    # The username's confusability keys (linkup.core.confusables.username_keys, Unicode TR39
+    # skeletons): no two accounts hold the same one ("" where an older account holds it).
+    name_key = models.CharField(max_length=600, blank=True, default="")
+    name_key_caseless = models.CharField(max_length=600, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name_key"], condition=~Q(name_key=""), name="linkup_name_key_once"
+            ),
+            models.UniqueConstraint(
+                fields=["name_key_caseless"],
+                condition=~Q(name_key_caseless=""),
+                name="linkup_name_key_caseless_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"account settings of user {self.user_id}"

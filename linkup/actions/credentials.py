@@ -13,13 +13,15 @@ from django.contrib.auth import authenticate, get_user_model, password_validatio
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from linkup.actions.events import notify_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
+from linkup.core.confusables import username_keys
 from linkup.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from linkup.core.shapes import AuthRevokedEvent
-from linkup.models import ApiToken, SocketTicket, WebSession
+from linkup.models import Account, ApiToken, SocketTicket, WebSession
 
 User = get_user_model()
 
@@ -273,6 +275,38 @@ def username_taken(username: str) -> bool:
     return any(name.casefold() == folded for name in candidates.iterator())
 
 
+def name_keys(username: str) -> tuple[str, str]:
+    """The username's confusability keys as stored (Account.name_key, name_key_caseless)."""
+    looks, caseless = username_keys(username)
+    return looks[:600], caseless[:600]
+
+
+def looks_taken(username: str) -> bool:
+    """Does an existing account's name look like this one (a TR39 skeleton in common)?"""
+    looks, caseless = name_keys(username)
+    return Account.objects.filter(Q(name_key=looks) | Q(name_key_caseless=caseless)).exists()
+
+
+def keep_name_keys(user: Any) -> bool:
+    """Store the user's username keys, each one unless another account holds it; return
+    whether both are the user's now."""
+    looks, caseless = name_keys(user.get_username())
+    mine = {}
+    for field, key in (("name_key", looks), ("name_key_caseless", caseless)):
+        held = Account.objects.filter(**{field: key}).exclude(user_id=user.pk).exists()
+        mine[field] = "" if held else key
+    try:
+        with transaction.atomic():
+            Account.objects.update_or_create(user_id=user.pk, defaults=mine)
+    except IntegrityError:  # another account took one meanwhile: hold neither
+        with transaction.atomic():
+            Account.objects.update_or_create(
+                user_id=user.pk, defaults={"name_key": "", "name_key_caseless": ""}
+            )
+        return False
+    return mine == {"name_key": looks, "name_key_caseless": caseless}
+
+
 def do_register(username: Any, password: Any, email: Any = None) -> Any:
     """Create a user; InvalidInput for a bad name or weak password, Conflict if taken."""
     if not setting("REGISTRATION_OPEN"):
@@ -299,7 +333,11 @@ def do_register(username: Any, password: Any, email: Any = None) -> Any:
         with transaction.atomic():
             if username_taken(username):
                 raise Conflict("that username is taken")
-            candidate.save()
+            if looks_taken(username):
+                raise Conflict("that username looks like one that is taken")
+            candidate.save()  # its keys are kept as it is saved (linkup.actions.sessions)
+            if not keep_name_keys(candidate):  # a look-alike registered at the same moment
+                raise Conflict("that username looks like one that is taken")
     except IntegrityError:
         raise Conflict("that username is taken") from None
     finally:

@@ -6,6 +6,7 @@ with those credentials on every process.
   from another device.
 - A session ends (`user_logged_out`): the sockets opened with its cookie, or with tickets it
   minted, close; those tickets die.
+- An account is created or renamed: it holds its username's look-alike keys.
 - A password is changed, or the account deactivated or deleted: every token and ticket of
   the user is deleted and every socket of theirs closes (their web sessions are refused by
   Django itself from then on).
@@ -19,7 +20,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_init, post_save, pre_delete
 
-from linkup.actions.credentials import do_end_all_sessions, do_end_session, do_record_session
+from linkup.actions.credentials import (
+    do_end_all_sessions,
+    do_end_session,
+    do_record_session,
+    keep_name_keys,
+)
 
 
 def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -37,11 +43,19 @@ def _signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 def _loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
     instance._linkup_was_active = instance.is_active
+    instance._linkup_was_named = instance.get_username()
 
 
-def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+def _saved(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
     was_active = getattr(instance, "_linkup_was_active", True)
     instance._linkup_was_active = instance.is_active
+    if raw:  # loading fixtures
+        return
+    if created or getattr(instance, "_linkup_was_named", None) != instance.get_username():
+        # However the account came or was renamed (sign-up, the admin, createsuperuser),
+        # it holds its username's look-alike keys, so a later look-alike is refused.
+        keep_name_keys(instance)
+        instance._linkup_was_named = instance.get_username()
     if created:
         return
     # `set_password` leaves the new password in `_password` until the save is done; the

@@ -83,11 +83,25 @@ async function loadNotes() {
   renderBell();
 }
 
+async function acceptInvitation(note, room) {
+  const listed = await api("GET", "/invitations").catch(() => null);
+  const invitation = listed && listed.invitations.find((one) => one.room.id === room);
+  if (!invitation) return false; // accepted or declined already, elsewhere
+  if (!window.confirm(`${note.title}. Join the group?`)) return false;
+  await api("POST", `/invitations/${invitation.id}/accept`);
+  await loadRooms().catch(() => {});
+  return true;
+}
+
 async function openNote(note) {
   if (!note.read) {
     notifier.send({ type: "notification.read", ids: [note.id] });
   }
   const room = note.data && note.data.room;
+  if (note.kind === "invited" && room != null && !rooms.has(room)) {
+    // An invitation (the person chose who may add them): joining is their decision.
+    if (!(await acceptInvitation(note, room))) return;
+  }
   if (room != null) {
     if (!rooms.has(room)) await loadRooms().catch(() => {});
     $("notifications-panel").hidden = true;
