@@ -6,6 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def _setup() -> None:
@@ -19,6 +22,36 @@ def _manage(*args: str) -> None:
     from django.core.management import call_command
 
     call_command(*args)
+
+
+def collect_static() -> None:
+    """Copy the web client's files into STATIC_ROOT (hashed names, gzip copies, the manifest
+    pages read) as the server starts, when it serves them itself: nothing to run by hand. A
+    repeat copies only the files that changed (it rewrites the gzip copies and the manifest:
+    about half a second)."""
+    from django.conf import settings
+
+    if not settings.SERVE_STATIC:
+        return  # behind a web server, the deployment runs `manage collectstatic`
+    with static_lock(exclusive=True):
+        _manage("collectstatic", "--no-input", "-v", "0")
+
+
+@contextmanager
+def static_lock(exclusive: bool) -> Iterator[None]:
+    """Held while `collect_static` writes STATIC_ROOT, and (shared) while a starting server
+    reads its manifest and lists its files (linkup_server/asgi.py): processes that start
+    together on one LINKUP_VAR_DIR collect one after another, and none reads a file that
+    another is writing."""
+    import fcntl
+
+    from django.conf import settings
+
+    root = Path(settings.STATIC_ROOT)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 def serve() -> None:
@@ -35,6 +68,7 @@ def serve() -> None:
             "LINKUP_WORKERS > 1 needs the scale-out configuration: set DATABASE_URL "
             "(PostgreSQL) and REDIS_URL (see docs/deployment.md)."
         )
+    collect_static()
     uvicorn.run(
         "linkup_server.asgi:application",
         host=host,

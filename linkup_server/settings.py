@@ -225,6 +225,27 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The web client's files. `collectstatic` copies them into STATIC_ROOT, each also under a name
+# with a hash of its content (what `{% static %}` writes into pages) and compressed (gzip);
+# `python -m linkup_server serve` (and `demo`) runs it at start when it serves them itself.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# The standalone server answers /static/ itself, with WhiteNoise in front of Django
+# (linkup_server/asgi.py); LINKUP_SERVE_STATIC=0 behind a web server that serves STATIC_ROOT.
+SERVE_STATIC = os.environ.get("LINKUP_SERVE_STATIC", "1") != "0"
+
+
+def _static_headers(headers: Any, path: str, url: str) -> None:
+    """Headers of every static file, beside WhiteNoise's own (Content-Type, Cache-Control:
+    ten years and immutable for hashed names, a minute for the rest; ETag, Vary)."""
+    headers["X-Content-Type-Options"] = "nosniff"
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _static_headers
+# Same-origin pages only: no `Access-Control-Allow-Origin: *` (WhiteNoise's default).
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -173,3 +173,17 @@ def send_over_rest(base: str, room_id: int, body: str, token: str) -> tuple[int,
     """POST a message with a fresh client_id; (status, message)."""
     payload = {"client_id": str(uuid.uuid4()), "body": body}
     return api(base, "POST", f"/rooms/{room_id}/messages", payload, token)
+
+
+def refused_start(env: dict[str, str]) -> str:
+    """Start `python -m linkup_server serve` with `env`, expecting it to refuse; its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "linkup_server", "serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0, done.stdout
+    return done.stderr

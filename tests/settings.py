@@ -8,7 +8,14 @@ import tempfile
 os.environ.setdefault("LINKUP_VAR_DIR", tempfile.mkdtemp(prefix="linkup-test-"))
 
 from linkup_server.settings import *  # noqa: F403
-from linkup_server.settings import DATABASES, VAR_DIR
+from linkup_server.settings import DATABASES, STORAGES, VAR_DIR
+
+# Pages render here without a `collectstatic` first: plain static names, no manifest (the live
+# servers run the standalone server's settings: hashed names, tests/test_static.py).
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # Real hashing is measured elsewhere; tests log in thousands of times.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.live import ROOT, api, live_server, new_user, send_over_rest
+from tests.live import api, live_server, new_user, refused_start, send_over_rest
 
 pytestmark = pytest.mark.live
 scaleout = pytest.mark.skipif(
@@ -126,13 +124,4 @@ def test_workers_without_the_scale_out_configuration_refuse_to_start() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update({"LINKUP_WORKERS": "2", "PORT": "1", "LINKUP_VAR_DIR": "/tmp/linkup-no-workers"})
-    done = subprocess.run(
-        [sys.executable, "-m", "linkup_server", "serve"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
-    assert "LINKUP_WORKERS > 1 needs the scale-out configuration" in done.stderr
+    assert "LINKUP_WORKERS > 1 needs the scale-out configuration" in refused_start(env)

@@ -223,7 +223,9 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "notifications_socket": ROUTE_EXAMPLES["linkup-notifications"],
         # Web Push: the VAPID key to subscribe with (null: off), and the worker that shows it.
         "push_key": setting("VAPID_PUBLIC_KEY") if push_enabled() else None,
-        "service_worker": static("linkup/sw.js") + "?home=" + quote(request.path),
+        # Under its plain name: a browser checks an installed worker's own URL for updates,
+        # and a hashed one would never change.
+        "service_worker": static("linkup/") + "sw.js?home=" + quote(request.path),
         "service_worker_scope": static("linkup/"),
         "push_wait_s": float(setting("CLIENT_PUSH_WAIT_S")),
         "heartbeat_s": setting("HEARTBEAT_S"),
