@@ -155,7 +155,8 @@ def test_every_room_route_answers_outsiders_as_if_the_room_did_not_exist(
 
 
 def test_every_route_but_the_public_ones_needs_credentials(db: Any) -> None:
-    public = {("POST", "/auth/token"), ("POST", "/auth/register")}
+    # The verification link's token is its own credential (tests/test_verification.py).
+    public = {("POST", "/auth/token"), ("POST", "/auth/register"), ("POST", "/auth/verify-email")}
     for method, path in _routes():
         bare = path.removeprefix(API)
         if (method, bare) in public:
@@ -171,7 +172,9 @@ def test_cookie_authenticated_writes_need_the_csrf_token(alice: Any, bob: Any) -
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     writes = [
-        (m, p) for m, p in _routes() if m != "GET" and not p.endswith(("/token", "/register"))
+        (m, p)
+        for m, p in _routes()
+        if m != "GET" and not p.endswith(("/token", "/register", "/auth/verify-email"))
     ]
     assert len(writes) >= 10
     for method, path in writes:
