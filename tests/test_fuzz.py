@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.live import api, new_user
+from tests.live import api, live_server, new_user
 
 pytestmark = pytest.mark.live
 
@@ -59,6 +60,34 @@ FRAMES = st.one_of(
     st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=6),
     VALUES,
 )
+
+
+# Budgets and throttles lifted: a refused request is held up to a second at the edge, and
+# the fuzzer asks thousands of times (their own tests are tests/test_budgets.py and
+# tests/test_hardening.py).
+UNLIMITED = {
+    f"LINKUP_{name}": "1000000000"
+    for name in (
+        "SEND_BURST",
+        "TYPING_BURST",
+        "SEARCH_BURST",
+        "FRAME_BURST",
+        "SYNC_CURSOR_BURST",
+        "READ_BURST",
+        "ROOM_CREATE_BURST",
+        "MEMBER_ADD_BURST",
+        "GROUP_CREATE_BURST",
+        "VERIFY_EMAIL_BURST",
+        "LOGIN_ACCOUNT_BURST",
+        "LOGIN_ADDRESS_BURST",
+    )
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict[str, Any]]:
+    with live_server(extra_env=UNLIMITED) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
