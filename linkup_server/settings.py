@@ -224,7 +224,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("LINKUP_STATIC_ROOT") or VAR_DIR / "static")
 # The web client's files. `collectstatic` copies them into STATIC_ROOT, each also under a name
 # with a hash of its content (what `{% static %}` writes into pages) and compressed (gzip);
 # `python -m linkup_server serve` (and `demo`) runs it at start when it serves them itself.

@@ -51,6 +51,9 @@ def live_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update({"LINKUP_VAR_DIR": str(tmp), "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex})
+    # One collection of the static files for every server of the run (each checks it is
+    # current, under a lock, and collects again only if a source changed).
+    env.setdefault("LINKUP_STATIC_ROOT", str(Path(tempfile.gettempdir()) / "linkup-test-static"))
     db_name = None
     if share is not None:
         for key in (

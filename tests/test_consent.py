@@ -192,6 +192,7 @@ def test_a_sender_notifies_one_recipient_at_most_n_times_a_window(
     assert len(after) == 1
 
 
+@pytest.mark.django_db  # one transaction, rolled back at the end (each example starts clean)
 @hsettings(max_examples=100, deadline=None)
 @given(
     offsets=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=40),
@@ -240,6 +241,7 @@ def _pair() -> tuple[Any, Any]:
     return sender, recipient
 
 
+@pytest.mark.django_db
 @hsettings(max_examples=100, deadline=None)
 @given(
     rules=st.lists(st.sampled_from(["everyone", "contacts", "nobody", ""]), min_size=4, max_size=4),
