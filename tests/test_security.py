@@ -165,6 +165,23 @@ def test_every_route_but_the_public_ones_needs_credentials(db: Any) -> None:
         assert_error(call(Api(), method, target), 401, "unauthorized")
 
 
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+def test_an_unknown_api_path_is_not_found_whatever_the_method(alice: Any, method: str) -> None:
+    """Not a CSRF 403 (the check ran before the route was known): a 404, signed in by a
+    bearer token, by a session without its CSRF token, or not at all."""
+    signed_in = Client(enforce_csrf_checks=True)
+    signed_in.force_login(alice)
+    callers = [
+        (Client(enforce_csrf_checks=True), {"HTTP_AUTHORIZATION": f"Bearer {token_for(alice)}"}),
+        (signed_in, {}),
+        (Client(enforce_csrf_checks=True), {}),
+    ]
+    for client, headers in callers:
+        for path in ("/nonexistent", "/rooms/1/nonexistent", "/rooms/1/messages/5"):
+            response = getattr(client, method)(API + path, **headers)
+            assert_error(response, 404, "not_found")
+
+
 def test_cookie_authenticated_writes_need_the_csrf_token(alice: Any, bob: Any) -> None:
     """Every unsafe route, called with a valid session but no CSRF token, is refused (403)
     and changes nothing; the same call with a bearer token needs none."""
