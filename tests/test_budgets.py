@@ -137,9 +137,9 @@ async def test_not_found_is_not_abuse(setup: dict[str, Any], settings: Any) -> N
 def test_rest_reads_are_budgeted_per_user_and_writes_are_not_reads(
     alice: Any, bob: Any, settings: Any
 ) -> None:
-    budget(settings, READ_BURST=13, READ_RATE_PER_S=STINGY)
+    budget(settings, READ_BURST=23, READ_RATE_PER_S=STINGY)
     api = Api(alice)
-    # GET /rooms costs 5 (its answer grows with the rooms); the others 1.
+    # GET /rooms costs 10 (its answer grows with the rooms); the others 1.
     assert [api.get("/rooms").status_code for _ in range(2)] == [200] * 2
     assert [api.get("/me").status_code for _ in range(3)] == [200] * 3
     refused = api.get("/me")

@@ -437,7 +437,7 @@ async def users(request: HttpRequest, q: str = "") -> Any:
 
 
 @api.get("/rooms", response={200: RoomsOut, 401: E, 429: E}, tags=["rooms"])
-@read_view(cost=5)
+@read_view(cost=10)
 async def list_rooms(request: HttpRequest) -> Any:
     """The caller's rooms, most recent activity first (members with their presence)."""
     rooms = await read(queries.list_rooms, _me(request))
