@@ -85,18 +85,18 @@ class RequestThreads:
             await self.app(scope, receive, send)
             return
         told = self.told_to_wait(scope)
-        if told is not None:
-            key, wait = told
-            if wait > 0:
-                # Held a moment before the answer (a tarpit): a client that floods on gets
-                # its refusals at the pace it was asked to keep, not as fast as it asks.
-                held = min(wait, 1.0)
-                await asyncio.sleep(held)
-                await _refuse(send, wait - held)
-                return
-            send = self._watching(send, key)
+        if told is not None and told[1] > 0:
+            await _hold_and_refuse(send, told[1])
+            return
         async with self.addresses.turn(str((scope.get("client") or ("?",))[0])):
-            await self._run(scope, receive, send)
+            # Again: the same credential may have been refused while this one waited its
+            # turn (a flood queues many at once), and a refusal here costs no Django.
+            told = self.told_to_wait(scope)
+            if told is None or told[1] <= 0:
+                watched = send if told is None else self._watching(send, told[0])
+                await self._run(scope, receive, watched)
+                return
+        await _hold_and_refuse(send, told[1])
 
     def told_to_wait(self, scope: Any) -> tuple[tuple[Any, ...], float] | None:
         """For a request that carries a credential (a bearer token or a session cookie):
@@ -142,6 +142,14 @@ class RequestThreads:
                 await self.app(scope, receive, send)
         finally:
             self.busy[chosen] -= 1
+
+
+async def _hold_and_refuse(send: Any, wait: float) -> None:
+    """Hold a moment before the answer (a tarpit): a client that floods on gets its refusals
+    at the pace it was asked to keep, not as fast as it asks."""
+    held = min(wait, 1.0)
+    await asyncio.sleep(held)
+    await _refuse(send, wait - held)
 
 
 async def _refuse(send: Any, wait: float) -> None:

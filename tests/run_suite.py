@@ -48,9 +48,7 @@ def services_problem() -> str | None:
     return None
 
 
-def pytest_pass(
-    name: str, args: list[str], env: dict[str, str], with_faults: bool, extra_workers: int = 0
-) -> list[str]:
+def pytest_pass(name: str, args: list[str], env: dict[str, str], with_faults: bool) -> list[str]:
     """One configuration's tests; the failures, named. With no arguments: every test but the
         fault suite spread over the cores (pytest-xdist; a file's tests stay on one worker, so
         they share its module's server), then the fault suite alone, since it kills processes and
@@ -61,7 +59,7 @@ def pytest_pass(
         code = run([*pytest, "--durations=15", *args], env=env)
         return [] if code == 0 else [f"{name} (pytest exit {code})"]
     failures = []
-    workers = str(min(WORKERS, os.cpu_count() or 1) + extra_workers)
+    workers = str(min(WORKERS, os.cpu_count() or 1))
     spread = ["-n", workers, "--dist", "loadfile", "-m", "not faults and not alone"]
     spread.append("--durations=20")
     code = run([*pytest, *spread], env=env)
@@ -108,9 +106,7 @@ def main() -> int:
     if problem is None:
         env = {**base_env, "DATABASE_URL": PG_URL, "REDIS_URL": REDIS_URL}
         # The fault suite starts PostgreSQL and Redis of its own: it runs in the first pass.
-        # Its tests wait on PostgreSQL and Redis more than they compute: one worker more
-        # than the cores keeps both busy.
-        failures += pytest_pass("scale-out pass", args, env, with_faults=False, extra_workers=1)
+        failures += pytest_pass("scale-out pass", args, env, with_faults=False)
     elif CI:
         failures.append(f"scale-out pass could not run: {problem}")
     else:

@@ -44,8 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # them at once twice, then every five seconds.
     "SYNC_CURSORS_PER_S": 1000.0,
     "SYNC_CURSOR_BURST": 10_000,
-    # Every GET under /api/v1.
-    "READ_RATE_PER_S": 20.0,
+    # Every GET under /api/v1 (GET /rooms costs 10: after the burst, one list a second).
+    "READ_RATE_PER_S": 10.0,
     "READ_BURST": 100,
     # ... and at most this many of one user's reads run at once in a process (the others
     # wait their turn, holding a connection but not the database thread).
