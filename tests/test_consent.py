@@ -71,6 +71,8 @@ def test_a_stranger_invites_whoever_chose_consent(alice: Any, bob: Any, carol: A
     assert {m["id"] for m in accepted.json()["members"]} == {alice.pk, bob.pk, carol.pk}
     assert carol.pk in contacts_of([alice.pk])[alice.pk]
     assert as_carol.get("/invitations").json()["invitations"] == []
+    # Answered: the invitation's notification is read.
+    assert Notification.objects.get(pk=note.pk).read_at is not None
     assert_error(as_carol.post(f"/invitations/{invitation['id']}/accept"), 404, "not_found")
 
 
@@ -87,6 +89,7 @@ def test_contacts_may_add_and_strangers_invite(alice: Any, bob: Any, carol: Any)
     as_bob = Api(bob)
     (invitation,) = as_bob.get("/invitations").json()["invitations"]
     assert as_bob.delete(f"/invitations/{invitation['id']}").json() == {"ok": True}
+    assert not Notification.objects.filter(recipient=bob, kind="invited", read_at=None).exists()
     assert not Invitation.objects.exists()
     assert_error(as_bob.delete(f"/invitations/{invitation['id']}"), 404, "not_found")
     # Adding to an existing group follows the same rule; a second invitation is one.

@@ -369,6 +369,22 @@ def read_through(user_id: int, room_id: int, seq: int, now: dt.datetime) -> None
         _announce_read(user_id, fresh)
 
 
+def read_invitations(user_id: int, room_id: int, now: dt.datetime) -> None:
+    """The user answered their invitation to the group: its notifications are read (inside
+    the answer's transaction)."""
+    fresh = sorted(
+        Notification.objects.filter(
+            recipient_id=user_id,
+            kind=Notification.Kind.INVITED,
+            data__room=room_id,
+            read_at__isnull=True,
+        ).values_list("pk", flat=True)
+    )
+    if fresh:
+        Notification.objects.filter(pk__in=fresh).update(read_at=now)
+        _announce_read(user_id, fresh)
+
+
 def do_set_muted(user: Any, room_id: int, muted: bool) -> dict[str, Any]:
     with transaction.atomic():
         membership = access_membership(user, room_id)

@@ -273,6 +273,7 @@ def do_accept_invitation(
             raise NotFound("invitation not found")
         room = Room.objects.select_for_update().get(pk=invitation.room_id)
         invitation.delete()
+        notifications.read_invitations(user.pk, room.pk, now)
         if not Membership.objects.filter(room=room, user=user).exists():
             if Membership.objects.filter(room=room).count() >= int(setting("GROUP_MAX_MEMBERS")):
                 raise Forbidden("the group is full")
@@ -289,9 +290,12 @@ def do_accept_invitation(
 
 
 def do_decline_invitation(user: Any, invitation_id: int) -> None:
-    deleted, _ = Invitation.objects.filter(pk=invitation_id, user=user).delete()
-    if not deleted:
-        raise NotFound("invitation not found")
+    with transaction.atomic():
+        invitation = Invitation.objects.filter(pk=invitation_id, user=user).first()
+        if invitation is None:
+            raise NotFound("invitation not found")
+        invitation.delete()
+        notifications.read_invitations(user.pk, invitation.room_id, timezone.now())
 
 
 def do_set_group_adds(user: Any, value: Any) -> str:
