@@ -24,6 +24,9 @@ import pytest
 from tests.live import ROOT, api, live_server, new_user, send_over_rest
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
+# The web client is the same on both passes: the scale-out pass runs the tests whose server
+# side its configuration changes (a conversation across PostgreSQL + Redis, a restart).
+client_only = pytest.mark.embedded_only
 
 CHROMIUM = "/usr/bin/chromium"
 CI = os.environ.get("CI", "").lower() == "true"
@@ -292,6 +295,7 @@ def test_conversation_ticks_typing_and_presence(web: dict[str, Any], browser: An
     assert [m["body"] for m in history(base, room, alice["token"])] == ["hello bob", "hi alice"]
 
 
+@client_only
 def test_two_tabs_of_one_user_stay_consistent(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
     alice, bob, room = pair(base)
@@ -326,6 +330,7 @@ def test_two_tabs_of_one_user_stay_consistent(web: dict[str, Any], browser: Any,
     b_ctx.close()
 
 
+@client_only
 def test_offline_outbox_survives_a_reload_and_delivers_once(
     web: dict[str, Any], browser: Any, watch: Watch
 ):
@@ -433,6 +438,7 @@ def seed_messages(web: dict[str, Any], room: int, sender: int, count: int) -> No
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=web["env"], check=True)
 
 
+@client_only
 def test_infinite_scroll_over_two_hundred_messages(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
     alice, bob, room = pair(base)
@@ -468,6 +474,7 @@ def test_infinite_scroll_over_two_hundred_messages(web: dict[str, Any], browser:
     a_ctx.close()
 
 
+@client_only
 def test_xss_payloads_render_as_text(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
     alice, bob, room = pair(base)
@@ -502,6 +509,7 @@ def test_xss_payloads_render_as_text(web: dict[str, Any], browser: Any, watch: W
     a_ctx.close()
 
 
+@client_only
 def test_sign_up_sign_out_and_phone_layout(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
     bob = new_user(base, "bob")
@@ -535,6 +543,7 @@ def test_sign_up_sign_out_and_phone_layout(web: dict[str, Any], browser: Any, wa
     phone.close()
 
 
+@client_only
 def test_group_typing_names_and_senders(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
     alice, bob, carol = (new_user(base, n) for n in ("alice", "bob", "carol"))
@@ -586,6 +595,7 @@ def test_group_typing_names_and_senders(web: dict[str, Any], browser: Any, watch
         ctx.close()
 
 
+@client_only
 def test_failed_send_shows_retry_and_old_outbox_items_expire(
     web: dict[str, Any], browser: Any, watch: Watch
 ):
@@ -623,6 +633,7 @@ def test_failed_send_shows_retry_and_old_outbox_items_expire(
     a_ctx.close()
 
 
+@client_only
 def test_http_fallback_when_the_socket_cannot_connect(
     fast_reconnect_web: dict[str, Any], browser: Any, watch: Watch
 ):
@@ -666,6 +677,7 @@ def test_http_fallback_when_the_socket_cannot_connect(
     b_ctx.close()
 
 
+@client_only
 def test_focus_frames_and_one_batched_read_receipt(web: dict[str, Any], browser: Any, watch: Watch):
     base = web["base"]
     alice, bob, room = pair(base)
@@ -709,6 +721,7 @@ def test_focus_frames_and_one_batched_read_receipt(web: dict[str, Any], browser:
     a_ctx.close()
 
 
+@client_only
 def test_notification_bell_updates_live_and_across_tabs(
     web: dict[str, Any], browser: Any, watch: Watch
 ):
@@ -768,9 +781,7 @@ def test_notification_bell_updates_live_and_across_tabs(
     context.close()
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("DATABASE_URL")), reason="the browser side is the same on both passes"
-)
+@client_only
 def test_web_push_subscribes_through_the_service_worker(browser: Any, watch: Watch):
     """With VAPID keys set, the bell's panel offers Web Push: the service worker registers
     and the browser subscribes (or, where the browser has no push service, as in a headless

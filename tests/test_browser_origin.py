@@ -37,7 +37,7 @@ from tests.test_browser import (  # noqa: F401  (`browser` and `watch` are fixtu
     watch,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.live]
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.embedded_only]
 
 # Each socket, and the frame that brings it a message sent to the user (docs/protocol.md).
 SOCKETS = {"/ws/chat/": "message.new", "/ws/notifications/": "notification"}

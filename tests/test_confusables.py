@@ -22,6 +22,9 @@ from hypothesis import strategies as st
 from linkup.core import confusables
 from linkup.core.confusables import data_version, skeleton, username_skeleton
 
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
+
 DATA = Path(confusables.__file__).with_name("confusables.txt")
 TABLE = confusables._data()[1]
 MAPPINGS = 6311  # "# total:" of confusables.txt 15.0.0

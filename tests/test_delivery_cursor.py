@@ -5,10 +5,14 @@ exactly once, in seq order."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from linkup.realtime.delivery import Step, delivery_step
+
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
 
 
 def test_the_three_steps() -> None:

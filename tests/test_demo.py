@@ -78,6 +78,7 @@ def _emailed(var_dir: str) -> bool:
 
 
 @pytest.mark.live
+@pytest.mark.embedded_only  # the demo is the embedded default, whatever the environment says
 def test_demo_serves_seeded_users_and_restarts_on_the_same_database() -> None:
     env: dict[str, Any] = {
         k: v

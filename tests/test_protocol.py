@@ -29,6 +29,9 @@ from linkup.core.protocol import (
     parse_frame,
 )
 
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
+
 FRAME_TYPES = ("message.send", "receipt", "typing", "focus", "sync", "ping")
 FRAME_CLASSES = (SendFrame, ReceiptFrame, TypingFrame, FocusFrame, SyncFrame, PingFrame)
 #: The only exception classes parse_frame may raise.

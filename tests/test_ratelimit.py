@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from linkup.realtime.ratelimit import Bucket, LocalLimiter, take
 
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
+
 bursts = st.integers(min_value=1, max_value=3) | st.integers(min_value=1, max_value=30)
 # Any float rate and any non-decreasing float times.
 float_rates = st.floats(min_value=1e-3, max_value=1e4)

@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 
 from linkup.core.serialization import SerializationError, dumps, format_time, loads, to_json_native
 
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
+
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 CONTRACT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")

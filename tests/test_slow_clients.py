@@ -15,6 +15,9 @@ import pytest
 from linkup_server.transport import Starting
 from tests.live import live_server
 
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
+
 PARTIAL = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 
@@ -70,6 +73,7 @@ def _served_within(base: str) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.alone  # "served within a second" would measure the neighbouring tests too
 async def test_twenty_thousand_half_open_connections_leave_the_server_serving(
     strict_server: dict[str, Any],
 ) -> None:

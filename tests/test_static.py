@@ -24,7 +24,7 @@ import pytest
 
 from tests.live import ROOT, free_port, live_server, new_user, refused_start
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.embedded_only]
 
 SOURCE = ROOT / "linkup" / "static"
 FOREVER = "max-age=315360000, public, immutable"

@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from linkup_server.transport import limit_unacknowledged
+
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
 
 
 def test_a_peer_that_never_reads_is_let_go() -> None:

@@ -3,11 +3,15 @@ exactly the frame a WebSocket server sends, and parse back to the text."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
 from linkup.realtime.wire import Outgoing, text_frame
+
+# What it tests does not depend on the database or the channel layer.
+pytestmark = pytest.mark.embedded_only
 
 # Lengths around each boundary of the length encoding (7 bits, 16 bits, 64 bits).
 LENGTHS = st.one_of(st.integers(0, 130), st.integers(65_530, 65_540), st.integers(0, 200_000))
