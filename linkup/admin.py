@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from linkup.actions import changes
 from linkup.models import (
     ApiToken,
     CircuitBreaker,
@@ -33,11 +34,40 @@ class RoomAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
+@admin.action(description="Delete for everyone (erases the text, edits and reactions)")
+def delete_for_everyone(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> None:
+    # Through the room's change log, so members' clients learn of it like any delete.
+    done = sum(
+        changes.do_moderate_delete(room_id, seq)
+        for room_id, seq in queryset.values_list("room_id", "seq")
+    )
+    modeladmin.message_user(request, f"{done} message(s) deleted for everyone.")
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "room", "seq", "sender", "created_at")
+    list_display = ("id", "room", "seq", "sender", "created_at", "edited_at", "deleted_at")
     raw_id_fields = ("room", "sender")
-    readonly_fields = ("room", "seq", "sender", "client_id", "created_at")
+    # A message changes only through the room's change log (edits, deletes, reactions):
+    # nothing here writes to it but the action below.
+    readonly_fields = (
+        "room",
+        "seq",
+        "sender",
+        "body",
+        "client_id",
+        "created_at",
+        "reply_to_seq",
+        "edited_at",
+        "deleted_at",
+        "change",
+    )
+    actions = [delete_for_everyone]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ApiToken)

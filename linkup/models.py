@@ -26,6 +26,9 @@ class Room(models.Model):
     last_seq = models.BigIntegerField(default=0)
     # Lowest seq still stored: messages below it were purged by retention (not lost).
     first_seq = models.BigIntegerField(default=1)
+    # Highest change number assigned in this room: every edit, delete for everyone and
+    # reaction added or removed takes last_change + 1 under the room's lock, like a seq.
+    last_change = models.BigIntegerField(default=0)
     # Lowest delivered and read markers over the members ("watermarks"): a message with
     # seq <= delivered_watermark is delivered to everyone, <= read_watermark read by everyone.
     # They only grow; they move under the room lock, so concurrent receipts cannot miss a move.
@@ -94,6 +97,14 @@ class Message(models.Model):
     # Chosen by the client (a UUID string); makes sends idempotent per room and sender.
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+    # The seq of the message this one replies to, in the same room.
+    reply_to_seq = models.BigIntegerField(null=True, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # Deleted for everyone: the body, edits and reactions are gone; the row stays (a
+    # tombstone with seq, sender and time) so seqs never gap.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # The room change number of its latest change (0: never changed).
+    change = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -107,6 +118,88 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.room_id}#{self.seq}"
+
+
+class MessageChange(models.Model):
+    """One entry of a room's change log: message `seq` was edited, deleted or reacted to.
+
+    It holds what changed, never a copy: a change replays as the message as it is now, so
+    replaying a room's changes in order always ends at the database's view (an edit made
+    before a delete replays as the tombstone, never the erased body)."""
+
+    class Kind(models.TextChoices):
+        EDIT = "edit"
+        DELETE = "delete"
+        REACTION = "reaction"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    change = models.BigIntegerField()
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Also the index for replays: WHERE room = ? AND change > ? ORDER BY change.
+            models.UniqueConstraint(fields=["room", "change"], name="linkup_change_room_change"),
+        ]
+
+    def __str__(self) -> str:
+        return f"change {self.room_id}/{self.change}: {self.kind} of #{self.seq}"
+
+
+class MessageEdit(models.Model):
+    """A body a message had before an edit (shown to its sender and the room's admins)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    body = models.TextField()  # the text this edit replaced
+    # Chosen by the client: the same edit sent again changes nothing.
+    client_id = models.CharField(max_length=64)
+    edited_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "client_id"], name="linkup_edit_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"edit of message {self.message_id} at {self.edited_at}"
+
+
+class Reaction(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Stored exactly as sent (no normalisation: a variation selector is kept).
+    emoji = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="linkup_reaction_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by user {self.user_id} on message {self.message_id}"
+
+
+class DeletedForMe(models.Model):
+    """A message one user deleted for themselves: a tombstone for them alone."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Also the index for a user's list per room (sync's deleted_for_me).
+            models.UniqueConstraint(fields=["user", "room", "seq"], name="linkup_hidden_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} of room {self.room_id} deleted for user {self.user_id}"
 
 
 class MarkerMove(models.Model):

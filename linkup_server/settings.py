@@ -316,9 +316,19 @@ for _name in (
     "NOTIFY_PER_SENDER_WINDOW_S",
     "HTTP_PER_ADDRESS",
     "HTTP_THREADS",
+    "EDIT_WINDOW_S",
+    "DELETE_WINDOW_S",
+    "REACTIONS_PER_MESSAGE_MAX",
+    "SYNC_MAX_CHANGES",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
+
+# Reactions a site allows, as a comma-separated list ("👍,❤️,😂"); unset: any one emoji.
+if os.environ.get("LINKUP_REACTION_EMOJI"):
+    LINKUP["REACTION_EMOJI"] = [
+        e.strip() for e in os.environ["LINKUP_REACTION_EMOJI"].split(",") if e.strip()
+    ]
 
 for _name in ("GROUP_ADDS_DEFAULT", "PUBLIC_URL"):
     if os.environ.get(f"LINKUP_{_name}"):

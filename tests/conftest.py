@@ -20,6 +20,30 @@ settings.load_profile("linkup")
 SCALEOUT = bool(os.environ.get("DATABASE_URL")) and bool(os.environ.get("REDIS_URL"))
 
 
+def _flush_by_delete() -> None:
+    """Transactional tests empty every table after each test (Django's `flush`). On
+    PostgreSQL that is one TRUNCATE of all 30 tables: 210 ms a test, measured, while the
+    same with DELETE takes a few (the tables hold a test's few rows). Django's foreign keys
+    there are DEFERRABLE INITIALLY DEFERRED and the flush runs in one transaction, so the
+    order of the DELETEs does not matter. Sequences are kept, as they are by default."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: Any, style: Any, tables: Any, *, reset_sequences: bool = False, **kwargs: Any
+    ) -> list[str]:
+        if reset_sequences or not tables:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, **kwargs)
+        return [f"DELETE FROM {self.quote_name(table)};" for table in tables]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+
+
+if SCALEOUT:
+    _flush_by_delete()
+
+
 def pytest_report_header(config: Any) -> str:
     if SCALEOUT:
         return "linkup configuration: PostgreSQL + Redis (scale-out)"

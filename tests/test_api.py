@@ -1087,6 +1087,8 @@ def test_sync_lists_cursor_rooms_and_summarizes_the_rest(alice: Any, bob: Any, c
         assert set(entry) == {
             "room",
             "last_seq",
+            "last_change",
+            "deleted_for_me",
             "messages",
             "has_more",
             "markers",
@@ -1201,7 +1203,7 @@ def test_sync_refuses_non_ascii_or_huge_cursor_seqs(alice: Any, cursors: str) ->
 
 
 @pytest.mark.parametrize(
-    "path", ["/nope", "/rooms/1/nope", "/rooms/1/messages/1", "/auth", "/me/extra", "/"]
+    "path", ["/nope", "/rooms/1/nope", "/rooms/1/messages/1/nope", "/auth", "/me/extra", "/"]
 )
 def test_unknown_paths_answer_json_404(alice: Any, path: str) -> None:
     for api in (Api(), Api(alice)):

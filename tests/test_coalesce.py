@@ -59,7 +59,7 @@ async def test_the_batched_queries_answer_as_the_single_ones(alice: Any, bob: An
 
     room, alice_token, bob_token = await db(setup)()
     seqs = await db(queries.rooms_and_seqs_of)([alice.pk, bob.pk, 10**9])
-    assert seqs == {alice.pk: {room: 0}, bob.pk: {room: 0}}
+    assert seqs == {alice.pk: {room: (0, 0)}, bob.pk: {room: (0, 0)}}
     found = await db(authenticate_tokens)([alice_token, bob_token, "nope", "x" * 300])
     assert {raw: (user.pk, token) for raw, (user, token) in found.items()} == {
         alice_token: (alice.pk, found[alice_token][1]),

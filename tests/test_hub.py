@@ -111,7 +111,7 @@ async def test_a_gap_is_read_once_for_the_room_after_the_reorder_wait(
     members = [Member(alice.pk), Member(alice.pk), Member(bob.pk)]
     for member in members:
         await hub.enter(member, [room_group(room)])
-    hub.known(room, 0)
+    hub.known(room, 0, 0)
     group = room_group(room)
     hub.dispatch(group, message_event(room, sent[3]))  # 4 first: 1 to 3 were lost or late
     hub.dispatch(group, message_event(room, sent[0]))  # 1 comes: it passes at once
@@ -142,7 +142,7 @@ async def test_a_message_committed_here_ahead_of_the_line_reads_the_gap_without_
     hub = Hub()
     member = Member(bob.pk)
     await hub.enter(member, [room_group(room)])
-    hub.known(room, 1)
+    hub.known(room, 1, 0)
     await hub.publish([(room_group(room), message_event(room, sent[2]))])  # 3, committed here
     for _ in range(100):
         if member.messages == [2, 3]:

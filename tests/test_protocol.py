@@ -605,7 +605,7 @@ def test_error_frame_for_blank_body_echoes_ref() -> None:
 
 
 def test_error_frame_for_unknown_type() -> None:
-    frame = error_frame(json.dumps({"type": "message.delete", "client_id": "c-9"}))
+    frame = error_frame(json.dumps({"type": "message.forward", "client_id": "c-9"}))
     assert frame["code"] == "unknown_type"
     assert frame["ref"] == "c-9"
     assert set(frame) == {"type", "code", "detail", "ref"}

@@ -107,6 +107,7 @@ BODIES: dict[str, Any] = {
     "/rooms/{room_id}/messages": {"client_id": "c-1", "body": "x"},
     "/rooms/{room_id}/receipts": {"kind": "read", "seq": 1},
     "/rooms/{room_id}/mute": {"muted": True},
+    "/rooms/{room_id}/messages/{seq}": {"client_id": "c-1", "body": "x"},
 }
 
 
@@ -129,6 +130,7 @@ def _fill(path: str, room: int, user: int) -> str:
         .replace("{room_id}", str(room))
         .replace("{user_id}", str(user))
         .replace("{seq}", "1")
+        .replace("{emoji}", "%F0%9F%91%8D")  # 👍
     )
 
 
@@ -177,7 +179,7 @@ def test_an_unknown_api_path_is_not_found_whatever_the_method(alice: Any, method
         (Client(enforce_csrf_checks=True), {}),
     ]
     for client, headers in callers:
-        for path in ("/nonexistent", "/rooms/1/nonexistent", "/rooms/1/messages/5"):
+        for path in ("/nonexistent", "/rooms/1/nonexistent", "/rooms/1/messages/5/forward"):
             response = getattr(client, method)(API + path, **headers)
             assert_error(response, 404, "not_found")
 

@@ -21,14 +21,14 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from linkup.actions import notifications, receipts
+from linkup.actions import notifications, receipts, rooms
 from linkup.actions.events import Event, collecting_events, room_group, send_event_on_commit
-from linkup.core.errors import LinkupError, NotFound, ServerError
+from linkup.core.errors import InvalidInput, LinkupError, NotFound, ServerError
 from linkup.core.log import log_event
 from linkup.core.serialization import SerializationError, format_time
 from linkup.core.shapes import MessageDict
-from linkup.models import MarkerMove, Membership, Message, Room
-from linkup.store import queries, sendsql
+from linkup.models import DeletedForMe, MarkerMove, Membership, Message, MessageChange, Room
+from linkup.store import queries, sendsql, views
 from linkup.store.records import record_failure
 
 
@@ -38,6 +38,7 @@ class Send:
     room_id: int
     client_id: str
     body: str
+    reply_to: int | None = None  # the seq of the message it replies to, in the same room
 
 
 # ((message, created), None, events) for a committed or repeated send; (None, error, []).
@@ -47,10 +48,17 @@ Outcome = tuple[tuple[MessageDict, bool] | None, LinkupError | None, list[Event]
 
 
 def do_send_message(
-    sender: Any, room_id: int, client_id: str, body: str, *, now: dt.datetime | None = None
+    sender: Any,
+    room_id: int,
+    client_id: str,
+    body: str,
+    *,
+    reply_to: int | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[MessageDict, bool]:
     """Commit one message; return (message, created): a batch of one (`do_send_batch`)."""
-    ((result, error, _events),) = do_send_batch([Send(sender, room_id, client_id, body)], now=now)
+    send = Send(sender, room_id, client_id, body, reply_to)
+    ((result, error, _events),) = do_send_batch([send], now=now)
     if error is not None:
         raise error
     assert result is not None
@@ -98,7 +106,7 @@ def do_send_batch(
 def _record(send: Send, exc: BaseException) -> None:
     """Record a send that failed on a constraint or its payload (a bug), for the operator."""
     args = (send.sender, send.room_id, send.client_id, send.body)
-    record_failure(do_send_message, args, {}, exc)
+    record_failure(do_send_message, args, {"reply_to": send.reply_to}, exc)
 
 
 def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None, direct: set[int]) -> None:
@@ -165,7 +173,9 @@ def _commit_together(
     found = sendsql.earlier_ids(room_ids, sender_ids, sorted({s.client_id for s in sends}))
     if found:  # repeats of earlier sends: rare, so the ORM builds them
         for m in Message.objects.select_related("sender").filter(pk__in=found):
-            earlier[(m.room_id, m.sender_id, m.client_id)] = queries.message_dict(m)
+            earlier[(m.room_id, m.sender_id, m.client_id)] = queries.message_dict(m, m.sender_id)
+    # The originals the batch's replies quote: one query, only for a batch with replies.
+    quoted = views.originals((s.room_id, s.reply_to) for s in sends if s.reply_to is not None)
     at = format_time(now)
     fresh: list[tuple[int, MessageDict]] = []
     repeats: list[tuple[int, MessageDict]] = []  # a client_id sent twice within the batch
@@ -183,21 +193,36 @@ def _commit_together(
         if key in in_batch:
             repeats.append((i, in_batch[key]))
             continue
+        reply = None
+        if send.reply_to is not None:
+            reply = quoted.get((send.room_id, send.reply_to))
+            if reply is None:
+                outcomes[i] = (None, InvalidInput("reply_to is not a message of this room"), [])
+                continue
         room.last_seq += 1
-        message: MessageDict = {
-            "id": 0,  # set once inserted
-            "room": room.pk,
-            "seq": room.last_seq,
-            "sender": queries.user_dict(send.sender),
-            "body": send.body,
-            "client_id": send.client_id,
-            "created_at": at,
-        }
+        message = views.new_message(
+            0,  # set once inserted
+            room.pk,
+            room.last_seq,
+            queries.user_dict(send.sender),
+            send.body,
+            send.client_id,
+            at,
+            reply,
+        )
         in_batch[key] = message
         fresh.append((i, message))
     if fresh:
         rows = [
-            (m["room"], m["seq"], m["sender"]["id"], m["body"], m["client_id"]) for _, m in fresh
+            (
+                m["room"],
+                m["seq"],
+                m["sender"]["id"],
+                m["body"],
+                m["client_id"],
+                None if m["reply_to"] is None else m["reply_to"]["seq"],
+            )
+            for _, m in fresh
         ]
         for (_, message), pk in zip(fresh, sendsql.insert_messages(rows, now), strict=True):
             message["id"] = pk
@@ -271,7 +296,8 @@ def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:
 
     Per room, everything up to the highest seq sent before the cutoff goes (so what stays is
     a contiguous run of seqs), and `first_seq` moves past it: clients read a purge, not a
-    loss. Return counts of rooms and messages purged."""
+    loss; each member's sockets get `room.updated` with the new `first_seq`, so clients
+    drop what they hold below it. Return counts of rooms and messages purged."""
     counts = {"rooms": 0, "messages": 0}
     ends = (
         Message.objects.filter(created_at__lt=cutoff)
@@ -282,9 +308,22 @@ def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:
     for room_id, end in list(ends):
         with transaction.atomic():
             room = Room.objects.select_for_update().get(pk=room_id)
-            deleted, _ = Message.objects.filter(room_id=room_id, seq__lte=end).delete()
+            deleted = (
+                Message.objects.filter(room_id=room_id, seq__lte=end)
+                .delete()[1]
+                .get(Message._meta.label, 0)
+            )
+            # Their changes and deletions for oneself go with them (edits and reactions
+            # cascade): a change log replay passes over what is no longer stored.
+            MessageChange.objects.filter(room_id=room_id, seq__lte=end).delete()
+            DeletedForMe.objects.filter(room_id=room_id, seq__lte=end).delete()
             if end + 1 > room.first_seq:
                 Room.objects.filter(pk=room_id).update(first_seq=end + 1)
+                # Members' clients drop what they hold below first_seq: purged, not stale.
+                members = Membership.objects.filter(room_id=room_id).values_list(
+                    "user_id", flat=True
+                )
+                rooms.notify_room_updated(room_id, list(members))
         counts["rooms"] += 1
         counts["messages"] += deleted
     MarkerMove.objects.filter(at__lt=cutoff).delete()

@@ -194,7 +194,7 @@ def message_info(user: Any, room_id: int, seq: int) -> dict[str, Any]:
         return format_time(at) if at is not None and marker >= seq else None
 
     return {
-        "message": queries.message_dict(message),
+        "message": queries.message_dict(message, user.pk),
         "status": message_status(seq, room.delivered_watermark, room.read_watermark),
         "members": [
             {

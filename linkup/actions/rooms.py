@@ -107,7 +107,7 @@ def _invite(room: Room, actor: Any, users: list[Any], now: dt.datetime) -> list[
     return sorted(ids)
 
 
-def _notify_room_updated(room_id: int, user_ids: Iterable[int]) -> None:
+def notify_room_updated(room_id: int, user_ids: Iterable[int]) -> None:
     """Send each member their own view of the room (markers and unread count are per user)."""
     for view in queries.room_views_for_users(room_id, list(user_ids)):
         send_event_on_commit(
@@ -136,7 +136,7 @@ def _insert_room(
     Membership.objects.bulk_create(
         [Membership(room=room, user=user, role=role, joined_at=now) for user, role in roles]
     )
-    _notify_room_updated(room.pk, [user.pk for user, _ in roles])
+    notify_room_updated(room.pk, [user.pk for user, _ in roles])
     if kind == Room.Kind.GROUP:
         notifications.for_added_members(room, creator, [user.pk for user, _ in roles], now)
     return room
@@ -226,7 +226,7 @@ def do_add_members(
         )
         if new:
             everyone = Membership.objects.filter(room=room).values_list("user_id", flat=True)
-            _notify_room_updated(room.pk, list(everyone))
+            notify_room_updated(room.pk, list(everyone))
             notifications.for_added_members(room, actor, [u.pk for u in new], now)
     return {**queries.room_view(actor, room_id), "invited": invited}
 
@@ -285,7 +285,7 @@ def do_accept_invitation(
                 read_seq=room.last_seq,
             )
             everyone = Membership.objects.filter(room=room).values_list("user_id", flat=True)
-            _notify_room_updated(room.pk, list(everyone))
+            notify_room_updated(room.pk, list(everyone))
     return queries.room_view(user, room.pk)
 
 
@@ -333,4 +333,4 @@ def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:
                 heir.save(update_fields=["role"])
         send_event_on_commit(user_group(user_id), {"type": "room.removed", "room": room.pk})
         remaining = Membership.objects.filter(room=room).values_list("user_id", flat=True)
-        _notify_room_updated(room.pk, list(remaining))
+        notify_room_updated(room.pk, list(remaining))

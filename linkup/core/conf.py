@@ -128,6 +128,19 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_MAX_BYTES": 256 * 1024,
     # Rooms whose catch-up pages one query fetches (sync costs one query per this many).
     "SYNC_ROOMS_PER_QUERY": 500,
+    # Changes to messages (edits, deletes, reactions) per room in one sync entry, and the
+    # seqs a user deleted for themselves listed per room (newest first).
+    "SYNC_MAX_CHANGES": 100,
+    "DELETED_FOR_ME_MAX": 1000,
+    # How long after sending its sender may edit a message (WhatsApp's 15 minutes), and
+    # delete it for everyone (a room's owner and admins may delete any message, any time).
+    "EDIT_WINDOW_S": 15 * 60,
+    "DELETE_WINDOW_S": 2 * 24 * 3600,
+    # Reactions allowed: None takes any one emoji (one grapheme cluster: a ZWJ sequence, a
+    # flag, a skin tone); a list allows those strings only.
+    "REACTION_EMOJI": None,
+    # Different emoji on one message at most (one of each per person).
+    "REACTIONS_PER_MESSAGE_MAX": 50,
     # Days of history to keep; None keeps everything. `manage.py linkup_purge` applies it.
     "RETENTION_DAYS": None,
     # REST history paging.

@@ -6,6 +6,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import emoji
+
 from linkup.core import serialization
 from linkup.core.errors import InvalidInput, TooLarge, UnknownType
 
@@ -20,6 +22,32 @@ class SendFrame:
     room: int
     client_id: str
     body: str
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
+class EditFrame:
+    room: int
+    seq: int
+    body: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class DeleteFrame:
+    room: int
+    seq: int
+    scope: Literal["everyone", "me"]
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class ReactionFrame:
+    room: int
+    seq: int
+    emoji: str
+    state: Literal["add", "remove"]
+    client_id: str | None
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,7 @@ class FocusFrame:
 @dataclass(frozen=True)
 class SyncFrame:
     cursors: dict[int, int]
+    changes: dict[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,17 @@ class PingFrame:
     pass
 
 
-Frame = SendFrame | ReceiptFrame | TypingFrame | FocusFrame | SyncFrame | PingFrame
+Frame = (
+    SendFrame
+    | EditFrame
+    | DeleteFrame
+    | ReactionFrame
+    | ReceiptFrame
+    | TypingFrame
+    | FocusFrame
+    | SyncFrame
+    | PingFrame
+)
 
 
 # Characters that show nothing: Unicode's Default_Ignorable_Code_Point ranges
@@ -116,10 +155,34 @@ def check_seq(value: Any, name: str = "seq") -> int:
     return value
 
 
-def check_cursors(value: Any) -> dict[int, int]:
+MAX_EMOJI_CHARS = 32  # code points: the longest emoji ZWJ sequences are ten or so
+
+
+def check_emoji(value: Any, allowed: list[str] | None = None) -> str:
+    """Return a reaction's emoji as sent (no normalisation) if it is one emoji (a single
+    grapheme cluster: a ZWJ sequence, a flag, a keycap, a skin tone), or one of `allowed`
+    when the site configured a set; else raise InvalidInput."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("emoji must be a non-empty string")
+    if allowed is not None:
+        if value not in allowed:
+            raise InvalidInput("that reaction is not one this site allows")
+        return value
+    if len(value) > MAX_EMOJI_CHARS or not emoji.is_emoji(value):
+        raise InvalidInput("emoji must be exactly one emoji")
+    return value
+
+
+def check_reply_to(value: Any) -> int | None:
+    if value is None:
+        return None
+    return check_id(value, "reply_to")
+
+
+def check_cursors(value: Any, name: str = "cursors") -> dict[int, int]:
     """Return {room_id: seq} from a JSON object of "<room_id>": seq."""
     if not isinstance(value, dict):
-        raise InvalidInput("cursors must be an object of room id to seq")
+        raise InvalidInput(f"{name} must be an object of room id to number")
     if len(value) > 10_000:
         raise InvalidInput("too many cursors")
     cursors: dict[int, int] = {}
@@ -157,6 +220,56 @@ def _parse_send(raw: dict[str, Any], max_body: int, max_client_id: int) -> SendF
         room=check_id(raw.get("room"), "room"),
         client_id=check_client_id(raw.get("client_id"), max_client_id),
         body=check_message_body(raw.get("body"), max_body),
+        reply_to=check_reply_to(raw.get("reply_to")),
+    )
+
+
+def _parse_edit(raw: dict[str, Any], max_body: int, max_client_id: int) -> EditFrame:
+    return EditFrame(
+        room=check_id(raw.get("room"), "room"),
+        seq=check_id(raw.get("seq"), "seq"),
+        body=check_message_body(raw.get("body"), max_body),
+        client_id=check_client_id(raw.get("client_id"), max_client_id),
+    )
+
+
+def _optional_client_id(raw: dict[str, Any], max_client_id: int) -> str | None:
+    value = raw.get("client_id")
+    return None if value is None else check_client_id(value, max_client_id)
+
+
+def _parse_delete(raw: dict[str, Any], max_client_id: int) -> DeleteFrame:
+    scope = raw.get("scope")
+    if scope not in ("everyone", "me"):
+        raise InvalidInput('scope must be "everyone" or "me"')
+    return DeleteFrame(
+        room=check_id(raw.get("room"), "room"),
+        seq=check_id(raw.get("seq"), "seq"),
+        scope=scope,
+        client_id=_optional_client_id(raw, max_client_id),
+    )
+
+
+def _parse_reaction(
+    raw: dict[str, Any], max_client_id: int, allowed: list[str] | None
+) -> ReactionFrame:
+    state = raw.get("state")
+    if state not in ("add", "remove"):
+        raise InvalidInput('state must be "add" or "remove"')
+    return ReactionFrame(
+        room=check_id(raw.get("room"), "room"),
+        seq=check_id(raw.get("seq"), "seq"),
+        emoji=check_emoji(raw.get("emoji"), allowed),
+        state=state,
+        client_id=_optional_client_id(raw, max_client_id),
+    )
+
+
+def _parse_sync(raw: dict[str, Any]) -> SyncFrame:
+    changes = raw.get("changes")
+    return SyncFrame(
+        cursors=check_cursors(raw.get("cursors", {})),
+        changes=None if changes is None else check_cursors(changes, "changes"),
     )
 
 
@@ -226,6 +339,7 @@ def parse_frame(
     max_bytes: int = 64 * 1024,
     max_body: int = 4000,
     max_client_id: int = 64,
+    emoji_allowed: list[str] | None = None,
 ) -> Frame:
     """Parse one client frame; raise a LinkupError (InvalidInput, UnknownType, TooLarge) only."""
     raw = _decode(data, max_bytes)
@@ -236,6 +350,12 @@ def parse_frame(
             raise InvalidInput("frame needs a string type")
         if kind == "message.send":
             return _parse_send(raw, max_body, max_client_id)
+        if kind == "message.edit":
+            return _parse_edit(raw, max_body, max_client_id)
+        if kind == "message.delete":
+            return _parse_delete(raw, max_client_id)
+        if kind == "reaction":
+            return _parse_reaction(raw, max_client_id, emoji_allowed)
         if kind == "receipt":
             return _parse_receipt(raw)
         if kind == "typing":
@@ -243,7 +363,7 @@ def parse_frame(
         if kind == "focus":
             return _parse_focus(raw)
         if kind == "sync":
-            return SyncFrame(cursors=check_cursors(raw.get("cursors", {})))
+            return _parse_sync(raw)
         if kind == "ping":
             return PingFrame()
         raise UnknownType(f"unknown frame type {kind[:40]!r}")

@@ -17,8 +17,23 @@ class UserDict(TypedDict):
     username: str
 
 
+class ReplyDict(TypedDict):
+    """What a reply shows of its original (`preview` is "" once the original is deleted)."""
+
+    seq: int
+    sender: UserDict
+    preview: str
+
+
+class ReactionDict(TypedDict):
+    emoji: str
+    count: int
+    me: bool  # whether the member the object is for reacted so
+
+
 class MessageDict(TypedDict):
-    """The contract's message object, the same in REST bodies and frames."""
+    """The contract's message object, the same in REST bodies and frames (but for
+    `reactions[].me` and `deleted: "me"`, which are the viewer's: linkup.store.views)."""
 
     id: int
     room: int
@@ -27,6 +42,12 @@ class MessageDict(TypedDict):
     body: str
     client_id: str
     created_at: str  # ISO 8601 (linkup.core.serialization.format_time)
+    reply_to: ReplyDict | None
+    reactions: list[ReactionDict]
+    edited_at: str | None
+    deleted: str | None  # None, "everyone" or "me"
+    attachments: list[dict[str, Any]]
+    change: int  # the room change number of its latest change (0: none)
 
 
 class ReceiptFrame(TypedDict):
@@ -60,6 +81,28 @@ class NotificationDict(TypedDict):
 class ChatMessageEvent(TypedDict):
     type: Literal["chat.message"]
     message: MessageDict
+
+
+class ChatChangeEvent(TypedDict):
+    """A change to a message (edit, delete for everyone, reaction), with the message as it
+    is after it: `message` as most members see it, `mine` the reactors' emoji and `hidden`
+    who deleted it for themselves (linkup.store.views.MessageState)."""
+
+    type: Literal["chat.change"]
+    room: int
+    change: int
+    kind: str  # "edit" | "delete" | "reaction"
+    message: MessageDict
+    mine: list[list[Any]]  # [[user id, [emoji, ...]], ...]
+    hidden: list[int]
+
+
+class ChatHiddenEvent(TypedDict):
+    """A message one user deleted for themselves: to that user's sockets only."""
+
+    type: Literal["chat.hidden"]
+    room: int
+    message: MessageDict  # the tombstone, deleted: "me"
 
 
 class ChatReceiptEvent(TypedDict):
@@ -119,6 +162,8 @@ class NotifyReadEvent(TypedDict):
 
 EventPayload = (
     ChatMessageEvent
+    | ChatChangeEvent
+    | ChatHiddenEvent
     | ChatReceiptEvent
     | ChatWatermarkEvent
     | ChatPresenceEvent

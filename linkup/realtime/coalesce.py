@@ -124,9 +124,9 @@ class Batcher(Generic[K, V]):
                 self.task = background(self._drain())
 
 
-# This event loop's coalescers: a user's rooms and their last seqs (handshakes, pings), and
-# bearer tokens (handshakes).
-rooms_and_seqs: LoopLocal[Coalescer[int, dict[int, int]]] = LoopLocal(
+# This event loop's coalescers: a user's rooms and their last seqs and changes (handshakes,
+# pings), and bearer tokens (handshakes).
+rooms_and_seqs: LoopLocal[Coalescer[int, dict[int, queries.Cursors]]] = LoopLocal(
     lambda: Coalescer(queries.rooms_and_seqs_of, {})
 )
 tokens: LoopLocal[Coalescer[str, tuple[Any, int] | None]] = LoopLocal(

@@ -23,7 +23,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from linkup.actions import notifications, receipts
+from linkup.actions import changes, notifications, receipts
 from linkup.actions.events import notify_group, room_group, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import (
@@ -41,10 +41,13 @@ from linkup.core.errors import (
 from linkup.core.log import log_event
 from linkup.core.protocol import (
     PROTOCOL_VERSION,
+    DeleteFrame,
+    EditFrame,
     FocusFrame,
     Frame,
     NotificationReadFrame,
     PingFrame,
+    ReactionFrame,
     ReceiptFrame,
     SendFrame,
     SyncFrame,
@@ -63,13 +66,13 @@ from linkup.core.shapes import (
 from linkup.realtime import coalesce
 from linkup.realtime.auth import SocketAuth
 from linkup.realtime.delivery import Step, delivery_step
-from linkup.realtime.edges import perform, read
+from linkup.realtime.edges import collect, perform, read
 from linkup.realtime.hub import hub
 from linkup.realtime.hub import publish as hub_publish
 from linkup.realtime.liveness import liveness
 from linkup.realtime.presence_store import CHAT
 from linkup.realtime.ratelimit import limits, retry_after, spend
-from linkup.realtime.sending import send_message, send_queue
+from linkup.realtime.sending import send_message, send_queue, spend_send
 from linkup.realtime.typing import TypingTracker
 from linkup.realtime.wire import EXTENSION, Outgoing
 from linkup.store import queries
@@ -273,6 +276,9 @@ class LinkupSocket(AsyncWebsocketConsumer):
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None:
         """A room's message (only chat sockets are in rooms)."""
+
+    def offer_change(self, room_id: int, change: int, out: Outgoing) -> None:
+        """A change to a room's message (only chat sockets are in rooms)."""
 
     def offer_frame(self, room_id: int | None, out: Outgoing) -> None:
         if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
@@ -501,11 +507,13 @@ class ChatConsumer(LinkupSocket):
     and left, presence of contacts, tokens revoked)."""
 
     rooms: dict[int, int]  # room id -> last seq sent to this socket
+    changes: dict[int, int]  # room id -> last change number sent to this socket
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def set_up(self) -> dict[str, Any]:
         self.rooms = {}
+        self.changes = {}
         self.focus: int | None = None
         self.typing = TypingTracker(
             expire_s=float(setting("TYPING_EXPIRE_S")),
@@ -526,9 +534,11 @@ class ChatConsumer(LinkupSocket):
             await self._enter([room_group(r) for r in missing])
             subscribed.update(missing)
         self._exit([room_group(r) for r in subscribed - set(seqs)])  # left meanwhile
-        self.rooms = dict(seqs)  # our own cursors: the answer is shared by the user's tabs
-        for room_id, last_seq in seqs.items():
-            self.hub.known(room_id, last_seq)
+        # Our own cursors (the answer is shared by the user's tabs).
+        self.rooms = {room_id: last_seq for room_id, (last_seq, _) in seqs.items()}
+        self.changes = {room_id: last_change for room_id, (_, last_change) in seqs.items()}
+        for room_id, (last_seq, last_change) in seqs.items():
+            self.hub.known(room_id, last_seq, last_change)
         return {"username": self.user.get_username(), "connection_id": self.conn_id}
 
     async def settle(self) -> None:
@@ -561,6 +571,7 @@ class ChatConsumer(LinkupSocket):
                 max_bytes=int(setting("MAX_FRAME_BYTES")),
                 max_body=int(setting("MAX_BODY_CHARS")),
                 max_client_id=int(setting("MAX_CLIENT_ID_CHARS")),
+                emoji_allowed=setting("REACTION_EMOJI"),
             )
             await self.handle(frame)
         except Exception as exc:
@@ -569,6 +580,8 @@ class ChatConsumer(LinkupSocket):
     async def handle(self, frame: Frame) -> None:
         if isinstance(frame, SendFrame):
             await self.on_send(frame)
+        elif isinstance(frame, (EditFrame, DeleteFrame, ReactionFrame)):
+            await self.on_change(frame)
         elif isinstance(frame, ReceiptFrame):
             await spend("frames", self.user.pk)
             await self.on_receipt(frame)
@@ -582,8 +595,8 @@ class ChatConsumer(LinkupSocket):
                 raise NotFound("room not found")
             await self._set_focus(frame.room)
         elif isinstance(frame, SyncFrame):
-            await spend("sync", self.user.pk, len(frame.cursors))
-            result = await read(queries.build_sync, self.user, frame.cursors)
+            await spend("sync", self.user.pk, len(frame.cursors) + len(frame.changes or {}))
+            result = await read(queries.build_sync, self.user, frame.cursors, frame.changes)
             await self._in_order(self._reconcile, dict.fromkeys(result["room_ids"], None))
             await self.send_frame({"type": "sync.result", **result})
         elif isinstance(frame, PingFrame):
@@ -594,7 +607,7 @@ class ChatConsumer(LinkupSocket):
     async def on_send(self, frame: SendFrame) -> None:
         try:
             message, _created = await send_message(
-                self.user, frame.room, frame.client_id, frame.body
+                self.user, frame.room, frame.client_id, frame.body, reply_to=frame.reply_to
             )
         except LinkupError as exc:
             exc.ref = frame.client_id
@@ -606,6 +619,37 @@ class ChatConsumer(LinkupSocket):
             # A sent message ends the typing: the room sees the message, then the stop.
             await send_queue().rung()
             await self._stop_typing(frame.room)
+
+    async def on_change(self, frame: EditFrame | DeleteFrame | ReactionFrame) -> None:
+        """An edit, a delete or a reaction: from the sender's send budget, committed through
+        the room's change log; answered `change.ack` with the message as it now is, before
+        its `message.updated` frames go out (as a send's ack precedes its doorbells)."""
+        try:
+            await spend_send(self.user)
+            if isinstance(frame, EditFrame):
+                message, events = await collect(
+                    changes.do_edit_message,
+                    self.user,
+                    frame.room,
+                    frame.seq,
+                    frame.body,
+                    frame.client_id,
+                )
+            elif isinstance(frame, DeleteFrame):
+                message, events = await collect(
+                    changes.do_delete_message, self.user, frame.room, frame.seq, frame.scope
+                )
+            else:
+                message, events = await collect(
+                    changes.do_react, self.user, frame.room, frame.seq, frame.emoji, frame.state
+                )
+        except LinkupError as exc:
+            exc.ref = frame.client_id
+            raise
+        await self.send_frame(
+            {"type": "change.ack", "client_id": frame.client_id, "message": message}
+        )
+        await hub_publish(events)
 
     async def on_receipt(self, frame: ReceiptFrame) -> None:
         await perform(receipts.do_move_marker, self.user, frame.room, frame.kind, frame.seq)
@@ -650,31 +694,44 @@ class ChatConsumer(LinkupSocket):
     # -- what the hub offers ---------------------------------------------------------------------
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None:
+        self._offer("message", self.rooms, room_id, seq, out)
+
+    def offer_change(self, room_id: int, change: int, out: Outgoing) -> None:
+        self._offer("change", self.changes, room_id, change, out)
+
+    def _offer(
+        self, kind: str, cursors: dict[int, int], room_id: int, number: int, out: Outgoing
+    ) -> None:
+        """A room's message (by seq) or change (by change number): written at once when it
+        is the next one and nothing waits, dropped when already sent, else queued (a gap
+        to fill first, or frames waiting ahead of it)."""
         if self.phase >= Phase.READY and self.drainer is None and self.raw is not None:
-            step = delivery_step(self.rooms.get(room_id), seq)
+            step = delivery_step(cursors.get(room_id), number)
             if step is Step.DROP:
                 return
             if step is Step.SEND:
-                self.rooms[room_id] = seq
+                cursors[room_id] = number
                 self._write_raw(out)
                 return
-        self._queue(("message", room_id, seq, out))
+        self._queue((kind, room_id, number, out))
 
     def _shows(self, room_id: int) -> bool:
         return room_id in self.rooms
 
     async def _take(self, item: tuple[Any, ...]) -> None:
-        if item[0] != "message":
+        if item[0] not in ("message", "change"):
             await super()._take(item)
             return
-        _, room_id, seq, out = item
-        step = delivery_step(self.rooms.get(room_id), seq)
+        kind, room_id, number, out = item
+        cursors = self.rooms if kind == "message" else self.changes
+        fill = self.fill_gap if kind == "message" else self.fill_changes
+        step = delivery_step(cursors.get(room_id), number)
         if step is Step.FILL:
-            await self.fill_gap(room_id, seq - 1)
+            await fill(room_id, number - 1)
             # Filled up to it (or past it), or the room went meanwhile.
-            step = delivery_step(self.rooms.get(room_id), seq)
+            step = delivery_step(cursors.get(room_id), number)
         if step is Step.SEND:
-            self.rooms[room_id] = seq
+            cursors[room_id] = number
             await self._write(out)
 
     # -- catching up ---------------------------------------------------------------------------
@@ -683,9 +740,11 @@ class ChatConsumer(LinkupSocket):
         """Deliver everything committed that this socket has not been sent (lost doorbells)."""
         seqs = await coalesce.rooms_and_seqs().get(self.user.pk)
         await self._reconcile(seqs)
-        for room_id, last_seq in seqs.items():
+        for room_id, (last_seq, last_change) in seqs.items():
             if last_seq > self.rooms.get(room_id, last_seq):
                 await self.fill_gap(room_id, last_seq)
+            if last_change > self.changes.get(room_id, last_change):
+                await self.fill_changes(room_id, last_change)
         # Group memberships expire, and a restarted Redis forgets them: the hub joins again.
         await self.hub.refresh()
 
@@ -694,14 +753,39 @@ class ChatConsumer(LinkupSocket):
         batch = int(setting("GAP_FILL_BATCH"))
         while room_id in self.rooms and self.rooms[room_id] < up_to and not self.closing:
             after = self.rooms[room_id]
-            messages = await read(queries.messages_after, room_id, after, min(batch, up_to - after))
-            if not messages:
+            found = await read(
+                queries.messages_after, room_id, after, min(batch, up_to - after), self.user.pk
+            )
+            if not found:
                 return
-            for message in messages:
+            for state in found:
+                message = state.viewed_by(self.user.pk)
                 if room_id not in self.rooms or message["seq"] <= self.rooms[room_id]:
                     continue
                 self.rooms[room_id] = message["seq"]
                 await self._write(Outgoing.of({"type": "message.new", "message": message}))
+
+    async def fill_changes(self, room_id: int, up_to: int) -> None:
+        """Send this room's changes after the last one sent, up to `up_to`, from storage."""
+        batch = int(setting("GAP_FILL_BATCH"))
+        while room_id in self.changes and self.changes[room_id] < up_to and not self.closing:
+            after = self.changes[room_id]
+            found, _ = await read(
+                queries.changes_after, room_id, after, min(batch, up_to - after), self.user.pk
+            )
+            if not found:
+                return
+            for change, _kind, state in found:
+                if room_id not in self.changes or change <= self.changes[room_id]:
+                    continue
+                self.changes[room_id] = change
+                frame = {
+                    "type": "message.updated",
+                    "room": room_id,
+                    "change": change,
+                    "message": state.viewed_by(self.user.pk),
+                }
+                await self._write(Outgoing.of(frame))
 
     async def _reconcile(self, current: dict[int, Any]) -> None:
         """Follow membership changes whose room.updated / room.removed doorbells were lost."""
@@ -710,14 +794,17 @@ class ChatConsumer(LinkupSocket):
             await self._enter([room_group(r) for r in joined])
             fresh = await read(queries.last_seqs, joined)
             for room_id in joined:
-                self.rooms.setdefault(room_id, fresh.get(room_id, 0))
-                self.hub.known(room_id, self.rooms[room_id])
+                last_seq, last_change = fresh.get(room_id, (0, 0))
+                self.rooms.setdefault(room_id, last_seq)
+                self.changes.setdefault(room_id, last_change)
+                self.hub.known(room_id, self.rooms[room_id], self.changes[room_id])
         for room_id in [r for r in self.rooms if r not in current]:
             await self._leave(room_id)
             await self.send_frame({"type": "room.removed", "room": room_id})
 
     async def _leave(self, room_id: int) -> None:
         self.rooms.pop(room_id, None)
+        self.changes.pop(room_id, None)
         self.typing.stop(room_id)
         self._exit([room_group(room_id)])
         if self.focus == room_id:
@@ -740,7 +827,8 @@ class ChatConsumer(LinkupSocket):
             await self._enter([room_group(room["id"])])
             # Messages committed after this view was built arrive as doorbells or gap fills.
             self.rooms.setdefault(room["id"], room["last_seq"])
-            self.hub.known(room["id"], self.rooms[room["id"]])
+            self.changes.setdefault(room["id"], room["last_change"])
+            self.hub.known(room["id"], self.rooms[room["id"]], self.changes[room["id"]])
         await self.send_frame({"type": "room.updated", "room": room})
 
     async def room_removed(self, event: RoomRemovedEvent) -> None:

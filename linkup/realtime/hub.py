@@ -38,9 +38,11 @@ from linkup.actions.events import Event, notify_group, room_group, user_group
 from linkup.core.conf import setting
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal
+from linkup.core.shapes import MessageDict
 from linkup.realtime.delivery import RoomLine
 from linkup.realtime.wire import Outgoing
 from linkup.store import queries
+from linkup.store.views import MessageState
 
 BATCH = "linkup.batch"  # a group's events of one publication, in order, in one layer message
 READ_RETRY_S = 0.5
@@ -59,7 +61,37 @@ FRAMES: dict[str, Callable[[dict[str, Any]], tuple[int | None, dict[str, Any]]]]
     ),
     "chat.typing": lambda e: (e["room"], _fields(e, "typing", "room", "user", "state")),
     "chat.presence": lambda e: (None, _fields(e, "presence", "user", "status", "last_seen")),
+    # A message deleted for oneself: to the deleter's own sockets, with no change number.
+    "chat.hidden": lambda e: (
+        e["room"],
+        {"type": "message.updated", "room": e["room"], "change": None, "message": e["message"]},
+    ),
 }
+
+SEQ, CHANGE = "seq", "change"  # a room's two lines: its messages, and its changes to them
+Stream = str
+Key = tuple[int, Stream]
+
+
+def message_frame(state: MessageState) -> Outgoing:
+    """`message.new` for every member, with the frames of those who see it otherwise."""
+    return _variants(state, lambda m: {"type": "message.new", "message": m})
+
+
+def change_frame(room_id: int, change: int, state: MessageState) -> Outgoing:
+    """`message.updated` for every member, with the frames of those who see it otherwise."""
+    return _variants(
+        state,
+        lambda m: {"type": "message.updated", "room": room_id, "change": change, "message": m},
+    )
+
+
+def _variants(state: MessageState, frame: Callable[[MessageDict], dict[str, Any]]) -> Outgoing:
+    out = Outgoing.of(frame(state.base))
+    differ = state.differs_for()
+    if differ:
+        out.per_user = {user: Outgoing.of(frame(state.viewed_by(user))) for user in differ}
+    return out
 
 
 class Member(Protocol):
@@ -69,6 +101,8 @@ class Member(Protocol):
     def hub_user(self) -> int: ...
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None: ...
+
+    def offer_change(self, room_id: int, change: int, out: Outgoing) -> None: ...
 
     def offer_frame(self, room_id: int | None, out: Outgoing) -> None: ...
 
@@ -87,10 +121,11 @@ class Hub:
         self.start_lock = asyncio.Lock()
         self.joined_at = time.monotonic()
         self.pending_exits: set[asyncio.Task[None]] = set()
-        # Per room with local members: the messages passed on, and those waiting.
-        self.lines: dict[int, RoomLine[Outgoing]] = {}
-        self.waits: dict[int, asyncio.TimerHandle] = {}
-        self.fills: dict[int, asyncio.Task[None]] = {}
+        # Per room with local members, two lines (its messages by seq, its changes by
+        # change number): what was passed on, and what waits.
+        self.lines: dict[Key, RoomLine[Outgoing]] = {}
+        self.waits: dict[Key, asyncio.TimerHandle] = {}
+        self.fills: dict[Key, asyncio.Task[None]] = {}
         self.checker: asyncio.Task[None] | None = None
         # The hub's tasks run in a context of their own, not in whichever caller's context
         # made them (a request's, say, whose thread-bound executor is gone once it ends).
@@ -128,20 +163,24 @@ class Hub:
     def _task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(coro, context=self.context.copy())
 
-    def known(self, room_id: int, last_seq: int) -> None:
-        """A member read the room's last seq: where the hub has heard nothing of the room
-        yet, its line starts there."""
-        if room_id not in self.lines and room_group(room_id) in self.members:
-            self.lines[room_id] = RoomLine(last_seq)
+    def known(self, room_id: int, last_seq: int, last_change: int) -> None:
+        """A member read the room's last seq and change: where the hub has heard nothing of
+        the room yet, its lines start there."""
+        if room_group(room_id) not in self.members:
+            return
+        for key, last in (((room_id, SEQ), last_seq), ((room_id, CHANGE), last_change)):
+            if key not in self.lines:
+                self.lines[key] = RoomLine(last)
 
     def _forget(self, room_id: int) -> None:
-        self.lines.pop(room_id, None)
-        wait = self.waits.pop(room_id, None)
-        if wait is not None:
-            wait.cancel()
-        fill = self.fills.pop(room_id, None)
-        if fill is not None:
-            fill.cancel()
+        for key in ((room_id, SEQ), (room_id, CHANGE)):
+            self.lines.pop(key, None)
+            wait = self.waits.pop(key, None)
+            if wait is not None:
+                wait.cancel()
+            fill = self.fills.pop(key, None)
+            if fill is not None:
+                fill.cancel()
 
     def _exited(self, task: asyncio.Task[None]) -> None:
         self.pending_exits.discard(task)
@@ -283,8 +322,14 @@ class Hub:
                 out = Outgoing.of({"type": "message.new", "message": message})
                 room_id, seq = message["room"], message["seq"]
             if members:
-                self._line_up(room_id, seq, out, committed_here)
+                self._line_up((room_id, SEQ), seq, out, committed_here)
             return out
+        if kind == "chat.change":
+            if members:
+                room_id, change = event["room"], event["change"]
+                out = change_frame(room_id, change, MessageState.from_event(event))
+                self._line_up((room_id, CHANGE), change, out, committed_here)
+            return None
         if not members:
             return None
         build = FRAMES.get(str(kind))
@@ -300,84 +345,89 @@ class Hub:
             member.offer_event(event)
         return None
 
-    # -- each room's line: in seq order, gaps filled once per room -------------------------------
+    # -- each room's lines: in order, gaps filled once per room ----------------------------------
 
-    def _line_up(self, room_id: int, seq: int, out: Outgoing, committed_here: bool) -> None:
-        line = self.lines.get(room_id)
+    def _line_up(self, key: Key, number: int, out: Outgoing, committed_here: bool) -> None:
+        line = self.lines.get(key)
         if line is None:
-            line = self.lines[room_id] = RoomLine()
-        self._pass(room_id, line.offer(seq, out))
-        if not line.held or room_id in self.fills:
+            line = self.lines[key] = RoomLine()
+        self._pass(key, line.offer(number, out))
+        if not line.held or key in self.fills:
             return
         if committed_here:
-            # Committed here after the ones it waits for (seqs are taken under the room's
+            # Committed here after the ones it waits for (numbers are taken under the room's
             # lock): they are in the database already, their doorbells still on the way
             # from another process. Read them now rather than wait.
-            wait = self.waits.pop(room_id, None)
+            wait = self.waits.pop(key, None)
             if wait is not None:
                 wait.cancel()
-            self._fill_soon(room_id, None)
-        elif room_id not in self.waits:
+            self._fill_soon(key, None)
+        elif key not in self.waits:
             # Arrived early: wait a moment for the missing ones, then read them.
-            self._line_up_wait(room_id)
+            self._line_up_wait(key)
 
-    def _pass(self, room_id: int, ready: list[tuple[int, Outgoing]]) -> None:
+    def _pass(self, key: Key, ready: list[tuple[int, Outgoing]]) -> None:
         if not ready:
             return
+        room_id, stream = key
         members = list(self.members.get(room_group(room_id), ()))
-        for seq, out in ready:
+        for number, out in ready:
             for member in members:
-                member.offer_message(room_id, seq, out)
+                mine = out if out.per_user is None else out.for_user(member.hub_user)
+                if stream == SEQ:
+                    member.offer_message(room_id, number, mine)
+                else:
+                    member.offer_change(room_id, number, mine)
 
-    def _fill_soon(self, room_id: int, up_to: int | None) -> None:
-        self.waits.pop(room_id, None)
-        if room_id in self.fills or room_id not in self.lines:
+    def _fill_soon(self, key: Key, up_to: int | None) -> None:
+        self.waits.pop(key, None)
+        if key in self.fills or key not in self.lines:
             return
-        task = self._task(self._fill(room_id, up_to))
-        self.fills[room_id] = task
-        task.add_done_callback(lambda _: self._filled(room_id, task))
+        task = self._task(self._fill(key, up_to))
+        self.fills[key] = task
+        task.add_done_callback(lambda _: self._filled(key, task))
 
-    def _filled(self, room_id: int, task: asyncio.Task[None]) -> None:
-        if self.fills.get(room_id) is task:
-            del self.fills[room_id]
-        line = self.lines.get(room_id)
-        if line is not None and line.held and room_id not in self.waits:
-            self._line_up_wait(room_id)
+    def _filled(self, key: Key, task: asyncio.Task[None]) -> None:
+        if self.fills.get(key) is task:
+            del self.fills[key]
+        line = self.lines.get(key)
+        if line is not None and line.held and key not in self.waits:
+            self._line_up_wait(key)
 
-    def _line_up_wait(self, room_id: int) -> None:
-        self.waits[room_id] = asyncio.get_running_loop().call_later(
-            float(setting("HUB_REORDER_WAIT_S")), self._fill_soon, room_id, None
+    def _line_up_wait(self, key: Key) -> None:
+        self.waits[key] = asyncio.get_running_loop().call_later(
+            float(setting("HUB_REORDER_WAIT_S")), self._fill_soon, key, None
         )
 
-    async def _fill(self, room_id: int, up_to: int | None) -> None:
+    async def _fill(self, key: Key, up_to: int | None) -> None:
         """Read what the room's line lacks (up to `up_to`, or up to what it holds) from the
         database, once for every local socket of the room; what cannot be read is given up
         (the sockets fill it themselves) so that what is held can go."""
-        line = self.lines.get(room_id)
+        line = self.lines.get(key)
         if line is None or line.last is None:
             return
         span = line.missing() if up_to is None else (line.last, up_to)
         if span is None:
             return
         after, end = span
+        room_id, stream = key
         batch = int(setting("GAP_FILL_BATCH"))
         # Straight to the database thread, not through edges.read (which publishes through
         # this hub): a failure is logged here and the sockets fill the gap themselves.
         try:
             while after < end:
-                messages = await database_sync_to_async(queries.messages_after)(
-                    room_id, after, min(batch, end - after)
+                found = await database_sync_to_async(_read_line)(
+                    room_id, stream, after, min(batch, end - after)
                 )
-                if not messages:
+                if not found:
                     break
-                for message in messages:
-                    frame = Outgoing.of({"type": "message.new", "message": message})
-                    self._pass(room_id, line.offer(message["seq"], frame))
-                after = messages[-1]["seq"]
+                for number, out in found:
+                    self._pass(key, line.offer(number, out))
+                after = found[-1][0]
         except Exception as exc:
             log_event(logging.WARNING, "delivery", "hub gap fill failed", exc, room=room_id)
         if line.held and min(line.held) <= end + 1:
-            self._pass(room_id, line.release())
+            self._pass(key, line.release())
 
     async def _check(self) -> None:
         """Now and then, one query for every room with local sockets: a room whose last seq
@@ -385,18 +435,24 @@ class Hub:
         filled at once, with no ping needed."""
         while True:
             await asyncio.sleep(float(setting("HUB_CHECK_S")))
-            rooms = [r for r in self.lines if r not in self.fills and r not in self.waits]
-            if not rooms:
+            keys = [k for k in self.lines if k not in self.fills and k not in self.waits]
+            if not keys:
                 continue
             try:
-                seqs = await database_sync_to_async(queries.last_seqs)(rooms)
+                found = await database_sync_to_async(queries.last_seqs)(
+                    sorted({room_id for room_id, _ in keys})
+                )
             except Exception as exc:
                 log_event(logging.WARNING, "delivery", "hub check failed", exc)
                 continue
-            for room_id, last_seq in seqs.items():
-                line = self.lines.get(room_id)
-                if line is not None and line.last is not None and last_seq > line.last:
-                    self._fill_soon(room_id, last_seq)
+            for key in keys:
+                room_id, stream = key
+                if room_id not in found:
+                    continue
+                last = found[room_id][0 if stream == SEQ else 1]
+                line = self.lines.get(key)
+                if line is not None and line.last is not None and last > line.last:
+                    self._fill_soon(key, last)
 
     async def close(self) -> None:
         for task in [self.checker, *self.fills.values()]:
@@ -408,6 +464,18 @@ class Hub:
             self.reader.cancel()
         for task in list(self.pending_exits):
             task.cancel()
+
+
+def _read_line(room_id: int, stream: Stream, after: int, limit: int) -> list[tuple[int, Outgoing]]:
+    """A room's messages (or changes) after `after` from the database, as the frames the
+    hub passes on: (number, frame)."""
+    if stream == SEQ:
+        return [
+            (state.base["seq"], message_frame(state))
+            for state in queries.messages_after(room_id, after, limit)
+        ]
+    changes, _ = queries.changes_after(room_id, after, limit)
+    return [(change, change_frame(room_id, change, state)) for change, _, state in changes]
 
 
 def _routed(group: str) -> bool:

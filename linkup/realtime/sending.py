@@ -144,18 +144,28 @@ async def _focused(room_ids: list[int]) -> dict[int, set[int]]:
 send_queue = LoopLocal(SendQueue)
 
 
-async def send_message(sender: Any, room_id: int, client_id: str, body: str) -> SendResult:
-    """Send as the socket and REST both do: spend a token of the sender's send budget
-    (RateLimited with retry_after_s if none is left), then commit through the group commit;
-    return (message, created) once committed. Its doorbells ring right after."""
+async def spend_send(sender: Any) -> None:
+    """Spend a token of the sender's send budget (sends, edits, deletes and reactions);
+    RateLimited with retry_after_s if none is left."""
     wait = await limits().send.hit(
         sender.pk, float(setting("SEND_RATE_PER_S")), int(setting("SEND_BURST"))
     )
     if wait:
         raise RateLimited(retry_after_s=retry_after(wait))
-    return await submit_send(sender, room_id, client_id, body)
 
 
-async def submit_send(sender: Any, room_id: int, client_id: str, body: str) -> SendResult:
+async def send_message(
+    sender: Any, room_id: int, client_id: str, body: str, *, reply_to: int | None = None
+) -> SendResult:
+    """Send as the socket and REST both do: spend a token of the sender's send budget, then
+    commit through the group commit; return (message, created) once committed. Its
+    doorbells ring right after."""
+    await spend_send(sender)
+    return await submit_send(sender, room_id, client_id, body, reply_to=reply_to)
+
+
+async def submit_send(
+    sender: Any, room_id: int, client_id: str, body: str, *, reply_to: int | None = None
+) -> SendResult:
     """Commit a send through the group commit (no budget spent); (message, created)."""
-    return await send_queue().submit(Send(sender, room_id, client_id, body))
+    return await send_queue().submit(Send(sender, room_id, client_id, body, reply_to))

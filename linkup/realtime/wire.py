@@ -38,14 +38,24 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Outgoing:
-    """One server frame, serialized once; its WebSocket framing made on first use."""
+    """One server frame, serialized once; its WebSocket framing made on first use.
 
-    __slots__ = ("_framed", "_text", "payload")
+    A frame about a message can differ for a few users (their own reactions, a message they
+    deleted for themselves): `per_user` holds their frames, `for_user` picks."""
+
+    __slots__ = ("_framed", "_text", "payload", "per_user")
 
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
         self._framed: bytes | None = None
         self._text: str | None = None
+        self.per_user: dict[int, Outgoing] | None = None
+
+    def for_user(self, user: int) -> Outgoing:
+        """The frame as `user` gets it."""
+        if self.per_user is None:
+            return self
+        return self.per_user.get(user, self)
 
     @classmethod
     def of(cls, frame: Mapping[str, Any]) -> Outgoing:

@@ -126,28 +126,40 @@ def _returning(connection: Any) -> bool:
 
 @lru_cache(maxsize=1024)
 def _insert_sql(vendor: str, n: int, returning: bool) -> str:
-    cols = _columns(Message, "room", "seq", "sender", "body", "client_id", "created_at")
-    rows = ", ".join([f"({_marks(6)})"] * n)
+    cols = _columns(
+        Message,
+        "room",
+        "seq",
+        "sender",
+        "body",
+        "client_id",
+        "reply_to_seq",
+        "change",
+        "created_at",
+    )
+    rows = ", ".join([f"({_marks(8)})"] * n)
     tail = f" RETURNING {_columns(Message, 'id', 'room', 'seq')}"
     return f"INSERT INTO {_table(Message)} ({cols}) VALUES {rows}" + (tail if returning else "")
 
 
-def insert_messages(rows: list[tuple[int, int, int, str, str]], at: dt.datetime) -> list[int]:
-    """INSERT messages (room_id, seq, sender_id, body, client_id), all created `at`; return
-    their ids in the same order."""
+def insert_messages(
+    rows: list[tuple[int, int, int, str, str, int | None]], at: dt.datetime
+) -> list[int]:
+    """INSERT messages (room_id, seq, sender_id, body, client_id, reply_to_seq), all created
+    `at` and never changed; return their ids in the same order."""
     if not rows:
         return []
     connection = _connection()
     when = connection.ops.adapt_datetimefield_value(at)
     if _returning(connection):
-        params = [value for row in rows for value in (*row, when)]
+        params = [value for row in rows for value in (*row, 0, when)]
         found = _run(_insert_sql(connection.vendor, len(rows), True), params)
         by_seq = {(room_id, seq): pk for pk, room_id, seq in found}
         return [by_seq[(row[0], row[1])] for row in rows]
     ids: list[int] = []
     with connection.cursor() as cursor:
         for row in rows:
-            cursor.execute(_insert_sql(connection.vendor, 1, False), [*row, when])
+            cursor.execute(_insert_sql(connection.vendor, 1, False), [*row, 0, when])
             ids.append(cursor.lastrowid)
     return ids
 

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import alogout
@@ -26,7 +26,15 @@ from ninja.responses import Status
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from linkup.actions import accounts, credentials, notifications, presence, receipts, rooms
+from linkup.actions import (
+    accounts,
+    changes,
+    credentials,
+    notifications,
+    presence,
+    receipts,
+    rooms,
+)
 from linkup.core.conf import setting
 from linkup.core.errors import (
     Forbidden,
@@ -40,17 +48,27 @@ from linkup.core.errors import (
 )
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal, Turns
-from linkup.core.protocol import check_client_id, check_cursors, check_id, check_message_body
+from linkup.core.protocol import (
+    check_client_id,
+    check_cursors,
+    check_emoji,
+    check_id,
+    check_message_body,
+)
 from linkup.core.serialization import dumps, format_time
 from linkup.realtime.edges import perform, read
 from linkup.realtime.liveness import liveness
 from linkup.realtime.ratelimit import limits, retry_after, spend
 from linkup.realtime.sending import send_message as send_through_queue
+from linkup.realtime.sending import spend_send
 from linkup.store import queries
 from linkup.tasks import fallback
 from linkup.web import throttle, verification
 from linkup.web.schemas import (
+    ChangesOut,
     CredentialsIn,
+    EditHistoryOut,
+    EditIn,
     ErrorOut,
     HistoryOut,
     InvitationsOut,
@@ -82,6 +100,7 @@ from linkup.web.schemas import (
     UsersOut,
     VerifyEmailIn,
     VerifyEmailOut,
+    WhoReactedOut,
 )
 
 
@@ -542,9 +561,117 @@ async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> A
     client_id = check_client_id(payload.client_id, int(setting("MAX_CLIENT_ID_CHARS")))
     body = check_message_body(payload.body, int(setting("MAX_BODY_CHARS")))
     message, created = await send_through_queue(
-        _me(request), check_id(room_id, "room"), client_id, body
+        _me(request), check_id(room_id, "room"), client_id, body, reply_to=payload.reply_to
     )
     return Status(201 if created else 200, message)
+
+
+# -- messages that change: edits, deletes, reactions (linkup.actions.changes) ---------------------
+
+CHANGED = {200: MessageOut, 400: E, 401: E, 403: E, 404: E, 429: E, 503: E}
+
+
+@api.patch("/rooms/{room_id}/messages/{seq}", response=CHANGED, tags=["messages"])
+async def edit_message(request: HttpRequest, room_id: int, seq: int, payload: EditIn) -> Any:
+    """Edit one of my messages (within EDIT_WINDOW_S of sending it); the same client_id
+    again changes nothing."""
+    await spend_send(_me(request))
+    return await perform(
+        changes.do_edit_message,
+        _me(request),
+        check_id(room_id, "room"),
+        check_id(seq, "seq"),
+        check_message_body(payload.body, int(setting("MAX_BODY_CHARS"))),
+        check_client_id(payload.client_id, int(setting("MAX_CLIENT_ID_CHARS"))),
+    )
+
+
+@api.delete("/rooms/{room_id}/messages/{seq}", response=CHANGED, tags=["messages"])
+async def delete_message(
+    request: HttpRequest, room_id: int, seq: int, scope: Literal["everyone", "me"] = "everyone"
+) -> Any:
+    """Delete a message for everyone (my own within DELETE_WINDOW_S; any, for the room's
+    owner and admins), or for me alone (`scope=me`). Answers the tombstone."""
+    await spend_send(_me(request))
+    return await perform(
+        changes.do_delete_message,
+        _me(request),
+        check_id(room_id, "room"),
+        check_id(seq, "seq"),
+        scope,
+    )
+
+
+async def _react(request: HttpRequest, room_id: int, seq: int, emoji: str, state: str) -> Any:
+    await spend_send(_me(request))
+    return await perform(
+        changes.do_react,
+        _me(request),
+        check_id(room_id, "room"),
+        check_id(seq, "seq"),
+        check_emoji(emoji, setting("REACTION_EMOJI")),
+        state,
+    )
+
+
+@api.put("/rooms/{room_id}/messages/{seq}/reactions/{emoji}", response=CHANGED, tags=["messages"])
+async def add_reaction(request: HttpRequest, room_id: int, seq: int, emoji: str) -> Any:
+    """React with one emoji (URL-encoded); again changes nothing."""
+    return await _react(request, room_id, seq, emoji, "add")
+
+
+@api.delete(
+    "/rooms/{room_id}/messages/{seq}/reactions/{emoji}", response=CHANGED, tags=["messages"]
+)
+async def remove_reaction(request: HttpRequest, room_id: int, seq: int, emoji: str) -> Any:
+    """Take my reaction back; one that is not there changes nothing."""
+    return await _react(request, room_id, seq, emoji, "remove")
+
+
+@api.get(
+    "/rooms/{room_id}/messages/{seq}/reactions",
+    response={200: WhoReactedOut, 400: E, 401: E, 404: E, 429: E},
+    tags=["messages"],
+)
+@read_view()
+async def who_reacted(request: HttpRequest, room_id: int, seq: int) -> Any:
+    """Who reacted to a message with what, in the order they did."""
+    return await read(
+        changes.reactors, _me(request), check_id(room_id, "room"), check_id(seq, "seq")
+    )
+
+
+@api.get(
+    "/rooms/{room_id}/messages/{seq}/history",
+    response={200: EditHistoryOut, 400: E, 401: E, 403: E, 404: E, 429: E},
+    tags=["messages"],
+)
+@read_view()
+async def edit_history(request: HttpRequest, room_id: int, seq: int) -> Any:
+    """A message's texts before its edits, and its current one (its sender and the room's
+    owner and admins only)."""
+    return await read(
+        changes.edit_history, _me(request), check_id(room_id, "room"), check_id(seq, "seq")
+    )
+
+
+@api.get(
+    "/rooms/{room_id}/changes",
+    response={200: ChangesOut, 400: E, 401: E, 404: E, 429: E},
+    tags=["messages"],
+)
+@read_view()
+async def room_changes(
+    request: HttpRequest,
+    room_id: int,
+    after_change: int = Query(0, ge=0, le=2**63 - 1),
+    limit: int | None = Query(None, ge=1, le=1000),
+) -> Any:
+    """The room's change log after `after_change`, ascending, each change with the message
+    as it is now."""
+    return await read(
+        changes.changes_page, _me(request), check_id(room_id, "room"), after_change, limit
+    )
 
 
 @api.post(
@@ -574,19 +701,30 @@ async def message_info(request: HttpRequest, room_id: int, seq: int) -> Any:
     )
 
 
-@api.get("/sync", response={200: SyncOut, 400: E, 401: E, 429: E}, tags=["messages"])
-@read_view()
-async def sync(request: HttpRequest, cursors: str = "") -> Any:
-    """Catch up: `cursors=<room>:<seq>,…` (the HTTP form of the `sync` frame)."""
+def _pairs(text: str, name: str) -> dict[int, int]:
     parsed: dict[str, Any] = {}
-    for part in filter(None, cursors.split(",")):
-        room, sep, seq = part.partition(":")
-        if not sep or not (seq.isascii() and seq.isdigit() and len(seq) <= 19):
-            raise InvalidInput("cursors are <room>:<seq> pairs separated by commas")
-        parsed[room] = int(seq)
-    checked = check_cursors(parsed)
-    await spend("sync", _me(request).pk, len(checked))
-    return await read(queries.build_sync, _me(request), checked)
+    for part in filter(None, text.split(",")):
+        room, sep, number = part.partition(":")
+        if not sep or not (number.isascii() and number.isdigit() and len(number) <= 19):
+            raise InvalidInput(f"{name} are <room>:<number> pairs separated by commas")
+        parsed[room] = int(number)
+    return check_cursors(parsed, name)
+
+
+@api.get(
+    "/sync",
+    response={200: SyncOut, 400: E, 401: E, 429: E},
+    tags=["messages"],
+    exclude_unset=True,
+)
+@read_view()
+async def sync(request: HttpRequest, cursors: str = "", changes: str | None = None) -> Any:
+    """Catch up: `cursors=<room>:<seq>,…` (the HTTP form of the `sync` frame), and
+    `changes=<room>:<change>,…` for the changes to messages after those numbers."""
+    checked = _pairs(cursors, "cursors")
+    changed = None if changes is None else _pairs(changes, "changes")
+    await spend("sync", _me(request).pk, len(checked) + len(changed or {}))
+    return await read(queries.build_sync, _me(request), checked, changed)
 
 
 # -- notifications ---------------------------------------------------------------------------

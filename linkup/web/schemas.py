@@ -52,6 +52,18 @@ class VerifyEmailOut(Schema):
     sent: bool  # false: no address, or it is verified already
 
 
+class ReplyOut(Schema):
+    seq: int
+    sender: UserOut
+    preview: str  # the original's first 100 code points; "" once it was deleted
+
+
+class ReactionOut(Schema):
+    emoji: str
+    count: int
+    me: bool  # the caller reacted so
+
+
 class MessageOut(Schema):
     id: int
     room: int
@@ -60,6 +72,42 @@ class MessageOut(Schema):
     body: str
     client_id: str
     created_at: str
+    reply_to: ReplyOut | None = None
+    reactions: list[ReactionOut] = Field(default_factory=list)
+    edited_at: str | None = None
+    deleted: Literal["everyone", "me"] | None = None
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    change: int = 0  # the room change number of its latest change
+
+
+class ChangeOut(Schema):
+    change: int
+    kind: Literal["edit", "delete", "reaction"]
+    message: MessageOut
+
+
+class ChangesOut(Schema):
+    changes: list[ChangeOut]
+    has_more: bool
+
+
+class VersionOut(Schema):
+    body: str
+    at: str  # when this text became the message's (its sending, or the edit that wrote it)
+
+
+class EditHistoryOut(Schema):
+    message: MessageOut
+    versions: list[VersionOut]  # oldest first; the last is the current text
+
+
+class ReactorsOut(Schema):
+    emoji: str
+    users: list[UserOut]
+
+
+class WhoReactedOut(Schema):
+    reactions: list[ReactorsOut]
 
 
 class MarkersOut(Schema):
@@ -75,6 +123,7 @@ class RoomOut(Schema):
     last_message: MessageOut | None
     last_seq: int
     first_seq: int
+    last_change: int = 0  # the room's latest change number (edits, deletes, reactions)
     watermark: MarkersOut
     unread_count: int
     read_seq: int
@@ -173,6 +222,12 @@ class MembersIn(Strict):
 class SendIn(Strict):
     client_id: StrictStr = Field(max_length=1000)
     body: StrictStr = Field(max_length=100_000)
+    reply_to: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+class EditIn(Strict):
+    client_id: StrictStr = Field(max_length=1000)
+    body: StrictStr = Field(max_length=100_000)
 
 
 class ReceiptIn(Strict):
@@ -189,10 +244,16 @@ class SyncRoomOut(Schema):
     room: int
     last_seq: int
     first_seq: int
+    last_change: int = 0
     messages: list[MessageOut]
     has_more: bool
     markers: dict[str, MarkersOut]
     watermark: MarkersOut
+    # Seqs of this room the caller deleted for themselves, highest first (at most 1,000).
+    deleted_for_me: list[int] = Field(default_factory=list)
+    # Only for the rooms whose change cursor was given: the changes after it (at most 100).
+    changes: list[ChangeOut] | None = None
+    changes_has_more: bool | None = None
 
 
 class MemberReceiptOut(Schema):

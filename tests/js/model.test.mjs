@@ -11,6 +11,7 @@ import {
   roomName,
   Segment,
   shortTime,
+  shownBody,
   socketSendOutcome,
   TICK_LABELS,
   TICKS,
@@ -198,4 +199,21 @@ test("vapidKey decodes base64url without padding into bytes", () => {
   assert.deepEqual([...vapidKey("AQ")], [1]);
   const key = Buffer.from(Array.from({ length: 65 }, (_, i) => i * 3)).toString("base64url");
   assert.deepEqual([...vapidKey(key)], Array.from({ length: 65 }, (_, i) => (i * 3) & 0xff));
+});
+
+test("Segment.update takes a changed message only over an older or equal one", () => {
+  const seg = new Segment();
+  seg.append([msg(1), msg(2, { change: 3 })]);
+  assert.equal(seg.update(msg(2, { body: "edited", change: 5 })), true);
+  assert.equal(seg.list()[1].body, "edited");
+  assert.equal(seg.update(msg(2, { body: "older", change: 4 })), false); // late, stale
+  assert.equal(seg.list()[1].body, "edited");
+  assert.equal(seg.update(msg(9, { change: 6 })), false); // not held: nothing
+  assert.deepEqual(seqs(seg), [1, 2]);
+});
+
+test("shownBody says what is left of a deleted message", () => {
+  assert.equal(shownBody({ body: "hi", deleted: null }), "hi");
+  assert.equal(shownBody({ body: "", deleted: "everyone" }), "This message was deleted");
+  assert.equal(shownBody({ body: "", deleted: "me" }), "You deleted this message");
 });

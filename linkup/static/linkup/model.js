@@ -9,6 +9,13 @@ export function tickStatus(message, watermark) {
   return "sent";
 }
 
+/** The text shown for a message: its body, or what is left of a deleted one. */
+export function shownBody(message) {
+  if (message.deleted === "me") return "You deleted this message";
+  if (message.deleted) return "This message was deleted";
+  return message.body;
+}
+
 export const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✗" };
 export const TICK_LABELS = {
   pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
@@ -59,6 +66,18 @@ export class Segment {
       // older than lo - 1 is not contiguous: prepend() takes older pages
     }
     return { added, reset };
+  }
+
+  /**
+   * A held message changed (edited, deleted, reacted to): take the newer object. The seq
+   * line and the change line arrive each in its own order, so an older object (a lower
+   * `change`) never replaces a newer one. Returns whether anything was replaced.
+   */
+  update(message) {
+    const held = this.bySeq.get(message.seq);
+    if (!held || (message.change ?? 0) < (held.change ?? 0)) return false;
+    this.bySeq.set(message.seq, message);
+    return true;
   }
 
   /** Add an older page (any order); only what joins on at lo - 1 downwards is kept. */

@@ -11,7 +11,7 @@ import {
   tickTitle,
   typingNames,
 } from "./format.js";
-import { roomName, shortTime, TICKS, tickStatus } from "./model.js";
+import { roomName, shortTime, shownBody, TICKS, tickStatus } from "./model.js";
 import { openRoom } from "./navigate.js";
 import { $, el, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
@@ -125,13 +125,17 @@ export function renderMessages() {
     if (!li) {
       li = el("li", own ? "msg own" : "msg");
       if (!own && room.kind === "group") li.append(el("span", "who", message.sender.username));
-      li.append(el("span", "body", message.body));
+      li.append(el("span", "body"));
       const meta = el("span", "meta");
       meta.append(el("time", "at"));
       if (own) meta.append(el("span", "tick"));
       li.append(meta);
       messageEls.set(key, li);
     }
+    const body = li.querySelector(".body");
+    body.textContent = shownBody(message);
+    body.classList.toggle("deleted", Boolean(message.deleted));
+    li.classList.toggle("edited", Boolean(message.edited_at) && !message.deleted);
     if (message.seq != null) li.dataset.seq = message.seq;
     else delete li.dataset.seq;
     li.dataset.clientId = message.client_id;

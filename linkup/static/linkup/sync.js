@@ -55,6 +55,13 @@ function onFrame(frame) {
       takeMessages(room, [message]);
       break;
     }
+    case "message.updated": {
+      // An edit, a delete or a reaction (or a delete for me, change null): the held copy
+      // takes the newer object.
+      const room = rooms.get(frame.message.room);
+      if (!room || !room.seg.update(frame.message)) return;
+      break;
+    }
     case "receipt": {
       const room = rooms.get(frame.room);
       if (!room || frame.user !== me.id) return;

@@ -1,0 +1,210 @@
+"""Message objects as each member sees them.
+
+A message object is the same for every member of its room but for two things: `me` in its
+`reactions` (whether *this* member reacted with that emoji), and a message the member
+deleted for themselves (a tombstone with `deleted: "me"` for them alone). A `MessageState`
+holds the object as everyone else sees it (`base`) and those few differences (`mine`: who
+reacted with what; `hidden`: who deleted it for themselves), so a frame for all of a room's
+sockets is encoded once, plus once per member who differs (linkup.realtime.hub).
+
+Reading states costs a fixed number of queries per page of messages, and none beyond the
+message rows for messages never changed and replying to nothing (the send path's own
+messages, and most of history): reactions exist only on a message whose `change` is past 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+
+from linkup.core.serialization import format_time
+from linkup.core.shapes import MessageDict, ReactionDict, ReplyDict, UserDict
+from linkup.models import DeletedForMe, Message, Reaction
+
+PREVIEW_CHARS = 100  # a reply's preview of its original: the first code points
+
+
+def user_dict(user: Any) -> UserDict:
+    return {"id": user.pk, "username": user.get_username()}
+
+
+@dataclass(slots=True)
+class MessageState:
+    base: MessageDict  # as a member sees it who neither reacted nor deleted it for themselves
+    mine: dict[int, list[str]] = field(default_factory=dict)  # user id -> their emoji
+    hidden: set[int] = field(default_factory=set)  # who deleted it for themselves
+
+    def viewed_by(self, viewer: int) -> MessageDict:
+        """The message object as `viewer` sees it."""
+        if viewer in self.hidden:
+            return tombstone(self.base, "me")
+        emoji = self.mine.get(viewer)
+        if not emoji:
+            return self.base
+        mine = set(emoji)
+        reactions: list[ReactionDict] = [
+            {**r, "me": r["emoji"] in mine} for r in self.base["reactions"]
+        ]
+        return {**self.base, "reactions": reactions}
+
+    def differs_for(self) -> set[int]:
+        """The users who see this message otherwise than `base`."""
+        return set(self.mine) | self.hidden
+
+    def as_event(self) -> dict[str, Any]:
+        """The state as plain JSON (a channel-layer event's part)."""
+        return {
+            "message": self.base,
+            "mine": [[user, emoji] for user, emoji in sorted(self.mine.items())],
+            "hidden": sorted(self.hidden),
+        }
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> MessageState:
+        return cls(
+            event["message"],
+            {int(user): list(emoji) for user, emoji in event.get("mine", ())},
+            {int(user) for user in event.get("hidden", ())},
+        )
+
+
+def tombstone(message: MessageDict, scope: str) -> MessageDict:
+    """What is left of a deleted message: seq, sender and time."""
+    return {
+        **message,
+        "body": "",
+        "reply_to": None,
+        "reactions": [],
+        "edited_at": None,
+        "deleted": scope,
+        "attachments": [],
+    }
+
+
+def new_message(
+    pk: int,
+    room: int,
+    seq: int,
+    sender: UserDict,
+    body: str,
+    client_id: str,
+    created_at: str,
+    reply_to: ReplyDict | None = None,
+) -> MessageDict:
+    """A message object as it is when sent: no reactions, never edited."""
+    return {
+        "id": pk,
+        "room": room,
+        "seq": seq,
+        "sender": sender,
+        "body": body,
+        "client_id": client_id,
+        "created_at": created_at,
+        "reply_to": reply_to,
+        "reactions": [],
+        "edited_at": None,
+        "deleted": None,
+        "attachments": [],
+        "change": 0,
+    }
+
+
+def reply_dict(sender: UserDict, seq: int, body: str, deleted: bool) -> ReplyDict:
+    return {"seq": seq, "sender": sender, "preview": "" if deleted else body[:PREVIEW_CHARS]}
+
+
+def originals(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], ReplyDict]:
+    """{(room, seq): reply object} of the messages these (room, seq) pairs name, in one
+    query (a pair whose message is not stored, purged say, is left out)."""
+    wanted: dict[int, set[int]] = {}
+    for room, seq in pairs:
+        wanted.setdefault(room, set()).add(seq)
+    if not wanted:
+        return {}
+    where = Q()
+    for room, seqs in wanted.items():
+        where |= Q(room_id=room, seq__in=sorted(seqs))
+    found: dict[tuple[int, int], ReplyDict] = {}
+    rows = Message.objects.filter(where).values_list(
+        "room_id", "seq", "sender_id", "sender__username", "body", "deleted_at"
+    )
+    for room, seq, sender_id, username, body, deleted_at in rows:
+        sender: UserDict = {"id": sender_id, "username": username}
+        found[(room, seq)] = reply_dict(sender, seq, body, deleted_at is not None)
+    return found
+
+
+Hidden = dict[tuple[int, int], set[int]]  # (room, seq) -> who deleted it for themselves
+
+
+def states(
+    rows: list[Message], viewer: int | None = None, hidden: Hidden | None = None
+) -> list[MessageState]:
+    """The states of these messages (their senders selected), in their order. With a
+    `viewer`, only what that viewer sees differently is read (their own reactions and
+    deletions for themselves); with None, everyone's (for a frame to all members).
+    `hidden`: the deletions for oneself of these messages, where the caller read them."""
+    replies = originals((m.room_id, m.reply_to_seq) for m in rows if m.reply_to_seq is not None)
+    changed = [m.pk for m in rows if m.change > 0 and m.deleted_at is None]
+    counts: dict[int, dict[str, int]] = {}
+    mine: dict[int, dict[int, list[str]]] = {}
+    if changed:
+        reactions = Reaction.objects.filter(message_id__in=changed).order_by("created_at", "pk")
+        for message_id, user_id, emoji in reactions.values_list("message_id", "user_id", "emoji"):
+            per_emoji = counts.setdefault(message_id, {})
+            per_emoji[emoji] = per_emoji.get(emoji, 0) + 1
+            mine.setdefault(message_id, {}).setdefault(user_id, []).append(emoji)
+    if hidden is None:
+        hidden = _hidden(rows, viewer)
+    out = []
+    for m in rows:
+        base = new_message(
+            m.pk,
+            m.room_id,
+            m.seq,
+            user_dict(m.sender),
+            m.body,
+            m.client_id,
+            format_time(m.created_at),
+            None if m.reply_to_seq is None else replies.get((m.room_id, m.reply_to_seq)),
+        )
+        base["change"] = m.change
+        if m.deleted_at is not None:
+            base = tombstone(base, "everyone")
+            out.append(MessageState(base, {}, hidden.get((m.room_id, m.seq), set())))
+            continue
+        if m.edited_at is not None:
+            base["edited_at"] = format_time(m.edited_at)
+        base["reactions"] = [
+            {"emoji": emoji, "count": count, "me": False}
+            for emoji, count in counts.get(m.pk, {}).items()
+        ]
+        out.append(MessageState(base, mine.get(m.pk, {}), hidden.get((m.room_id, m.seq), set())))
+    return out
+
+
+def _hidden(rows: list[Message], viewer: int | None) -> Hidden:
+    """{(room, seq): users who deleted it for themselves} of these messages."""
+    if not rows:
+        return {}
+    where = Q()
+    by_room: dict[int, list[int]] = {}
+    for m in rows:
+        by_room.setdefault(m.room_id, []).append(m.seq)
+    for room, seqs in by_room.items():
+        where |= Q(room_id=room, seq__in=seqs)
+    found = DeletedForMe.objects.filter(where)
+    if viewer is not None:
+        found = found.filter(user_id=viewer)
+    hidden: Hidden = {}
+    for room, seq, user in found.values_list("room_id", "seq", "user_id"):
+        hidden.setdefault((room, seq), set()).add(user)
+    return hidden
+
+
+def views(rows: list[Message], viewer: int, hidden: Hidden | None = None) -> list[MessageDict]:
+    """These messages as `viewer` sees them."""
+    return [state.viewed_by(viewer) for state in states(rows, viewer, hidden)]
