@@ -197,6 +197,8 @@ class DeletedForMe(models.Model):
             # Also the index for a user's list per room (sync's deleted_for_me).
             models.UniqueConstraint(fields=["user", "room", "seq"], name="linkup_hidden_once"),
         ]
+        # Who deleted these messages for themselves (a change's frame for every member).
+        indexes = [models.Index(fields=["room", "seq"], name="linkup_hidden_room_seq")]
 
     def __str__(self) -> str:
         return f"#{self.seq} of room {self.room_id} deleted for user {self.user_id}"

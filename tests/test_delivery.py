@@ -1,6 +1,6 @@
 """Proof of the delivery protocol over real consumers: a Hypothesis state machine (send,
-resend, disconnect, reconnect, sync, mark read, ping) and a channel layer that loses 10 % of
-its doorbells."""
+resend, change a message (edit, delete for everyone or for me, react), disconnect, reconnect,
+sync, mark read, ping) and a channel layer that loses 10 % of its doorbells."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from linkup.actions.rooms import do_create_room
 from linkup.core.protocol import invisible
 from linkup.models import Membership, Message, Room
 from linkup.realtime.hub import Hub
+from linkup.store import queries
 from tests.conftest import expected_status, make_user, token_for
 from tests.wsutil import connect, db, send
 
@@ -53,6 +54,22 @@ class Client:
     live: list[int] = field(default_factory=list)  # seqs delivered live on this socket
     base: int = 0  # the room's last seq when this socket said hello
     acked: dict[str, int] = field(default_factory=dict)  # client_id -> message id
+    # Messages that change: the newest object held per seq (by its `change`), the change
+    # numbers delivered live on this socket, the room's last change at hello, and the
+    # change cursor the client syncs from.
+    objects: dict[int, dict[str, Any]] = field(default_factory=dict)
+    live_changes: list[int] = field(default_factory=list)
+    change_base: int = 0
+    change_cursor: int = 0
+
+    def hold(self, message: dict[str, Any]) -> None:
+        """Keep the newer object (its `change`); a delete for me is for good (a frame
+        encoded before it, with the same number, does not bring the message back)."""
+        held = self.objects.get(message["seq"])
+        if held is not None and held["deleted"] == "me" and message["deleted"] != "me":
+            return
+        if held is None or message["change"] >= held["change"]:
+            self.objects[message["seq"]] = message
 
     def cursor(self) -> int:
         """Highest seq held with nothing missing below it."""
@@ -114,8 +131,10 @@ class DeliveryMachine(RuleBasedStateMachine):
         raw = self.raw and self.clients.index(client) % 2 == 1
         client.comm = await connect(client.token, raw=raw)
         client.live = []
+        client.live_changes = []
         # No send is in flight between rules: what committed before hello is all there is.
-        client.base = await db(lambda: Room.objects.get(pk=self.room).last_seq)()
+        room = await db(lambda: Room.objects.get(pk=self.room))()
+        client.base, client.change_base = room.last_seq, room.last_change
 
     def _take(self, client: Client, frame: dict[str, Any]) -> None:
         """Apply one server frame to the client's state, checking live-delivery rules."""
@@ -131,6 +150,24 @@ class DeliveryMachine(RuleBasedStateMachine):
             assert seq == expected, f"live delivery skipped to {seq} from {expected - 1}"
             client.live.append(seq)
             assert client.view.setdefault(seq, message["id"]) == message["id"]
+            client.hold(message)
+        elif frame["type"] == "message.updated":
+            message = frame["message"]
+            if frame["room"] != self.room:
+                return
+            if frame["change"] is not None:  # the room's change line: gap-free, in order
+                number = frame["change"]
+                expected = (
+                    client.live_changes[-1] + 1 if client.live_changes else client.change_base + 1
+                )
+                assert number == expected, f"change {number} live after {expected - 1}"
+                client.live_changes.append(number)
+                assert message["change"] >= number
+                client.change_cursor = max(client.change_cursor, number)
+            else:
+                assert message["deleted"] == "me", "only a delete for me has no number"
+            # Held even before its message.new (the two lines are ordered each on its own).
+            client.hold(message)
         elif frame["type"] == "error":
             raise AssertionError(f"unexpected error frame {frame}")
 
@@ -145,12 +182,26 @@ class DeliveryMachine(RuleBasedStateMachine):
     async def _sync(self, client: Client) -> None:
         while True:
             assert client.comm is not None
-            await send(client.comm, {"type": "sync", "cursors": {str(self.room): client.cursor()}})
+            frame = {
+                "type": "sync",
+                "cursors": {str(self.room): client.cursor()},
+                "changes": {str(self.room): client.change_cursor},
+            }
+            await send(client.comm, frame)
             result = await self._until(client, "sync.result")
             (entry,) = [e for e in result["rooms"] if e["room"] == self.room]
             for message in entry["messages"]:
                 assert client.view.setdefault(message["seq"], message["id"]) == message["id"]
-            if not entry["has_more"]:
+                client.hold(message)
+            for change in entry["changes"]:
+                client.hold(change["message"])
+                client.change_cursor = max(client.change_cursor, change["change"])
+            if not entry["changes_has_more"]:
+                client.change_cursor = max(client.change_cursor, entry["last_change"])
+            for seq in entry["deleted_for_me"]:  # deleted for me on another tab
+                if seq in client.objects and client.objects[seq]["deleted"] != "me":
+                    client.objects[seq] = {**client.objects[seq], "deleted": "me", "body": ""}
+            if not entry["has_more"] and not entry["changes_has_more"]:
                 return
 
     def online(self) -> list[int]:
@@ -203,6 +254,53 @@ class DeliveryMachine(RuleBasedStateMachine):
             )
             ack = await self._until(client, "message.ack")
             assert ack["message"]["id"] == client.acked[client_id], "a resend stored anew"
+
+        self.run(go())
+
+    def stored(self) -> int:
+        """Messages stored so far (every first ack stored one): known without asking, so
+        what the rules draw never depends on timing (Hypothesis replays them)."""
+        return len({cid for c in self.clients for cid in c.acked})
+
+    @precondition(lambda self: self.online() and self.stored())
+    @rule(
+        data=st.data(),
+        change=st.sampled_from(["edit", "delete", "hide", "react", "unreact"]),
+        emoji=st.sampled_from(["👍", "❤️"]),
+    )
+    def change_message(self, data: Any, change: str, emoji: str) -> None:
+        """Edit, delete (for everyone or for me) or react to a stored message: answered
+        `change.ack`, or refused (someone else's message, one already deleted)."""
+        client = self.clients[data.draw(st.sampled_from(self.online()))]
+        seq = data.draw(st.integers(1, self.stored()))
+        self.sent += 1
+        frame: dict[str, Any] = {
+            "room": self.room,
+            "seq": seq,
+            "client_id": f"c{self.room}-{self.sent}",
+        }
+        if change == "edit":
+            frame.update(type="message.edit", body=f"edited {self.sent}")
+        elif change in ("delete", "hide"):
+            frame.update(type="message.delete", scope="everyone" if change == "delete" else "me")
+        else:
+            frame.update(
+                type="reaction", emoji=emoji, state="add" if change == "react" else "remove"
+            )
+
+        async def go() -> None:
+            assert client.comm is not None
+            await send(client.comm, frame)
+            while True:
+                answer = json.loads(await client.comm.receive_from(timeout=5))
+                if answer["type"] == "change.ack":
+                    assert answer["client_id"] == frame["client_id"]
+                    client.hold(answer["message"])
+                    return
+                if answer["type"] == "error" and answer.get("ref") == frame["client_id"]:
+                    assert answer["code"] == "forbidden", answer  # not mine, or deleted
+                    return
+                self._take(client, answer)
 
         self.run(go())
 
@@ -261,6 +359,15 @@ class DeliveryMachine(RuleBasedStateMachine):
             )
         )
         assert client.view == stored, "after sync the view must equal the database"
+        # And every message it holds is as the database has it now, for this user: edits,
+        # deletions and reactions included.
+        user, room = client.user, self.room
+        now = {
+            m["seq"]: m
+            for m in self.run(db(lambda: queries.history(user, room, limit=100)["messages"])())
+        }
+        held = {seq: m for seq, m in client.objects.items() if seq in now}
+        assert held == {seq: now[seq] for seq in held}, "after sync each message is current"
 
     @invariant()
     def storage_is_gap_free_and_exactly_once(self) -> None:

@@ -48,6 +48,7 @@ class Migration(migrations.Migration):
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
+                'indexes': [models.Index(fields=['room', 'seq'], name='linkup_hidden_room_seq')],
                 'constraints': [models.UniqueConstraint(fields=('user', 'room', 'seq'), name='linkup_hidden_once')],
             },
         ),

@@ -5,7 +5,10 @@ import { test } from "node:test";
 
 import {
   admitMessages,
+  applySyncChanges,
   applySyncMarkers,
+  applyUpdate,
+  changeCursors,
   countUnread,
   cursorList,
   cursors,
@@ -277,4 +280,36 @@ test("unreadAfterLoad adds unread arrivals newer than the page, each once", () =
   assert.equal(unreadAfterLoad(page, null), 2);
   const empty = { unread_count: 0, notifications: [] };
   assert.equal(unreadAfterLoad(empty, [{ id: 1, read: false }]), 1);
+});
+
+test("changes: live ones move the change cursor, sync pages them and hides mine", () => {
+  const rooms = new Map();
+  const room = mergeRoom(rooms, { id: 7, last_seq: 3, last_change: 4, members: [] }, ME);
+  admitMessages(room, [bobs(1), bobs(2), bobs(3)], ME);
+  assert.deepEqual(changeCursors(rooms), { 7: 4 });
+  // A live edit of seq 2 (change 5), then a late copy of an older state: the newer stays.
+  assert.equal(applyUpdate(room, { change: 5, message: { ...bobs(2), body: "edited", change: 5 } }), true);
+  assert.equal(applyUpdate(room, { change: 4, message: { ...bobs(2), body: "old", change: 4 } }), false);
+  assert.equal(room.seg.bySeq.get(2).body, "edited");
+  // A delete for me from this tab (change null) leaves the change cursor where it is.
+  applyUpdate(room, { change: null, message: { ...bobs(3), body: "", deleted: "me", change: 0 } });
+  assert.equal(room.changeSeen, 5);
+  // Sync after an outage: a page of changes with more to come, then the rest.
+  const page = {
+    changes: [{ change: 6, kind: "delete", message: { ...bobs(1), body: "", deleted: "everyone", change: 6 } }],
+    changes_has_more: true,
+    last_change: 9,
+    deleted_for_me: [3, 2],
+  };
+  assert.equal(applySyncChanges(room, page), true);
+  assert.equal(room.changeSeen, 6);
+  assert.equal(room.seg.bySeq.get(1).deleted, "everyone");
+  assert.equal(room.seg.bySeq.get(2).deleted, "me"); // hidden on another device
+  assert.equal(room.seg.bySeq.get(2).body, "");
+  const rest = { changes: [], changes_has_more: false, last_change: 9, deleted_for_me: [] };
+  assert.equal(applySyncChanges(room, rest), false);
+  assert.equal(room.changeSeen, 9);
+  // An entry without change cursors (not asked for) moves nothing.
+  assert.equal(applySyncChanges(room, { last_change: 12, deleted_for_me: [] }), false);
+  assert.equal(room.changeSeen, 9);
 });

@@ -210,6 +210,10 @@ test("Segment.update takes a changed message only over an older or equal one", (
   assert.equal(seg.list()[1].body, "edited");
   assert.equal(seg.update(msg(9, { change: 6 })), false); // not held: nothing
   assert.deepEqual(seqs(seg), [1, 2]);
+  // Deleted for me, then a reaction's frame encoded before that with the same number.
+  assert.equal(seg.update(msg(1, { body: "", deleted: "me", change: 7 })), true);
+  assert.equal(seg.update(msg(1, { deleted: null, change: 7 })), false);
+  assert.equal(seg.list()[0].deleted, "me");
 });
 
 test("shownBody says what is left of a deleted message", () => {

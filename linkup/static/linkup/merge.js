@@ -48,6 +48,9 @@ export function mergeRoom(rooms, data, meId) {
       deliveredSent: 0,
       readSent: 0,
       parked: new Map(), // seq -> message that arrived ahead of the held run
+      // Changes to messages (edits, deletes, reactions) are reflected up to this number:
+      // what is fetched after the room list shows them all.
+      changeSeen: data.last_change || 0,
       filling: false,
       loadingOlder: false,
     };
@@ -126,6 +129,43 @@ export function cursors(rooms) {
   const out = {};
   for (const [id, room] of rooms) out[id] = room.seg.hi != null ? room.seg.hi : room.delivered_seq;
   return out;
+}
+
+/** Change cursors for sync: each held room's last change number reflected. */
+export function changeCursors(rooms) {
+  const out = {};
+  for (const [id, room] of rooms) out[id] = room.changeSeen || 0;
+  return out;
+}
+
+/** A live `message.updated` (a number: the room's change line; null: a delete for me). */
+export function applyUpdate(room, frame) {
+  const replaced = room.seg.update(frame.message);
+  if (frame.change != null) room.changeSeen = Math.max(room.changeSeen || 0, frame.change);
+  return replaced;
+}
+
+/**
+ * A sync entry's changes and deletions for me, over what the room holds. Returns whether
+ * more changes are to be fetched (then changeSeen stops at the last one applied).
+ */
+export function applySyncChanges(room, entry) {
+  for (const change of entry.changes || []) {
+    room.seg.update(change.message);
+    room.changeSeen = Math.max(room.changeSeen || 0, change.change);
+  }
+  if (entry.changes && !entry.changes_has_more && entry.last_change != null) {
+    room.changeSeen = Math.max(room.changeSeen || 0, entry.last_change);
+  }
+  for (const seq of entry.deleted_for_me || []) {
+    const held = room.seg.bySeq.get(seq);
+    if (held && held.deleted !== "me") {
+      room.seg.bySeq.set(seq, {
+        ...held, body: "", deleted: "me", reactions: [], reply_to: null, edited_at: null,
+      });
+    }
+  }
+  return Boolean(entry.changes_has_more);
 }
 
 /** Cursors as the HTTP sync endpoint takes them: "room:seq,room:seq". */

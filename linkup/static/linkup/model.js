@@ -76,6 +76,8 @@ export class Segment {
   update(message) {
     const held = this.bySeq.get(message.seq);
     if (!held || (message.change ?? 0) < (held.change ?? 0)) return false;
+    // A delete for me is for good: a frame encoded before it never brings the message back.
+    if (held.deleted === "me" && message.deleted !== "me") return false;
     this.bySeq.set(message.seq, message);
     return true;
   }

@@ -4,7 +4,16 @@
 import { api, signedOut } from "./api.js";
 import { Connection } from "./connection.js";
 import { stateText } from "./format.js";
-import { applySyncMarkers, cursorList, cursors, maxWatermark, unlistedRooms } from "./merge.js";
+import {
+  applySyncChanges,
+  applySyncMarkers,
+  applyUpdate,
+  changeCursors,
+  cursorList,
+  cursors,
+  maxWatermark,
+  unlistedRooms,
+} from "./merge.js";
 import { $, config, me } from "./page.js";
 import { receipt } from "./receipts.js";
 import { render } from "./render.js";
@@ -59,7 +68,7 @@ function onFrame(frame) {
       // An edit, a delete or a reaction (or a delete for me, change null): the held copy
       // takes the newer object.
       const room = rooms.get(frame.message.room);
-      if (!room || !room.seg.update(frame.message)) return;
+      if (!room || !applyUpdate(room, frame)) return;
       break;
     }
     case "receipt": {
@@ -162,17 +171,29 @@ async function connected() {
 /** Catch up from the cursors held: the shown room to its end, the others one page each. */
 async function syncRooms() {
   let wanted = cursors(rooms);
+  let changes = changeCursors(rooms);
   for (let round = 0; round < 50 && Object.keys(wanted).length; round++) {
-    const result = await connection.request({ type: "sync", cursors: wanted }, "sync.result");
-    const more = applySync(result);
+    const result = await connection.request(
+      { type: "sync", cursors: wanted, changes },
+      "sync.result",
+    );
+    const { more, moreChanges } = applySync(result);
     wanted = {};
+    changes = {};
     if (current && more.includes(current.id)) wanted[current.id] = current.seg.hi;
+    for (const id of moreChanges) {
+      const room = rooms.get(id);
+      wanted[id] = room.seg.hi != null ? room.seg.hi : room.delivered_seq;
+      changes[id] = room.changeSeen;
+    }
   }
 }
 
-/** Take a sync result in; return the rooms that have more to fetch. */
+/** Take a sync result in; return the rooms that have more messages, and more changes, to
+ * fetch. */
 function applySync(result) {
   const more = [];
+  const moreChanges = [];
   for (const id of unlistedRooms(rooms, result.room_ids)) dropRoom(id);
   if (result.room_ids.some((id) => !rooms.has(id))) refreshRoomsSoon();
   for (const entry of result.rooms) {
@@ -180,17 +201,22 @@ function applySync(result) {
     if (!room) continue;
     applySyncMarkers(room, entry, me.id);
     takeMessages(room, entry.messages);
+    if (applySyncChanges(room, entry)) moreChanges.push(room.id);
     room.last_seq = Math.max(room.last_seq, entry.last_seq);
     if (entry.has_more && entry.messages.length) more.push(room.id);
   }
   render();
-  return more;
+  return { more, moreChanges };
 }
 
 async function pollOverHttp() {
   if (connection.state !== "fallback") return;
   const list = cursorList(cursors(rooms));
-  const result = await api("GET", `/sync?cursors=${encodeURIComponent(list)}`);
+  const changed = cursorList(changeCursors(rooms));
+  const result = await api(
+    "GET",
+    `/sync?cursors=${encodeURIComponent(list)}&changes=${encodeURIComponent(changed)}`,
+  );
   applySync(result);
   flushOutbox();
 }
