@@ -214,6 +214,12 @@ test("Segment.update takes a changed message only over an older or equal one", (
   assert.equal(seg.update(msg(1, { body: "", deleted: "me", change: 7 })), true);
   assert.equal(seg.update(msg(1, { deleted: null, change: 7 })), false);
   assert.equal(seg.list()[0].deleted, "me");
+  // An update ahead of the run waits for its message, and wins over the older copy.
+  assert.equal(seg.update(msg(3, { body: "edited", change: 8 })), false);
+  seg.append([msg(3, { change: 0 })]);
+  assert.equal(seg.list()[2].body, "edited");
+  seg.append([msg(4, { change: 0 })]); // nothing waited for it
+  assert.equal(seg.list()[3].body, "m4");
 });
 
 test("shownBody says what is left of a deleted message", () => {

@@ -9,6 +9,15 @@ export function tickStatus(message, watermark) {
   return "sent";
 }
 
+/**
+ * Whether `message` should replace `held` (the same seq): a higher or equal `change`, and
+ * never a copy from before a delete for me (that delete is for good).
+ */
+export function newer(message, held) {
+  if ((message.change ?? 0) < (held.change ?? 0)) return false;
+  return !(held.deleted === "me" && message.deleted !== "me");
+}
+
 /** The text shown for a message: its body, or what is left of a deleted one. */
 export function shownBody(message) {
   if (message.deleted === "me") return "You deleted this message";
@@ -27,7 +36,14 @@ export const TICK_LABELS = {
  * new run (the old one is dropped: the client refetches around what the user looks at).
  */
 export class Segment {
-  constructor() { this.bySeq = new Map(); this.lo = null; this.hi = null; }
+  constructor() {
+    this.bySeq = new Map();
+    this.lo = null;
+    this.hi = null;
+    // Changes to messages not held yet, ahead of the run: a `message.updated` can come
+    // before its `message.new` (the two lines are ordered each on its own).
+    this.ahead = new Map();
+  }
 
   get size() { return this.bySeq.size; }
 
@@ -45,7 +61,10 @@ export class Segment {
   append(messages) {
     const added = [];
     let reset = false;
-    for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
+    for (const arriving of [...messages].sort((a, b) => a.seq - b.seq)) {
+      const early = this.ahead.get(arriving.seq);
+      this.ahead.delete(arriving.seq);
+      const m = early && newer(early, arriving) ? early : arriving;
       if (this.lo == null) {
         this.lo = this.hi = m.seq;
         this.bySeq.set(m.seq, m);
@@ -75,9 +94,14 @@ export class Segment {
    */
   update(message) {
     const held = this.bySeq.get(message.seq);
-    if (!held || (message.change ?? 0) < (held.change ?? 0)) return false;
-    // A delete for me is for good: a frame encoded before it never brings the message back.
-    if (held.deleted === "me" && message.deleted !== "me") return false;
+    if (!held) {
+      if (this.hi == null || message.seq > this.hi) {
+        const early = this.ahead.get(message.seq);
+        if (!early || newer(message, early)) this.ahead.set(message.seq, message);
+      }
+      return false;
+    }
+    if (!newer(message, held)) return false;
     this.bySeq.set(message.seq, message);
     return true;
   }
