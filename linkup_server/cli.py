@@ -28,7 +28,8 @@ def collect_static() -> None:
     """Copy the web client's files into STATIC_ROOT (hashed names, gzip copies, the manifest
     pages read) as the server starts, when it serves them itself: nothing to run by hand.
     Skipped when nothing changed since the last collection (the sources' names, sizes and
-    times, and the storage, are those it recorded): a collection takes over a second."""
+    times, and the storage, are those it recorded): a collection takes over a second. When
+    something changed, STATIC_ROOT is collected afresh."""
     from django.conf import settings
 
     if not settings.SERVE_STATIC:
@@ -39,7 +40,10 @@ def collect_static() -> None:
         made_from = _sources()
         if stamp.exists() and stamp.read_text() == made_from:
             return
-        _manage("collectstatic", "--no-input", "-v", "0")
+        # From scratch: collectstatic skips a file whose copy is newer than its source, so
+        # a source older than the copy (another checkout's, a restored file) would be
+        # served stale.
+        _manage("collectstatic", "--no-input", "--clear", "-v", "0")
         stamp.write_text(made_from)
 
 

@@ -123,7 +123,10 @@ def live_server(
     env.update({"LINKUP_VAR_DIR": str(tmp), "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex})
     # One collection of the static files for every server of the run (each checks it is
     # current, under a lock, and collects again only if a source changed).
-    env.setdefault("LINKUP_STATIC_ROOT", str(Path(tempfile.gettempdir()) / "linkup-test-static"))
+    # One per checkout: two clones on one machine (a session's and CI's) never share it.
+    checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+    static_root = Path(tempfile.gettempdir()) / f"linkup-test-static-{checkout}"
+    env.setdefault("LINKUP_STATIC_ROOT", str(static_root))
     db_name = None
     if share is not None:
         for key in (

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -254,3 +255,28 @@ def test_without_collected_files_behind_a_web_server_the_server_refuses_to_start
     }
     stderr = refused_start(env)
     assert "No static files manifest" in stderr and "collectstatic" in stderr
+
+
+def test_a_collection_never_keeps_a_copy_newer_than_its_source(tmp_path: Path) -> None:
+    """collectstatic skips a file whose copy is newer than its source; when the sources
+    changed (another checkout's copies, a restored file), the server collects afresh, so
+    what it serves is always what the sources say."""
+    root = tmp_path / "static"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update({"LINKUP_VAR_DIR": str(tmp_path), "LINKUP_STATIC_ROOT": str(root)})
+    collect = [
+        sys.executable,
+        "-c",
+        "from linkup_server import cli; cli._setup(); cli.collect_static()",
+    ]
+    subprocess.run(collect, cwd=ROOT, env=env, check=True)
+    copy = root / "linkup" / "model.js"
+    source = (ROOT / "linkup" / "static" / "linkup" / "model.js").read_bytes()
+    assert copy.read_bytes() == source
+    copy.write_bytes(b"// stale")
+    future = time.time() + 3600
+    os.utime(copy, (future, future))
+    (tmp_path / ".static.sources").unlink()  # as if a source had changed
+    subprocess.run(collect, cwd=ROOT, env=env, check=True)
+    assert copy.read_bytes() == source
