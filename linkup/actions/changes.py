@@ -77,18 +77,7 @@ def _log(room: Room, message: Message, kind: str, now: dt.datetime, fields: list
     message.change = room.last_change
     message.save(update_fields=[*fields, "change"])
     (state,) = views.states([message])
-    send_event_on_commit(
-        room_group(room.pk),
-        {
-            "type": "chat.change",
-            "room": room.pk,
-            "change": room.last_change,
-            "kind": kind,
-            "message": state.base,
-            "mine": [[user, emoji] for user, emoji in sorted(state.mine.items())],
-            "hidden": sorted(state.hidden),
-        },
-    )
+    send_event_on_commit(room_group(room.pk), state.change_event(room.pk, room.last_change, kind))
 
 
 def _seen_by(message: Message, viewer: int) -> MessageDict:

@@ -21,7 +21,7 @@ from typing import Any
 from django.db.models import Q
 
 from linkup.core.serialization import format_time
-from linkup.core.shapes import MessageDict, ReactionDict, ReplyDict, UserDict
+from linkup.core.shapes import ChatChangeEvent, MessageDict, ReactionDict, ReplyDict, UserDict
 from linkup.models import DeletedForMe, Message, Reaction
 
 PREVIEW_CHARS = 100  # a reply's preview of its original: the first code points
@@ -54,9 +54,14 @@ class MessageState:
         """The users who see this message otherwise than `base`."""
         return set(self.mine) | self.hidden
 
-    def as_event(self) -> dict[str, Any]:
-        """The state as plain JSON (a channel-layer event's part)."""
+    def change_event(self, room: int, change: int, kind: str) -> ChatChangeEvent:
+        """The `chat.change` event of a change that left the message in this state
+        (`from_event` reads it back on every process's hub)."""
         return {
+            "type": "chat.change",
+            "room": room,
+            "change": change,
+            "kind": kind,
             "message": self.base,
             "mine": [[user, emoji] for user, emoji in sorted(self.mine.items())],
             "hidden": sorted(self.hidden),
