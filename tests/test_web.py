@@ -84,6 +84,8 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "reconnect_first_s": 2.0,
         "reconnect_attempts": 5,
         "poll_s": 3.0,
+        "edit_window_s": 900.0,
+        "delete_window_s": 172800.0,
         "sign_in": "/sign-in/",
     }
     # Every other script is an external module (the policy would refuse inline code).

@@ -232,6 +232,9 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),
         "reconnect_attempts": int(setting("CLIENT_RECONNECT_ATTEMPTS")),
         "poll_s": float(setting("CLIENT_POLL_S")),
+        # The menu offers Edit and Delete for everyone while these windows are open.
+        "edit_window_s": float(setting("EDIT_WINDOW_S")),
+        "delete_window_s": float(setting("DELETE_WINDOW_S")),
         # Where to go when the session has ended (the pages may be mounted under a prefix).
         "sign_in": reverse("linkup-sign-in"),
     }

@@ -126,12 +126,46 @@ test("messageItems adds my queued messages not held yet, after the held ones", (
     sender: { id: 1, username: "alice" },
     created_at: "2026-03-10T00:00:00.000Z",
     seq: null,
+    reply_to: null,
+    reactions: [],
     failed: false,
     error: undefined,
   });
   assert.equal(items[3].failed, true);
   assert.equal(items[3].error, "too long");
   assert.deepEqual(messageItems([], [], ME), []);
+});
+
+test("messageItems shows my queued changes on the held messages, and a queued reply's quote", () => {
+  const confirmed = [
+    { seq: 1, client_id: "a", sender: BOB, body: "hi", reactions: [] },
+    { seq: 2, client_id: "b", sender: ME, body: "tpyo", reactions: [] },
+  ];
+  const quote = { seq: 1, sender: BOB, preview: "hi" };
+  const queued = [
+    { client_id: "e1", kind: "edit", room: 5, seq: 2, body: "typo", queued_at: 1, state: "pending" },
+    { client_id: "r1", kind: "reaction", room: 5, seq: 1, emoji: "👍", react: "add", queued_at: 2, state: "pending" },
+    { client_id: "s1", body: "indeed", reply_to: 1, quote, queued_at: 3, state: "pending" },
+  ];
+  const items = messageItems(confirmed, queued, ME);
+  assert.deepEqual(items.map((m) => m.client_id), ["a", "b", "s1"]);
+  assert.deepEqual(items[0].reactions, [{ emoji: "👍", count: 1, me: true }]);
+  assert.equal(items[0].pending, true);
+  assert.equal(items[1].body, "typo");
+  assert.ok(items[1].edited_at);
+  assert.deepEqual(items[2].reply_to, quote);
+  // The held objects themselves are left as the server sent them.
+  assert.equal(confirmed[1].body, "tpyo");
+  assert.deepEqual(confirmed[0].reactions, []);
+  // A change is never a bubble of its own, nor the room list's preview.
+  assert.equal(
+    roomPreview({ kind: "direct", last_message: confirmed[1] }, { typing: [], queued, meId: ME.id }).text,
+    "You: indeed",
+  );
+  assert.equal(
+    roomPreview({ kind: "direct", last_message: confirmed[1] }, { typing: [], queued: queued.slice(0, 2), meId: ME.id }).text,
+    "You: tpyo",
+  );
 });
 
 test("tickTitle says why a message failed, else the status", () => {

@@ -4,7 +4,8 @@
 // Truth lives on the server: every message has its room's seq, and the client only ever
 // merges what it receives by seq, so nothing shows twice or out of order.
 //
-//   model.js, merge.js, format.js   pure (no DOM, no network): unit-tested with node --test
+//   model.js, merge.js, format.js,  pure (no DOM, no network): unit-tested with node --test
+//   changes.js
 //   connection.js, outbox.js        a socket with reconnects; the localStorage outbox (tested too)
 //   page.js                         the config the server wrote into the page; DOM helpers
 //   api.js                          the REST API (fetch, CSRF, signed out)
@@ -15,6 +16,7 @@
 //   render.js                       drawing the room list and the conversation
 //   navigate.js                     opening a room, its history, back to the list
 //   people.js                       search, direct rooms, the group dialog
+//   menu.js                         a message's menu: reply, react, edit, delete
 //   bell.js                         notifications and Web Push (sw.js: its service worker)
 //
 // The modules import one another's functions directly (a UI's calls go both ways: drawing
@@ -25,11 +27,12 @@
 import { api, leave } from "./api.js";
 import { notes, notifier, renderBell, wireBell } from "./bell.js";
 import { loadOlder, showList } from "./navigate.js";
+import { cancelContext, composerKey, submit } from "./menu.js";
 import { $ } from "./page.js";
 import { wirePeople } from "./people.js";
 import { markVisibleRead } from "./receipts.js";
 import { render } from "./render.js";
-import { compose, outbox, typed } from "./send.js";
+import { outbox, typed } from "./send.js";
 import { current, loadRooms, people, rooms } from "./store.js";
 import { connection, sendFocus, stateChanged } from "./sync.js";
 
@@ -40,14 +43,15 @@ function wire() {
     const body = input.value.trim();
     if (!body) return;
     input.value = "";
-    compose(body);
+    submit(body); // a message, a reply or an edit (menu.js knows the composer's mode)
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       $("composer").requestSubmit();
-    }
+    } else composerKey(event);
   });
+  $("context-cancel").addEventListener("click", cancelContext);
   input.addEventListener("input", typed);
   $("back").addEventListener("click", showList);
   $("sign-out").form.addEventListener("submit", () => {

@@ -1,7 +1,8 @@
 // Pure text and ordering for what is drawn: the room list's lines, the header, the bubbles
 // still in the outbox, the bell's count. No DOM: render.js and bell.js put these on the page.
 
-import { presenceText, TICK_LABELS, typingText } from "./model.js";
+import { isSend, withPending } from "./changes.js";
+import { presenceText, shownBody, TICK_LABELS, typingText } from "./model.js";
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -51,13 +52,12 @@ function typingLine(room, typing) {
  */
 export function roomPreview(room, { typing, queued, meId }) {
   if (typing.length) return { text: typingLine(room, typing), typing: true };
-  const message = queued.length
-    ? { body: queued[queued.length - 1].body, mine: true }
-    : room.last_message;
+  const sends = queued.filter(isSend);
+  const message = sends.length ? { body: sends[sends.length - 1].body, mine: true } : room.last_message;
   if (!message) return { text: "", typing: false };
   const mine = message.mine || (message.sender && message.sender.id === meId);
   const who = mine ? "You: " : room.kind === "group" ? `${message.sender.username}: ` : "";
-  return { text: who + message.body.split("\n")[0], typing: false };
+  return { text: who + shownBody(message).split("\n")[0], typing: false };
 }
 
 /** The header's status: who is typing, else the other's presence, else the group's members. */
@@ -67,21 +67,33 @@ export function roomStatus(room, { typing, other, meId }) {
   return (room.members || []).map((m) => (m.id === meId ? "You" : m.username)).join(", ");
 }
 
-/** The held messages, then my queued ones not held yet (as bubbles without a seq). */
+/**
+ * The held messages as my queued changes will leave them, then my queued sends not held yet
+ * (as bubbles without a seq).
+ */
 export function messageItems(confirmed, queued, me) {
+  const changes = new Map(); // seq -> my queued changes to it, oldest first
+  for (const item of queued) {
+    if (isSend(item)) continue;
+    if (!changes.has(item.seq)) changes.set(item.seq, []);
+    changes.get(item.seq).push(item);
+  }
+  const shown = confirmed.map((m) => withPending(m, changes.get(m.seq) || []));
   const held = new Set(confirmed.filter((m) => m.sender.id === me.id).map((m) => m.client_id));
   const pending = queued
-    .filter((item) => !held.has(item.client_id))
+    .filter((item) => isSend(item) && !held.has(item.client_id))
     .map((item) => ({
       client_id: item.client_id,
       body: item.body,
       sender: { id: me.id, username: me.username },
       created_at: new Date(item.queued_at).toISOString(),
       seq: null,
+      reply_to: item.quote || null,
+      reactions: [],
       failed: item.state === "failed",
       error: item.error,
     }));
-  return confirmed.concat(pending);
+  return shown.concat(pending);
 }
 
 /** A tick's title: why it failed when known, else the status in words. */

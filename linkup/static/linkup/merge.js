@@ -2,7 +2,8 @@
 // markers, people, messages by seq, sync results and the bell's count. No DOM, no network, no
 // timers: the modules around them do the I/O, and `node --test` checks these.
 
-import { Segment } from "./model.js";
+import { refreshQuotes } from "./changes.js";
+import { newer, Segment } from "./model.js";
 
 /** The higher of two watermarks, field by field (a missing one counts as zero). */
 export function maxWatermark(a, b) {
@@ -140,9 +141,27 @@ export function changeCursors(rooms) {
 
 /** A live `message.updated` (a number: the room's change line; null: a delete for me). */
 export function applyUpdate(room, frame) {
-  const replaced = room.seg.update(frame.message);
+  const replaced = takeChanged(room, frame.message);
   if (frame.change != null) room.changeSeen = Math.max(room.changeSeen || 0, frame.change);
   return replaced;
+}
+
+/**
+ * A changed message into the held run (the newer object wins), and the quotes of the
+ * replies to it follow its text. Returns whether anything held changed.
+ */
+function takeChanged(room, message) {
+  const held = room.seg.has(message.seq);
+  const replaced = room.seg.update(message);
+  const last = room.last_message;
+  if (last && last.seq === message.seq && newer(message, last)) room.last_message = message;
+  if ((held && !replaced) || message.deleted === "me") return replaced;
+  return refreshQuotes(room.seg, message).length > 0 || replaced;
+}
+
+/** A change.ack: the message as I now see it (no change number: the line is not moved). */
+export function applyAck(room, message) {
+  return takeChanged(room, message);
 }
 
 /**
@@ -151,7 +170,7 @@ export function applyUpdate(room, frame) {
  */
 export function applySyncChanges(room, entry) {
   for (const change of entry.changes || []) {
-    room.seg.update(change.message);
+    takeChanged(room, change.message);
     room.changeSeen = Math.max(room.changeSeen || 0, change.change);
   }
   if (entry.changes && !entry.changes_has_more && entry.last_change != null) {

@@ -68,13 +68,18 @@ export class Outbox {
     if (item) this.write({ ...item, ...patch });
   }
 
-  /** Mark pending items older than EXPIRY_MS as failed; return how many. */
+  /**
+   * Mark pending sends older than EXPIRY_MS as failed (they keep ✗ and Retry), and drop
+   * changes as old (an edit or a reaction a week late would surprise everyone); return how
+   * many.
+   */
   expire(now = Date.now()) {
     let n = 0;
     for (const item of this.all()) {
       if (item.state === "pending" && now - item.queued_at > EXPIRY_MS) {
         n++;
-        this.write({ ...item, state: "failed", error: "expired" });
+        if (item.kind && item.kind !== "send") this.remove(item.client_id);
+        else this.write({ ...item, state: "failed", error: "expired" });
       }
     }
     return n;

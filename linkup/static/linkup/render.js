@@ -11,11 +11,13 @@ import {
   tickTitle,
   typingNames,
 } from "./format.js";
+import { reactorsText, toggledState } from "./changes.js";
+import { closeMenu, jumpTo, showContext, toggleMenu, whoReacted, wireMessage } from "./menu.js";
 import { roomName, shortTime, shownBody, TICKS, tickStatus } from "./model.js";
 import { openRoom } from "./navigate.js";
 import { $, el, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
-import { outbox, retry } from "./send.js";
+import { outbox, queueChange, retry } from "./send.js";
 import { current, people, rooms } from "./store.js";
 
 export function render() {
@@ -84,6 +86,7 @@ export function renderConversation() {
   $("placeholder").hidden = !!room;
   $("add-members").hidden = !room || room.kind !== "group";
   $("mute").hidden = !room;
+  showContext();
   if (room) {
     $("mute").textContent = room.muted ? "Unmute" : "Mute";
     $("mute").setAttribute("aria-pressed", String(!!room.muted));
@@ -104,6 +107,7 @@ export function renderConversation() {
 }
 
 const messageEls = new Map(); // `${room}:${sender}:${client_id}` -> li
+export const shown = new Map(); // seq -> the shown room's message as drawn (changes applied)
 
 export function renderMessages() {
   const list = $("messages");
@@ -111,13 +115,17 @@ export function renderMessages() {
   if (!room) {
     list.replaceChildren();
     messageEls.clear();
+    shown.clear();
+    closeMenu();
     return;
   }
   const scroller = $("scroller");
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   const items = messageItems(room.seg.list(), outbox.forRoom(room.id), me);
   const keep = new Set();
+  shown.clear();
   items.forEach((message, index) => {
+    if (message.seq != null) shown.set(message.seq, message);
     const key = `${room.id}:${message.sender.id}:${message.client_id}`;
     keep.add(key);
     let li = messageEls.get(key);
@@ -125,17 +133,35 @@ export function renderMessages() {
     if (!li) {
       li = el("li", own ? "msg own" : "msg");
       if (!own && room.kind === "group") li.append(el("span", "who", message.sender.username));
-      li.append(el("span", "body"));
+      const quote = el("button", "quote");
+      quote.type = "button";
+      quote.append(el("span", "quote-who"), el("span", "quote-text"));
+      quote.addEventListener("click", () => jumpTo(Number(quote.dataset.seq)));
+      li.append(quote, el("span", "body"));
+      const chips = el("ul", "reactions");
+      chips.setAttribute("aria-label", "Reactions");
+      li.append(chips);
       const meta = el("span", "meta");
       meta.append(el("time", "at"));
       if (own) meta.append(el("span", "tick"));
-      li.append(meta);
+      const more = el("button", "more", "⌄");
+      more.type = "button";
+      more.setAttribute("aria-label", "Message actions");
+      more.setAttribute("aria-haspopup", "menu");
+      more.setAttribute("aria-expanded", "false");
+      more.addEventListener("click", () => toggleMenu(li, more));
+      li.append(meta, more);
+      wireMessage(li, more);
       messageEls.set(key, li);
     }
     const body = li.querySelector(".body");
     body.textContent = shownBody(message);
     body.classList.toggle("deleted", Boolean(message.deleted));
     li.classList.toggle("edited", Boolean(message.edited_at) && !message.deleted);
+    li.classList.toggle("changing", Boolean(message.pending));
+    drawQuote(li.querySelector(".quote"), message.reply_to);
+    drawReactions(li.querySelector(".reactions"), message, room.id);
+    li.querySelector(".more").hidden = message.seq == null || message.deleted === "me";
     if (message.seq != null) li.dataset.seq = message.seq;
     else delete li.dataset.seq;
     li.dataset.clientId = message.client_id;
@@ -168,6 +194,72 @@ export function renderMessages() {
   }
   if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   markVisibleRead();
+}
+
+/** A reply's quote of its original (who, and its text, or that it was deleted). */
+function drawQuote(quote, replyTo) {
+  quote.hidden = !replyTo;
+  if (!replyTo) return;
+  quote.dataset.seq = replyTo.seq;
+  const who = replyTo.sender.id === me.id ? "You" : replyTo.sender.username;
+  quote.querySelector(".quote-who").textContent = who;
+  const text = quote.querySelector(".quote-text");
+  text.textContent = replyTo.preview || "This message was deleted";
+  text.classList.toggle("deleted", !replyTo.preview);
+  quote.setAttribute("aria-label", `Reply to ${who}: ${text.textContent}. Show the message`);
+}
+
+/** Reaction chips: the emoji and its count, mine pressed; a click toggles mine. */
+function drawReactions(chips, message, roomId) {
+  const reactions = message.deleted ? [] : message.reactions || [];
+  const signature = JSON.stringify(reactions);
+  if (chips.dataset.signature === signature) return;
+  chips.dataset.signature = signature;
+  chips.hidden = reactions.length === 0;
+  chips.replaceChildren(
+    ...reactions.map((reaction) => {
+      const item = el("li");
+      const chip = el("button", reaction.me ? "chip mine" : "chip", `${reaction.emoji} ${reaction.count}`);
+      chip.type = "button";
+      chip.dataset.emoji = reaction.emoji;
+      chip.setAttribute("aria-pressed", String(reaction.me));
+      chip.setAttribute(
+        "aria-label",
+        `${reaction.emoji} ${reaction.count}${reaction.me ? ", you reacted" : ""}`,
+      );
+      chip.addEventListener("click", () => {
+        const now = shown.get(message.seq) || message;
+        const react = toggledState(now, reaction.emoji);
+        queueChange(roomId, message.seq, { kind: "reaction", emoji: reaction.emoji, react });
+      });
+      const explain = () => whoReacted(chips, roomId, message.seq);
+      chip.addEventListener("mouseenter", explain);
+      chip.addEventListener("focus", explain);
+      item.append(chip);
+      return item;
+    }),
+  );
+}
+
+/** Who reacted, as each chip's tooltip (fetched on hover: see menu.js). */
+export function titleChips(chips, reactions) {
+  for (const chip of chips.querySelectorAll(".chip")) {
+    const entry = reactions.find((r) => r.emoji === chip.dataset.emoji);
+    if (entry) chip.title = reactorsText(entry.users, me.id);
+  }
+}
+
+let noticeTimer = null;
+
+/** A short message to the person (a change the server refused), gone after a while. */
+export function showNotice(text) {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => {
+    notice.hidden = true;
+  }, 6000);
 }
 
 export function scrollToBottom() {

@@ -4,10 +4,12 @@
 // message. Also the typing indicator I send.
 
 import { ApiError, api } from "./api.js";
+import { changeFrame, changeRequest, isSend } from "./changes.js";
+import { applyAck } from "./merge.js";
 import { httpSendOutcome, newClientId, socketSendOutcome } from "./model.js";
 import { Outbox } from "./outbox.js";
 import { $, me } from "./page.js";
-import { render, renderMessages, renderRooms, scrollToBottom } from "./render.js";
+import { render, renderMessages, renderRooms, scrollToBottom, showNotice } from "./render.js";
 import { current, rooms, takeMessages } from "./store.js";
 import { connection } from "./sync.js";
 
@@ -24,11 +26,24 @@ export const outbox = new Outbox(me.id, () => {
   renderMessages();
 });
 
-export function compose(body) {
+/** Send `body` to the shown room, as a reply when `quote` (the original's) is given. */
+export function compose(body, quote = null) {
   if (!current) return;
-  outbox.add({ client_id: newClientId(), room: current.id, body, queued_at: Date.now() });
+  const item = { client_id: newClientId(), room: current.id, body, queued_at: Date.now() };
+  if (quote) Object.assign(item, { reply_to: quote.seq, quote });
+  outbox.add(item);
   stopTyping();
   scrollToBottom();
+  flushOutbox();
+}
+
+/**
+ * Change a sent message: {kind: "edit", body} | {kind: "delete", scope} | {kind: "reaction",
+ * emoji, react: "add" | "remove"}. Queued like a send (shown at once, kept offline, sent in order), with a
+ * client_id of its own so a resend is harmless.
+ */
+export function queueChange(room, seq, change) {
+  outbox.add({ client_id: newClientId(), room, seq, queued_at: Date.now(), ...change });
   flushOutbox();
 }
 
@@ -95,22 +110,53 @@ function sendOverSocket(item) {
       reject: (error) => {
         const outcome = socketSendOutcome(error);
         if (outcome === "failed") {
-          outbox.update(item.client_id, { state: "failed", error: error.detail || error.code });
+          refused(item, error.detail || error.code);
           finish("done");
         } else finish(outcome);
       },
     });
-    const frame = { type: "message.send", room: item.room, client_id: item.client_id, body: item.body };
-    if (!connection.send(frame)) finish("stop");
+    if (!connection.send(wireFrame(item))) finish("stop");
   });
+}
+
+function wireFrame(item) {
+  if (!isSend(item)) return changeFrame(item);
+  const frame = { type: "message.send", room: item.room, client_id: item.client_id, body: item.body };
+  if (item.reply_to != null) frame.reply_to = item.reply_to;
+  return frame;
+}
+
+/** Refused for good: a send stays with ✗ and Retry; a change is dropped and says why. */
+function refused(item, why) {
+  if (isSend(item)) {
+    outbox.update(item.client_id, { state: "failed", error: why });
+    return;
+  }
+  outbox.remove(item.client_id);
+  const what = { edit: "edit", delete: "delete", reaction: "react to" }[item.kind];
+  showNotice(`Could not ${what} the message: ${why}`);
+}
+
+/** A change acknowledged (over either transport): the message as I now see it. */
+export function changeDone(clientId, message) {
+  const room = rooms.get(message.room);
+  if (room) applyAck(room, message);
+  outbox.remove(clientId);
+  const waiter = pendingAcks.get(clientId);
+  if (waiter) waiter.resolve(message);
 }
 
 async function sendOverHttp(item) {
   try {
-    const message = await api("POST", `/rooms/${item.room}/messages`, {
-      client_id: item.client_id,
-      body: item.body,
-    });
+    if (!isSend(item)) {
+      const { method, path, body } = changeRequest(item);
+      changeDone(item.client_id, await api(method, path, body));
+      render();
+      return "done";
+    }
+    const body = { client_id: item.client_id, body: item.body };
+    if (item.reply_to != null) body.reply_to = item.reply_to;
+    const message = await api("POST", `/rooms/${item.room}/messages`, body);
     const room = rooms.get(item.room);
     if (room) takeMessages(room, [message]);
     else outbox.remove(item.client_id);
@@ -120,7 +166,7 @@ async function sendOverHttp(item) {
     if (!(error instanceof ApiError)) return "stop"; // the network: try again later
     const outcome = httpSendOutcome(error.status, error.retryAfter);
     if (outcome !== "failed") return outcome;
-    outbox.update(item.client_id, { state: "failed", error: error.message });
+    refused(item, error.message);
     return "done";
   }
 }

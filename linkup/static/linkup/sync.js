@@ -17,7 +17,7 @@ import {
 import { $, config, me } from "./page.js";
 import { receipt } from "./receipts.js";
 import { render } from "./render.js";
-import { flushOutbox, pendingAcks } from "./send.js";
+import { changeDone, flushOutbox, pendingAcks } from "./send.js";
 import {
   current,
   dropRoom,
@@ -64,6 +64,9 @@ function onFrame(frame) {
       takeMessages(room, [message]);
       break;
     }
+    case "change.ack":
+      changeDone(frame.client_id, frame.message);
+      break;
     case "message.updated": {
       // An edit, a delete or a reaction (or a delete for me, change null): the held copy
       // takes the newer object.
