@@ -9,6 +9,7 @@ offline test runs on PostgreSQL + Redis too."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures: browser, web, watch)
     browser,
     in_room,
     pair,
+    seed_messages,
     send,
     shot,
     wait_bubble,
@@ -276,3 +278,28 @@ def test_changes_made_offline_and_missed_offline_converge_on_reconnect(
     assert by_seq[6]["reply_to"]["seq"] == 4
     a_ctx.close()
     b_ctx.close()
+
+
+@pytest.mark.embedded_only
+def test_a_quote_of_a_message_far_up_loads_the_history_down_to_it(
+    web: dict[str, Any], browser: Any, watch: Watch
+):
+    base = web["base"]
+    alice, bob, room = pair(base)
+    seed_messages(web, room, bob["id"], 120)
+    reply = {"client_id": str(uuid.uuid4()), "body": "about the first", "reply_to": 1}
+    status, sent = api(base, "POST", f"/rooms/{room}/messages", reply, alice["token"])
+    assert status == 201 and sent["reply_to"]["preview"] == "message 1", sent
+    a_ctx, a = in_room(watch, browser, base, alice, bob)
+    wait_bubble(a, "about the first")
+    assert a.query_selector(bubble(1)) is None  # only the newest page is held
+    a.click(f"{bubble(121)} .quote")
+    a.wait_for_selector(f"{bubble(1)}.flash")
+    # The original is on screen, and every message between it and the reply is held.
+    top, bottom = a.eval_on_selector(
+        "#scroller", "e => [e.getBoundingClientRect().top, e.getBoundingClientRect().bottom]"
+    )
+    y = a.eval_on_selector(bubble(1), "e => e.getBoundingClientRect().top")
+    assert top <= y <= bottom, (top, y, bottom)
+    assert [m["seq"] for m in shown(a)] == list(range(1, 122))
+    a_ctx.close()

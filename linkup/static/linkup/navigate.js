@@ -61,10 +61,17 @@ export function showList() {
   render();
 }
 
-export async function loadOlder() {
+/** Load the page before the held run; true if it brought messages. A load already under way
+ * is waited for, not doubled. */
+export function loadOlder() {
   const room = current;
-  if (!mayLoadOlder(room)) return false;
-  room.loadingOlder = true;
+  if (room && room.loadingOlder) return room.loadingOlder;
+  if (!mayLoadOlder(room)) return Promise.resolve(false);
+  room.loadingOlder = fetchOlder(room);
+  return room.loadingOlder;
+}
+
+async function fetchOlder(room) {
   $("history-state").textContent = "Loading earlier messages…";
   try {
     const page = await api(
@@ -84,6 +91,6 @@ export async function loadOlder() {
     $("history-state").textContent = "Could not load earlier messages.";
     return false;
   } finally {
-    room.loadingOlder = false;
+    room.loadingOlder = false; // a promise while a page is under way
   }
 }
