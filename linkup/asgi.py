@@ -84,6 +84,9 @@ class RequestThreads:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _too_large(scope):
+            await _refuse_too_large(send)
+            return
         told = self.told_to_wait(scope)
         if told is not None and told[1] > 0:
             await _hold_and_refuse(send, told[1])
@@ -144,6 +147,30 @@ class RequestThreads:
             self.busy[chosen] -= 1
 
 
+# An upload's multipart framing around its file (boundaries, part headers).
+UPLOAD_SLACK_BYTES = 16 * 1024
+
+
+def _too_large(scope: Any) -> bool:
+    """An upload whose stated length is over UPLOAD_MAX_BYTES: refused before Django reads
+    (and spools to disk) a byte of its body."""
+    if scope.get("method") != "POST" or not str(scope.get("path", "")).endswith("/uploads"):
+        return False
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length" and value.isdigit():
+            return int(value) > int(setting("UPLOAD_MAX_BYTES")) + UPLOAD_SLACK_BYTES
+    return False
+
+
+async def _refuse_too_large(send: Any) -> None:
+    """The contract's 413, as the API would have answered it (the connection then closes:
+    the body is never read)."""
+    limit = int(setting("UPLOAD_MAX_BYTES"))
+    detail = f"a file may be at most {limit:,} bytes"
+    body = b'{"error":{"code":"too_large","detail":"' + detail.encode() + b'"}}'
+    await _answer(send, 413, body, (b"connection", b"close"))
+
+
 async def _hold_and_refuse(send: Any, wait: float) -> None:
     """Hold a moment before the answer (a tarpit): a client that floods on gets its refusals
     at the pace it was asked to keep, not as fast as it asks."""
@@ -155,15 +182,11 @@ async def _hold_and_refuse(send: Any, wait: float) -> None:
 async def _refuse(send: Any, wait: float) -> None:
     """The contract's 429, as the API would have answered it."""
     body = b'{"error":{"code":"rate_limited","detail":"Slow down: wait as Retry-After says."}}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(max(1, math.ceil(wait))).encode()),
-            ],
-        }
-    )
+    await _answer(send, 429, body, (b"retry-after", str(max(1, math.ceil(wait))).encode()))
+
+
+async def _answer(send: Any, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    """A JSON answer straight from here, Django never involved."""
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start + list(headers)})
     await send({"type": "http.response.body", "body": body})

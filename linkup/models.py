@@ -105,6 +105,9 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # The room change number of its latest change (0: never changed).
     change = models.BigIntegerField(default=0)
+    # How many files it carries (Upload rows): readers look for them only where this is
+    # past 0, so a text message costs no query more.
+    attachment_count = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -202,6 +205,51 @@ class DeletedForMe(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} of room {self.room_id} deleted for user {self.user_id}"
+
+
+class Upload(models.Model):
+    """A file a user uploaded: theirs alone until a message of theirs carries it, then an
+    attachment of that message, seen by the members of its room.
+
+    The file is kept through Django's storage API (the `STORAGE` setting names which of
+    `STORAGES`) under a name of Linkup's choosing, never the client's: `name` is for
+    display only. The type is decided from the content."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        AUDIO = "audio"
+        VIDEO = "video"
+        FILE = "file"
+
+    id = models.UUIDField(primary_key=True)
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_uploads"
+    )
+    created_at = models.DateTimeField()
+    name = models.CharField(max_length=255)  # the client's file name, cleaned, for display
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=127)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    file = models.CharField(max_length=255)  # its name in the storage
+    thumbnail = models.CharField(max_length=255, blank=True)  # made by the task worker
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    placeholder = models.TextField(blank=True)  # a tiny image (data: URL) shown while loading
+    duration_s = models.FloatField(null=True, blank=True)
+    # Set when a message carries it (then it is that message's `position`-th attachment).
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # A user's quota, and their unsent uploads.
+            models.Index(fields=["uploader", "created_at"], name="linkup_upload_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.name})"
 
 
 class MarkerMove(models.Model):

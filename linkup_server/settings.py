@@ -228,8 +228,37 @@ STATIC_ROOT = Path(os.environ.get("LINKUP_STATIC_ROOT") or VAR_DIR / "static")
 # The web client's files. `collectstatic` copies them into STATIC_ROOT, each also under a name
 # with a hash of its content (what `{% static %}` writes into pages) and compressed (gzip);
 # `python -m linkup_server serve` (and `demo`) runs it at start when it serves them itself.
+# Attachments: the local disk (LINKUP_MEDIA_ROOT) by default; S3-compatible object storage
+# through django-storages when LINKUP_S3_BUCKET is set (several processes share it). Its
+# credentials come the usual AWS way (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the
+# instance's role); LINKUP_S3_ENDPOINT_URL points at MinIO, Ceph, R2 or the like.
+MEDIA_ROOT = Path(os.environ.get("LINKUP_MEDIA_ROOT") or VAR_DIR / "media")
+
+
+def _file_storage() -> dict[str, Any]:
+    bucket = os.environ.get("LINKUP_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(MEDIA_ROOT)},
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": os.environ.get("LINKUP_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("LINKUP_S3_REGION") or None,
+            # Private objects: members fetch them through Linkup, which checks membership
+            # and redirects to a URL signed for a few minutes.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,  # names are upload ids: never taken, no HEAD to ask
+        },
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _file_storage(),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # The standalone server answers /static/ itself, with WhiteNoise in front of Django

@@ -120,7 +120,13 @@ def live_server(
     tmp = Path(tempfile.mkdtemp(prefix="linkup-live-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update({"LINKUP_VAR_DIR": str(tmp), "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex})
+    env.update(
+        {
+            "LINKUP_VAR_DIR": str(tmp),
+            "LINKUP_MEDIA_ROOT": str(tmp / "media"),
+            "LINKUP_SECRET_KEY": "live-test-" + uuid.uuid4().hex,
+        }
+    )
     # One collection of the static files for every server of the run (each checks it is
     # current, under a lock, and collects again only if a source changed).
     # One per checkout: two clones on one machine (a session's and CI's) never share it.
@@ -135,6 +141,8 @@ def live_server(
             "LINKUP_REDIS_PREFIX",
             "LINKUP_DB_PATH",
             "LINKUP_SECRET_KEY",
+            "LINKUP_MEDIA_ROOT",
+            "LINKUP_S3_BUCKET",
         ):
             if key in share["env"]:
                 env[key] = share["env"][key]

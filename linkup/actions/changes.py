@@ -26,6 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from linkup.actions import uploads
 from linkup.actions.events import room_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import Forbidden, InvalidInput, NotFound
@@ -40,6 +41,7 @@ from linkup.models import (
     Notification,
     Reaction,
     Room,
+    Upload,
 )
 from linkup.store import queries, views
 from linkup.store.access import access_membership
@@ -166,8 +168,14 @@ def _erase(room: Room, message: Message, now: dt.datetime) -> None:
     Reaction.objects.filter(message=message).delete()
     # What notifications said of it: the stored list, and digests and pushes not sent yet.
     Notification.objects.filter(room_id=room.pk, seq=message.seq).update(body="")
+    # Its files: the rows now, the stored files once this commits.
+    carried = list(Upload.objects.select_for_update().filter(message=message))
+    uploads.delete_files_on_commit(uploads.files_of(carried))
+    Upload.objects.filter(message=message).delete()
     message.body, message.edited_at, message.deleted_at = "", None, now
-    _log(room, message, MessageChange.Kind.DELETE, now, ["body", "edited_at", "deleted_at"])
+    message.attachment_count = 0
+    fields = ["body", "edited_at", "deleted_at", "attachment_count"]
+    _log(room, message, MessageChange.Kind.DELETE, now, fields)
 
 
 def do_moderate_delete(room_id: int, seq: int, *, now: dt.datetime | None = None) -> bool:

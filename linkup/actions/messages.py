@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,21 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from linkup.actions import notifications, receipts, rooms
+from linkup.actions import notifications, receipts, rooms, uploads
 from linkup.actions.events import Event, collecting_events, room_group, send_event_on_commit
 from linkup.core.errors import InvalidInput, LinkupError, NotFound, ServerError
 from linkup.core.log import log_event
 from linkup.core.serialization import SerializationError, format_time
 from linkup.core.shapes import MessageDict
-from linkup.models import DeletedForMe, MarkerMove, Membership, Message, MessageChange, Room
+from linkup.models import (
+    DeletedForMe,
+    MarkerMove,
+    Membership,
+    Message,
+    MessageChange,
+    Room,
+    Upload,
+)
 from linkup.store import queries, sendsql, views
 from linkup.store.records import record_failure
 
@@ -39,6 +48,7 @@ class Send:
     client_id: str
     body: str
     reply_to: int | None = None  # the seq of the message it replies to, in the same room
+    attachments: tuple[str, ...] = ()  # upload ids of the sender's, not sent yet
 
 
 # ((message, created), None, events) for a committed or repeated send; (None, error, []).
@@ -54,10 +64,11 @@ def do_send_message(
     body: str,
     *,
     reply_to: int | None = None,
+    attachments: tuple[str, ...] = (),
     now: dt.datetime | None = None,
 ) -> tuple[MessageDict, bool]:
     """Commit one message; return (message, created): a batch of one (`do_send_batch`)."""
-    send = Send(sender, room_id, client_id, body, reply_to)
+    send = Send(sender, room_id, client_id, body, reply_to, attachments)
     ((result, error, _events),) = do_send_batch([send], now=now)
     if error is not None:
         raise error
@@ -106,7 +117,8 @@ def do_send_batch(
 def _record(send: Send, exc: BaseException) -> None:
     """Record a send that failed on a constraint or its payload (a bug), for the operator."""
     args = (send.sender, send.room_id, send.client_id, send.body)
-    record_failure(do_send_message, args, {"reply_to": send.reply_to}, exc)
+    kwargs = {"reply_to": send.reply_to, "attachments": send.attachments}
+    record_failure(do_send_message, args, kwargs, exc)
 
 
 def _notify(outcomes: list[Outcome], focused: dict[int, set[int]] | None, direct: set[int]) -> None:
@@ -176,6 +188,9 @@ def _commit_together(
             earlier[(m.room_id, m.sender_id, m.client_id)] = queries.message_dict(m, m.sender_id)
     # The originals the batch's replies quote: one query, only for a batch with replies.
     quoted = views.originals((s.room_id, s.reply_to) for s in sends if s.reply_to is not None)
+    # The uploads the batch attaches, locked: one query, only for a batch with files.
+    uploads = _uploads([i for s in sends for i in s.attachments])
+    attached: dict[int, list[Upload]] = {}  # index of a fresh send -> its uploads
     at = format_time(now)
     fresh: list[tuple[int, MessageDict]] = []
     repeats: list[tuple[int, MessageDict]] = []  # a client_id sent twice within the batch
@@ -199,6 +214,15 @@ def _commit_together(
             if reply is None:
                 outcomes[i] = (None, InvalidInput("reply_to is not a message of this room"), [])
                 continue
+        files = [uploads.get(upload_id) for upload_id in send.attachments]
+        if any(u is None or u.uploader_id != send.sender.pk for u in files):
+            outcomes[i] = (None, InvalidInput("attachments name an upload that is not yours"), [])
+            continue
+        for upload in files:
+            assert upload is not None
+            uploads.pop(str(upload.pk))  # one message each, even within a batch
+        if files:
+            attached[i] = [u for u in files if u is not None]
         room.last_seq += 1
         message = views.new_message(
             0,  # set once inserted
@@ -210,6 +234,8 @@ def _commit_together(
             at,
             reply,
         )
+        if i in attached:
+            message["attachments"] = [views.attachment_dict(u) for u in attached[i]]
         in_batch[key] = message
         fresh.append((i, message))
     if fresh:
@@ -221,11 +247,14 @@ def _commit_together(
                 m["body"],
                 m["client_id"],
                 None if m["reply_to"] is None else m["reply_to"]["seq"],
+                len(m["attachments"]),
             )
             for _, m in fresh
         ]
         for (_, message), pk in zip(fresh, sendsql.insert_messages(rows, now), strict=True):
             message["id"] = pk
+        if attached:
+            _attach(fresh, attached)
     risen = _move_markers(fresh, rooms, memberships, now) if fresh else set()
     last_of_room = {message["room"]: i for i, message in fresh}
     for i, message in fresh:
@@ -238,6 +267,32 @@ def _commit_together(
     for i, message in repeats:
         outcomes[i] = ((message, False), None, [])
     return outcomes
+
+
+def _uploads(ids: list[str]) -> dict[str, Upload]:
+    """{id: upload} of these upload ids that no message carries yet, locked until the batch
+    commits (two sends naming one upload: the second waits, then finds it taken)."""
+    keys = []
+    for upload_id in ids:
+        try:
+            keys.append(uuid.UUID(upload_id))
+        except ValueError:
+            continue  # not an upload id: the send that names it is refused
+    if not keys:
+        return {}
+    found = Upload.objects.select_for_update().filter(pk__in=keys, message__isnull=True)
+    return {str(u.pk): u for u in found.order_by("pk")}
+
+
+def _attach(fresh: list[tuple[int, MessageDict]], attached: dict[int, list[Upload]]) -> None:
+    """The new messages carry their uploads: each upload points at its message, in order."""
+    changed = []
+    for i, message in fresh:
+        for position, upload in enumerate(attached.get(i, ())):
+            upload.message_id = message["id"]
+            upload.position = position
+            changed.append(upload)
+    Upload.objects.bulk_update(changed, ["message", "position"])
 
 
 def _move_markers(
@@ -308,6 +363,9 @@ def do_purge_history(cutoff: dt.datetime) -> dict[str, int]:
     for room_id, end in list(ends):
         with transaction.atomic():
             room = Room.objects.select_for_update().get(pk=room_id)
+            # Their files go once the rows have (uploads cascade with their messages).
+            carried = Upload.objects.filter(message__room_id=room_id, message__seq__lte=end)
+            uploads.delete_files_on_commit(uploads.files_of(carried))
             deleted = (
                 Message.objects.filter(room_id=room_id, seq__lte=end)
                 .delete()[1]

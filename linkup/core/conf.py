@@ -141,6 +141,60 @@ DEFAULTS: dict[str, Any] = {
     "REACTION_EMOJI": None,
     # Different emoji on one message at most (one of each per person).
     "REACTIONS_PER_MESSAGE_MAX": 50,
+    # Attachments. Which of Django's STORAGES keeps the files ("default": the site's; the
+    # standalone server's is the local disk, or S3-compatible storage when configured).
+    "STORAGE": "default",
+    # A file at most (bigger: 413 `too_large`, refused before anything is stored), files on
+    # one message, and what one user's uploads may weigh in all.
+    "UPLOAD_MAX_BYTES": 25 * 1024 * 1024,
+    "ATTACHMENTS_PER_MESSAGE_MAX": 10,
+    "UPLOAD_QUOTA_BYTES": 1024**3,
+    # Types accepted, decided from the content (signatures), never from the name or the
+    # client's Content-Type. `text/plain` is any valid UTF-8 text without a signature.
+    "UPLOAD_TYPES": [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "application/zip",
+        "application/gzip",
+        "application/x-7z-compressed",
+        "application/x-tar",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/x-wav",
+        "audio/x-flac",
+        "audio/mp4",
+        "audio/aac",
+        "audio/webm",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+    ],
+    # Uploads per user: the send budget's shape (a burst, then a steady rate).
+    "UPLOAD_RATE_PER_S": 1.0,
+    "UPLOAD_BURST": 20,
+    # An upload no message carries this long after it arrived is deleted (the task worker).
+    "UPLOAD_UNSENT_TTL_S": 24 * 3600,
+    # Images: pixels at most (a decompression bomb is refused), and the thumbnail's box.
+    "IMAGE_MAX_PIXELS": 40_000_000,
+    "THUMBNAIL_PX": 320,
+    # Serving: a storage that signs URLs (S3) is redirected to for this long; with a prefix
+    # here, the local disk's files are handed to nginx (X-Accel-Redirect) instead of being
+    # streamed by Linkup (docs/deployment.md).
+    "ATTACHMENT_URL_TTL_S": 300,
+    "ATTACHMENT_X_ACCEL_PREFIX": None,
     # Days of history to keep; None keeps everything. `manage.py linkup_purge` applies it.
     "RETENTION_DAYS": None,
     # REST history paging.

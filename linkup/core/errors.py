@@ -83,6 +83,18 @@ class TooLarge(LinkupError):
     default_detail = "Too large."
 
 
+class RangeNotSatisfiable(LinkupError):
+    code = frame_code = "range_not_satisfiable"
+    status = 416
+    default_detail = "The range asked for starts past the end of the file."
+
+
+class LengthRequired(LinkupError):
+    code = frame_code = "length_required"
+    status = 411
+    default_detail = "An upload must say its Content-Length."
+
+
 class RateLimited(LinkupError):
     code = frame_code = "rate_limited"
     status = 429

@@ -11,7 +11,15 @@ from linkup.core import serialization
 
 logger = logging.getLogger("linkup")
 
-CATEGORIES = ("async_context", "serialization", "connection", "routing", "database", "delivery")
+CATEGORIES = (
+    "async_context",
+    "serialization",
+    "connection",
+    "routing",
+    "database",
+    "delivery",
+    "storage",
+)
 # Never logged, whatever a caller passes: message bodies and credentials.
 _SECRET_KEYS = frozenset({"body", "token", "password", "ticket", "authorization", "cookie"})
 

@@ -23,6 +23,7 @@ class SendFrame:
     client_id: str
     body: str
     reply_to: int | None = None
+    attachments: tuple[str, ...] = ()  # upload ids, in the order the message shows them
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,31 @@ def check_emoji(value: Any, allowed: list[str] | None = None) -> str:
     return value
 
 
+MAX_UPLOAD_ID_CHARS = 64
+
+
+def check_attachments(value: Any, max_files: int) -> tuple[str, ...]:
+    """Return the upload ids a send names (at most `max_files`, each once)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > max_files:
+        raise InvalidInput(f"attachments is a list of at most {max_files} upload ids")
+    for item in value:
+        if not isinstance(item, str) or not 0 < len(item) <= MAX_UPLOAD_ID_CHARS:
+            raise InvalidInput("attachments are upload ids")
+    if len(set(value)) != len(value):
+        raise InvalidInput("an upload is attached once")
+    return tuple(value)
+
+
+def check_send_body(value: Any, max_chars: int, attachments: tuple[str, ...]) -> str:
+    """A send's body: as any message's, but it may be empty (a caption left out) when the
+    send carries files."""
+    if attachments and isinstance(value, str) and not value.strip():
+        return ""
+    return check_message_body(value, max_chars)
+
+
 def check_reply_to(value: Any) -> int | None:
     if value is None:
         return None
@@ -215,12 +241,16 @@ def client_ref(raw: Any) -> str | None:
     return None
 
 
-def _parse_send(raw: dict[str, Any], max_body: int, max_client_id: int) -> SendFrame:
+def _parse_send(
+    raw: dict[str, Any], max_body: int, max_client_id: int, max_files: int
+) -> SendFrame:
+    attachments = check_attachments(raw.get("attachments"), max_files)
     return SendFrame(
         room=check_id(raw.get("room"), "room"),
         client_id=check_client_id(raw.get("client_id"), max_client_id),
-        body=check_message_body(raw.get("body"), max_body),
+        body=check_send_body(raw.get("body", "" if attachments else None), max_body, attachments),
         reply_to=check_reply_to(raw.get("reply_to")),
+        attachments=attachments,
     )
 
 
@@ -340,6 +370,7 @@ def parse_frame(
     max_body: int = 4000,
     max_client_id: int = 64,
     emoji_allowed: list[str] | None = None,
+    max_files: int = 10,
 ) -> Frame:
     """Parse one client frame; raise a LinkupError (InvalidInput, UnknownType, TooLarge) only."""
     raw = _decode(data, max_bytes)
@@ -349,7 +380,7 @@ def parse_frame(
         if not isinstance(kind, str):
             raise InvalidInput("frame needs a string type")
         if kind == "message.send":
-            return _parse_send(raw, max_body, max_client_id)
+            return _parse_send(raw, max_body, max_client_id, max_files)
         if kind == "message.edit":
             return _parse_edit(raw, max_body, max_client_id)
         if kind == "message.delete":

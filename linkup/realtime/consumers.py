@@ -572,6 +572,7 @@ class ChatConsumer(LinkupSocket):
                 max_body=int(setting("MAX_BODY_CHARS")),
                 max_client_id=int(setting("MAX_CLIENT_ID_CHARS")),
                 emoji_allowed=setting("REACTION_EMOJI"),
+                max_files=int(setting("ATTACHMENTS_PER_MESSAGE_MAX")),
             )
             await self.handle(frame)
         except Exception as exc:
@@ -607,7 +608,12 @@ class ChatConsumer(LinkupSocket):
     async def on_send(self, frame: SendFrame) -> None:
         try:
             message, _created = await send_message(
-                self.user, frame.room, frame.client_id, frame.body, reply_to=frame.reply_to
+                self.user,
+                frame.room,
+                frame.client_id,
+                frame.body,
+                reply_to=frame.reply_to,
+                attachments=frame.attachments,
             )
         except LinkupError as exc:
             exc.ref = frame.client_id

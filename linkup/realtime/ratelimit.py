@@ -94,6 +94,7 @@ BUDGETS = {
     "members": ("MEMBER_ADD_RATE_PER_S", "MEMBER_ADD_BURST", "members added"),
     "groups": ("GROUP_CREATE_RATE_PER_S", "GROUP_CREATE_BURST", "groups created"),
     "verify_email": ("VERIFY_EMAIL_RATE_PER_S", "VERIFY_EMAIL_BURST", "verification emails"),
+    "uploads": ("UPLOAD_RATE_PER_S", "UPLOAD_BURST", "uploads"),
 }
 
 

@@ -155,17 +155,32 @@ async def spend_send(sender: Any) -> None:
 
 
 async def send_message(
-    sender: Any, room_id: int, client_id: str, body: str, *, reply_to: int | None = None
+    sender: Any,
+    room_id: int,
+    client_id: str,
+    body: str,
+    *,
+    reply_to: int | None = None,
+    attachments: tuple[str, ...] = (),
 ) -> SendResult:
     """Send as the socket and REST both do: spend a token of the sender's send budget, then
     commit through the group commit; return (message, created) once committed. Its
     doorbells ring right after."""
     await spend_send(sender)
-    return await submit_send(sender, room_id, client_id, body, reply_to=reply_to)
+    return await submit_send(
+        sender, room_id, client_id, body, reply_to=reply_to, attachments=attachments
+    )
 
 
 async def submit_send(
-    sender: Any, room_id: int, client_id: str, body: str, *, reply_to: int | None = None
+    sender: Any,
+    room_id: int,
+    client_id: str,
+    body: str,
+    *,
+    reply_to: int | None = None,
+    attachments: tuple[str, ...] = (),
 ) -> SendResult:
     """Commit a send through the group commit (no budget spent); (message, created)."""
-    return await send_queue().submit(Send(sender, room_id, client_id, body, reply_to))
+    send = Send(sender, room_id, client_id, body, reply_to, attachments)
+    return await send_queue().submit(send)

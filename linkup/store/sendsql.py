@@ -134,19 +134,21 @@ def _insert_sql(vendor: str, n: int, returning: bool) -> str:
         "body",
         "client_id",
         "reply_to_seq",
+        "attachment_count",
         "change",
         "created_at",
     )
-    rows = ", ".join([f"({_marks(8)})"] * n)
+    rows = ", ".join([f"({_marks(9)})"] * n)
     tail = f" RETURNING {_columns(Message, 'id', 'room', 'seq')}"
     return f"INSERT INTO {_table(Message)} ({cols}) VALUES {rows}" + (tail if returning else "")
 
 
 def insert_messages(
-    rows: list[tuple[int, int, int, str, str, int | None]], at: dt.datetime
+    rows: list[tuple[int, int, int, str, str, int | None, int]], at: dt.datetime
 ) -> list[int]:
-    """INSERT messages (room_id, seq, sender_id, body, client_id, reply_to_seq), all created
-    `at` and never changed; return their ids in the same order."""
+    """INSERT messages (room_id, seq, sender_id, body, client_id, reply_to_seq,
+    attachment_count), all created `at` and never changed; return their ids in the same
+    order."""
     if not rows:
         return []
     connection = _connection()

@@ -8,8 +8,9 @@ reacted with what; `hidden`: who deleted it for themselves), so a frame for all 
 sockets is encoded once, plus once per member who differs (linkup.realtime.hub).
 
 Reading states costs a fixed number of queries per page of messages, and none beyond the
-message rows for messages never changed and replying to nothing (the send path's own
-messages, and most of history): reactions exist only on a message whose `change` is past 0.
+message rows for messages never changed, replying to nothing and carrying no file (the send
+path's own messages, and most of history): reactions exist only on a message whose `change`
+is past 0, attachments only on one whose `attachment_count` is.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
+from django.urls import reverse
 
 from linkup.core.serialization import format_time
 from linkup.core.shapes import ChatChangeEvent, MessageDict, ReactionDict, ReplyDict, UserDict
-from linkup.models import DeletedForMe, Message, Reaction
+from linkup.models import DeletedForMe, Message, Reaction, Upload
 
 PREVIEW_CHARS = 100  # a reply's preview of its original: the first code points
 
@@ -142,6 +144,40 @@ def originals(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], ReplyDi
     return found
 
 
+def attachment_dict(upload: Upload) -> dict[str, Any]:
+    """An attachment as a message carries it: `url` (and `thumbnail_url` once the worker
+    made one) are paths of this server that answer the room's members only."""
+    url = reverse("linkup-api:attachment", kwargs={"upload_id": str(upload.id)})
+    out: dict[str, Any] = {
+        "id": str(upload.id),
+        "name": upload.name,
+        "size": upload.size,
+        "content_type": upload.content_type,
+        "kind": upload.kind,
+        "url": url,
+    }
+    if upload.thumbnail:
+        out["thumbnail_url"] = url + "/thumbnail"
+    for key in ("width", "height", "duration_s"):
+        value = getattr(upload, key)
+        if value is not None:
+            out[key] = value
+    if upload.placeholder:
+        out["placeholder"] = upload.placeholder
+    return out
+
+
+def attachments_of(message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """{message id: its attachments in order}, in one query (none for an empty list)."""
+    if not message_ids:
+        return {}
+    found: dict[int, list[dict[str, Any]]] = {}
+    for upload in Upload.objects.filter(message_id__in=message_ids).order_by("position"):
+        assert upload.message_id is not None
+        found.setdefault(upload.message_id, []).append(attachment_dict(upload))
+    return found
+
+
 Hidden = dict[tuple[int, int], set[int]]  # (room, seq) -> who deleted it for themselves
 
 
@@ -164,6 +200,7 @@ def states(
             mine.setdefault(message_id, {}).setdefault(user_id, []).append(emoji)
     if hidden is None:
         hidden = _hidden(rows, viewer)
+    files = attachments_of([m.pk for m in rows if m.attachment_count and m.deleted_at is None])
     out = []
     for m in rows:
         base = new_message(
@@ -183,6 +220,8 @@ def states(
             continue
         if m.edited_at is not None:
             base["edited_at"] = format_time(m.edited_at)
+        if m.attachment_count:
+            base["attachments"] = files.get(m.pk, [])
         base["reactions"] = [
             {"emoji": emoji, "count": count, "me": False}
             for emoji, count in counts.get(m.pk, {}).items()

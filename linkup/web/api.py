@@ -34,6 +34,7 @@ from linkup.actions import (
     presence,
     receipts,
     rooms,
+    uploads,
 )
 from linkup.core.conf import setting
 from linkup.core.errors import (
@@ -49,11 +50,13 @@ from linkup.core.errors import (
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal, Turns
 from linkup.core.protocol import (
+    check_attachments,
     check_client_id,
     check_cursors,
     check_emoji,
     check_id,
     check_message_body,
+    check_send_body,
 )
 from linkup.core.serialization import dumps, format_time
 from linkup.realtime.edges import perform, read
@@ -63,7 +66,7 @@ from linkup.realtime.sending import send_message as send_through_queue
 from linkup.realtime.sending import spend_send
 from linkup.store import queries
 from linkup.tasks import fallback
-from linkup.web import throttle, verification
+from linkup.web import files, throttle, verification
 from linkup.web.schemas import (
     ChangesOut,
     CredentialsIn,
@@ -97,6 +100,7 @@ from linkup.web.schemas import (
     SyncOut,
     TicketOut,
     TokenOut,
+    UploadAnswerOut,
     UsersOut,
     VerifyEmailIn,
     VerifyEmailOut,
@@ -559,9 +563,15 @@ async def history(
 async def send_message(request: HttpRequest, room_id: int, payload: SendIn) -> Any:
     """Send over HTTP: 201 for a new message, 200 with the original for a repeated client_id."""
     client_id = check_client_id(payload.client_id, int(setting("MAX_CLIENT_ID_CHARS")))
-    body = check_message_body(payload.body, int(setting("MAX_BODY_CHARS")))
+    files = check_attachments(payload.attachments, int(setting("ATTACHMENTS_PER_MESSAGE_MAX")))
+    body = check_send_body(payload.body, int(setting("MAX_BODY_CHARS")), files)
     message, created = await send_through_queue(
-        _me(request), check_id(room_id, "room"), client_id, body, reply_to=payload.reply_to
+        _me(request),
+        check_id(room_id, "room"),
+        client_id,
+        body,
+        reply_to=payload.reply_to,
+        attachments=files,
     )
     return Status(201 if created else 200, message)
 
@@ -819,3 +829,73 @@ async def unsubscribe_push(request: HttpRequest, endpoint: str) -> Any:
     """Forget a push subscription of the caller's (by endpoint)."""
     await perform(notifications.do_unsubscribe_push, _me(request), endpoint)
     return {"ok": True}
+
+
+# -- attachments (linkup.actions.uploads, linkup.web.files) -----------------------------------
+
+MULTIPART_FILE = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+FILE_ANSWERS = {
+    "responses": {
+        "200": {"description": "The file (Range: 206 with the part asked for)."},
+        "302": {"description": "A short-lived signed URL of the storage (S3)."},
+    }
+}
+
+
+@api.post(
+    "/uploads",
+    response={201: UploadAnswerOut, 400: E, 401: E, 403: E, 411: E, 413: E, 429: E, 503: E},
+    tags=["attachments"],
+    openapi_extra=MULTIPART_FILE,
+)
+async def upload(request: HttpRequest) -> Any:
+    """Upload one file (multipart, field `file`) to attach to a message later: its type is
+    decided from its content; an image is stored without its metadata. Unsent, it is
+    deleted after UPLOAD_UNSENT_TTL_S."""
+    user = _me(request)
+    files.announced_length(request)  # 411 without a length, 413 over the limit: unread
+    await spend("uploads", user.pk)
+    stored = await perform(files.take_upload, request, user)
+    return Status(201, {"upload": stored})
+
+
+@api.get(
+    "/attachments/{upload_id}",
+    response={401: E, 404: E, 416: E, 429: E, 503: E},
+    tags=["attachments"],
+    url_name="attachment",
+    openapi_extra=FILE_ANSWERS,
+)
+@read_view()
+async def attachment(request: HttpRequest, upload_id: str) -> Any:
+    """An attachment, for the members of its message's room (and its uploader before it is
+    sent); the same 404 for anyone else as for a missing file."""
+    fetch = await read(uploads.attachment_for, _me(request), upload_id)
+    return await files.serve(request, fetch)
+
+
+@api.get(
+    "/attachments/{upload_id}/thumbnail",
+    response={401: E, 404: E, 416: E, 429: E, 503: E},
+    tags=["attachments"],
+    openapi_extra=FILE_ANSWERS,
+)
+@read_view()
+async def attachment_thumbnail(request: HttpRequest, upload_id: str) -> Any:
+    """An image attachment's thumbnail (a JPEG at most THUMBNAIL_PX a side), once the task
+    worker has made it; 404 before."""
+    fetch = await read(uploads.attachment_for, _me(request), upload_id, thumbnail=True)
+    return await files.serve(request, fetch)

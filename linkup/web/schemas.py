@@ -196,6 +196,18 @@ class OkOut(Schema):
     ok: bool
 
 
+class UploadOut(Schema):
+    id: str
+    name: str
+    size: int
+    content_type: str
+    kind: Literal["image", "audio", "video", "file"]
+
+
+class UploadAnswerOut(Schema):
+    upload: UploadOut
+
+
 class SessionOut(Schema):
     id: str
     kind: Literal["token", "web"]
@@ -221,8 +233,9 @@ class MembersIn(Strict):
 
 class SendIn(Strict):
     client_id: StrictStr = Field(max_length=1000)
-    body: StrictStr = Field(max_length=100_000)
+    body: StrictStr = Field(default="", max_length=100_000)  # "" only with attachments
     reply_to: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
+    attachments: list[StrictStr] = Field(default_factory=list, max_length=100)
 
 
 class EditIn(Strict):
