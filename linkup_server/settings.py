@@ -349,6 +349,15 @@ for _name in (
     "DELETE_WINDOW_S",
     "REACTIONS_PER_MESSAGE_MAX",
     "SYNC_MAX_CHANGES",
+    "UPLOAD_MAX_BYTES",
+    "ATTACHMENTS_PER_MESSAGE_MAX",
+    "UPLOAD_QUOTA_BYTES",
+    "UPLOAD_RATE_PER_S",
+    "UPLOAD_BURST",
+    "UPLOAD_UNSENT_TTL_S",
+    "IMAGE_MAX_PIXELS",
+    "THUMBNAIL_PX",
+    "ATTACHMENT_URL_TTL_S",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
@@ -359,7 +368,13 @@ if os.environ.get("LINKUP_REACTION_EMOJI"):
         e.strip() for e in os.environ["LINKUP_REACTION_EMOJI"].split(",") if e.strip()
     ]
 
-for _name in ("GROUP_ADDS_DEFAULT", "PUBLIC_URL"):
+# The attachment types accepted (content types, comma-separated); unset: the default list.
+if os.environ.get("LINKUP_UPLOAD_TYPES"):
+    LINKUP["UPLOAD_TYPES"] = [
+        t.strip() for t in os.environ["LINKUP_UPLOAD_TYPES"].split(",") if t.strip()
+    ]
+
+for _name in ("GROUP_ADDS_DEFAULT", "PUBLIC_URL", "ATTACHMENT_X_ACCEL_PREFIX"):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = os.environ[f"LINKUP_{_name}"]
 
