@@ -252,6 +252,7 @@ def _file_storage() -> dict[str, Any]:
             # and redirects to a URL signed for a few minutes.
             "default_acl": None,
             "querystring_auth": True,
+            "signature_version": "s3v4",  # every region takes it; some take nothing else
             "file_overwrite": True,  # names are upload ids: never taken, no HEAD to ask
         },
     }

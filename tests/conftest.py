@@ -191,3 +191,56 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[No
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+# -- S3-compatible storage for attachments: moto's standalone server on loopback -------------
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "linkup-test", "AWS_SECRET_ACCESS_KEY": "linkup-test-secret"}
+S3_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, started for the session on first use."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def new_bucket(endpoint: str) -> str:
+    import boto3
+
+    name = f"linkup-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+def s3_storage(endpoint: str, bucket: str) -> dict[str, Any]:
+    """A STORAGES entry for a bucket, with the options the standalone server deploys."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "region_name": S3_REGION,
+            "access_key": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "secret_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "default_acl": None,
+            "querystring_auth": True,
+            "signature_version": "s3v4",
+            "file_overwrite": True,
+        },
+    }

@@ -3,13 +3,16 @@ without EXIF, upright, with size and placeholder; thumbnails by the task worker)
 members only with ranges and safe headers; limits; hostile files; the lifecycle (unsent
 uploads expire, deleted and purged messages take their files, orphans are found).
 
-The storage here is the test settings' default (the local disk in a temporary folder); the
-scale-out pass runs the same tests, and tests/test_uploads_s3.py runs them against S3."""
+The storage is a folder of the test's own on the embedded default, and a bucket of moto's
+S3 server on loopback in the PostgreSQL + Redis pass (the `storage` fixture);
+tests/test_uploads_s3.py adds what only S3 does (signed redirects, two processes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -30,7 +33,7 @@ from linkup.core import media
 from linkup.core.errors import InvalidInput
 from linkup.models import Message, Upload
 from linkup.store import files
-from tests.conftest import token_for
+from tests.conftest import SCALEOUT, new_bucket, s3_storage, token_for
 from tests.test_api import API, Api, assert_error
 from tests.wsutil import connect, db, recv, recv_type
 from tests.wsutil import send as send_frame
@@ -83,16 +86,41 @@ def stored_files() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def media_dir(settings: Any, tmp_path: Any) -> Any:
-    """Each test's files in a folder of its own."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
+def storage(settings: Any, tmp_path: Any, request: Any) -> str:
+    """Each test's files in a storage of its own: a folder on the embedded default; in the
+    PostgreSQL + Redis pass a bucket of moto's S3 server, as a deployment of several
+    processes keeps them. Returns "disk" or "s3"."""
+    if SCALEOUT:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        default = s3_storage(endpoint, new_bucket(endpoint))
+    else:
+        default = {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-    return tmp_path / "media"
+        }
+    settings.STORAGES = {**settings.STORAGES, "default": default}
+    return "s3" if SCALEOUT else "disk"
+
+
+def fetch(api: Api, path: str, byte_range: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """GET an attachment as a browser would: streamed by Linkup, or (S3) the signed URL it
+    redirects to, asked with the same Range. (status, headers in lower case, body)."""
+    extra = {"HTTP_RANGE": byte_range} if byte_range else {}
+    response = api.client.get(API + path, **api.headers, **extra)
+    if response.status_code != 302:
+        headers = {k.lower(): v for k, v in response.items()}
+        body = content(response) if response.streaming else response.content
+        return response.status_code, headers, body
+    request = urllib.request.Request(response["Location"])
+    if byte_range:
+        request.add_header("Range", byte_range)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            headers = {k.lower(): v for k, v in answer.headers.items()}
+            return answer.status, headers, answer.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
 @pytest.fixture
@@ -257,6 +285,7 @@ def test_uploads_spend_a_budget_of_their_own(alice: Any, settings: Any) -> None:
 
 
 def test_storage_down_is_503_and_nothing_is_half_written(alice: Any, monkeypatch: Any) -> None:
+    # The disk's OSError here; botocore's errors on S3 go the same way (files.save).
     store = files.storage()
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -349,37 +378,41 @@ async def test_a_socket_send_carries_attachments_and_members_see_them(alice: Any
 
 
 def test_members_fetch_with_ranges_and_safe_headers_others_get_404(
-    alice: Any, bob: Any, carol: Any, room: int
+    alice: Any, bob: Any, carol: Any, room: int, storage: str
 ) -> None:
     api = Api(alice)
     text = "x" * 100 + "the end\n"
     note = uploaded(api, text.encode(), "n.txt")
     pic = uploaded(api, image(), "p.png")
     # Before it is sent: its uploader only.
-    assert content(api.get(f"/attachments/{note['id']}")) == text.encode()
+    assert fetch(api, f"/attachments/{note['id']}")[2] == text.encode()
     assert_error(Api(bob).get(f"/attachments/{note['id']}"), 404, "not_found")
     message = send(api, room, [note["id"], pic["id"]], "see").json()
     url = message["attachments"][0]["url"].removeprefix(API)
-    got = Api(bob).get(url)
-    assert got.status_code == 200 and content(got) == text.encode()
-    assert got["Content-Type"] == "text/plain; charset=utf-8"
-    assert got["X-Content-Type-Options"] == "nosniff"
-    assert got["Content-Disposition"].startswith('attachment; filename="n.txt"')
-    assert "sandbox" in got["Content-Security-Policy"]
-    assert got["Accept-Ranges"] == "bytes" and got["Content-Length"] == str(len(text))
-    shown = Api(bob).get(f"/attachments/{pic['id']}")
-    shown.close()
-    assert (
-        shown["Content-Disposition"].startswith("inline") and shown["Content-Type"] == "image/png"
+    status, got, body = fetch(Api(bob), url)
+    assert status == 200 and body == text.encode()
+    assert got["content-type"] == (
+        "text/plain; charset=utf-8" if storage == "disk" else "text/plain"
     )
-    part = Api(bob).client.get(API + url, HTTP_RANGE="bytes=100-102", **Api(bob).headers)
-    assert part.status_code == 206 and content(part) == b"the"
-    assert part["Content-Range"] == f"bytes 100-102/{len(text)}"
-    tail = Api(bob).client.get(API + url, HTTP_RANGE="bytes=-4", **Api(bob).headers)
-    assert tail.status_code == 206 and content(tail) == b"end\n"
-    refused = Api(bob).client.get(API + url, HTTP_RANGE="bytes=999-", **Api(bob).headers)
-    assert refused.status_code == 416, refused.content
-    assert refused["Content-Range"] == f"bytes */{len(text)}", refused.headers
+    assert got["content-disposition"].startswith('attachment; filename="n.txt"')
+    assert got["content-length"] == str(len(text))
+    if storage == "disk":  # Linkup's own answer (on S3 the bucket's origin answers)
+        assert got["x-content-type-options"] == "nosniff"
+        assert "sandbox" in got["content-security-policy"]
+        assert got["accept-ranges"] == "bytes"
+    _, shown, _ = fetch(Api(bob), f"/attachments/{pic['id']}")
+    assert (
+        shown["content-disposition"].startswith("inline") and shown["content-type"] == "image/png"
+    )
+    status, part, body = fetch(Api(bob), url, "bytes=100-102")
+    assert status == 206 and body == b"the"
+    assert part["content-range"] == f"bytes 100-102/{len(text)}"
+    status, _, body = fetch(Api(bob), url, "bytes=-4")
+    assert status == 206 and body == b"end\n"
+    status, refused, _ = fetch(Api(bob), url, "bytes=999-")
+    assert status == 416
+    if storage == "disk":
+        assert refused["content-range"] == f"bytes */{len(text)}", refused
     # Carol is no member, nobody is signed in, or the id is made up: the same 404.
     outsider = Api(carol).get(url)
     anonymous = Api().get(url)
@@ -437,8 +470,9 @@ def test_the_worker_makes_a_thumbnail_that_messages_then_link(alice: Any, room: 
     (held,) = Api(alice).get(f"/rooms/{room}/messages").json()["messages"]
     thumb_url = held["attachments"][0]["thumbnail_url"]
     assert thumb_url == f"{API}/attachments/{big['id']}/thumbnail"
-    got = Api(alice).get(thumb_url.removeprefix(API))
-    thumb = Image.open(io.BytesIO(content(got)))
+    status, _, data = fetch(Api(alice), thumb_url.removeprefix(API))
+    assert status == 200
+    thumb = Image.open(io.BytesIO(data))
     assert thumb.format == "JPEG" and max(thumb.size) == 320 and thumb.size == (320, 240)
 
 
