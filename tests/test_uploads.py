@@ -461,11 +461,17 @@ def test_a_shown_name_is_never_a_path_nor_hides_its_extension(name: str) -> None
 # -- the task worker and the lifecycle ---------------------------------------------------------
 
 
-def test_the_worker_makes_a_thumbnail_that_messages_then_link(alice: Any, room: int) -> None:
+def test_the_worker_makes_a_thumbnail_that_messages_then_link(
+    alice: Any, room: int, storage: str
+) -> None:
     big = uploaded(Api(alice), image("JPEG", (1200, 900)), "wide.jpg")
     message = send(Api(alice), room, [big["id"]]).json()
-    assert "thumbnail_url" not in message["attachments"][0]
-    assert_error(Api(alice).get(f"/attachments/{big['id']}/thumbnail"), 404, "not_found")
+    early = message["attachments"][0]["thumbnail_url"].removeprefix(API)
+    # Before the worker: the image itself stands in, not to be cached.
+    status, headers, data = fetch(Api(alice), early)
+    assert status == 200 and Image.open(io.BytesIO(data)).size == (1200, 900)
+    if storage == "disk":
+        assert headers["cache-control"] == "private, no-store"
     run_worker()
     (held,) = Api(alice).get(f"/rooms/{room}/messages").json()["messages"]
     thumb_url = held["attachments"][0]["thumbnail_url"]
@@ -523,6 +529,30 @@ def test_orphans_are_reported_and_removed(alice: Any, capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "Deleted 2 stored files" in out and stray in out
     assert stored_files() == []
+
+
+# What a browser's MediaRecorder writes: an EBML header, the "webm" doc type, then tracks.
+EBML = bytes.fromhex("1a45dfa3") + b"\x9f\x42\x86\x81\x01\x42\x82\x84webm"
+
+
+def test_a_recorded_voice_note_is_audio_and_keeps_the_length_its_recorder_measured(
+    alice: Any,
+) -> None:
+    voice = EBML + b"\x00" * 40 + b"\x86\x86A_OPUS" + b"\x00" * 300
+    film = EBML + b"\x00" * 40 + b"\x86\x85V_VP8" + b"\x86\x86A_OPUS" + b"\x00" * 300
+    assert media.sniff(voice) == media.Sniffed("audio/webm", "audio")
+    assert media.sniff(film) == media.Sniffed("video/webm", "video")
+    part = io.BytesIO(voice)
+    part.name = "voice-note.webm"
+    api = Api(alice)
+    answer = api.client.post(API + "/uploads", {"file": part, "duration_s": "7.25"}, **api.headers)
+    assert answer.status_code == 201, answer.content
+    row = Upload.objects.get(pk=answer.json()["upload"]["id"])
+    assert (row.kind, row.content_type, row.duration_s) == ("audio", "audio/webm", 7.25)
+    part = io.BytesIO(voice)
+    part.name = "x.webm"
+    bad = api.client.post(API + "/uploads", {"file": part, "duration_s": "soon"}, **api.headers)
+    assert_error(bad, 400, "invalid_request")
 
 
 def test_media_rules_refuse_what_is_not_an_image() -> None:

@@ -78,6 +78,14 @@ def test_on_s3_a_member_is_redirected_to_a_signed_url_others_get_404(
     assert row.file in signed
 
 
+def test_pages_allow_images_and_media_from_the_bucket(bucket: str, s3_endpoint: str) -> None:
+    from linkup.web.views import content_security_policy
+
+    policy = content_security_policy()
+    assert f"img-src 'self' blob: {s3_endpoint} data:" in policy
+    assert f"media-src 'self' blob: {s3_endpoint}" in policy
+
+
 def test_on_s3_thumbnails_deletes_and_orphans(bucket: str, alice: Any, bob: Any) -> None:
     room, _ = do_create_room(alice, "direct", [bob.pk])
     pic = uploaded(Api(alice), image("PNG", (800, 400)), "wide.png")

@@ -22,7 +22,8 @@ PASSWORD = "pw-" + "x" * 8
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; "
     "connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; "
     "base-uri 'none'; "
     "frame-ancestors 'none'"
@@ -86,6 +87,8 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "poll_s": 3.0,
         "edit_window_s": 900.0,
         "delete_window_s": 172800.0,
+        "upload_max_bytes": 25 * 1024 * 1024,
+        "attachments_max": 10,
         "sign_in": "/sign-in/",
     }
     # Every other script is an external module (the policy would refuse inline code).

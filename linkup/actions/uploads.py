@@ -38,10 +38,21 @@ def check_size(size: int | None) -> None:
         raise TooLarge(f"a file may be at most {limit:,} bytes")
 
 
+MAX_DURATION_S = 24 * 3600.0
+
+
 def do_upload(
-    user: Any, stream: IO[bytes], size: int, name: str | None, *, now: dt.datetime | None = None
+    user: Any,
+    stream: IO[bytes],
+    size: int,
+    name: str | None,
+    *,
+    duration_hint: float | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Check, clean and store one file for `user`; return the contract's upload object."""
+    """Check, clean and store one file for `user`; return the contract's upload object.
+    `duration_hint`: the length the client measured (a voice note it recorded), taken for
+    audio or video whose headers do not say (WebM from a browser's recorder)."""
     if size <= 0:
         raise InvalidInput("the file is empty")
     check_size(size)
@@ -63,6 +74,8 @@ def do_upload(
     elif sniffed.kind in ("audio", "video"):
         fields["duration_s"] = media.duration_s(stream)
         stream.seek(0)
+        if fields["duration_s"] is None and duration_hint is not None:
+            fields["duration_s"] = round(min(max(0.0, duration_hint), MAX_DURATION_S), 3)
     upload_id = uuid.uuid4()
     stored = files.name_for(upload_id)
     files.save(stored, content)
@@ -116,6 +129,7 @@ class Fetch:
     content_type: str
     size: int | None  # None for a thumbnail (its size is the storage's to tell)
     inline: bool
+    lasting: bool = True  # False: what stands in for a thumbnail not made yet (not cached)
 
 
 def attachment_for(user: Any, upload_id: str, thumbnail: bool = False) -> Fetch:
@@ -129,9 +143,12 @@ def attachment_for(user: Any, upload_id: str, thumbnail: bool = False) -> Fetch:
     if upload is None or not _may_see(user, upload):
         raise NotFound("file not found")
     if thumbnail:
-        if not upload.thumbnail:
-            raise NotFound("no thumbnail")
-        return Fetch(upload.thumbnail, _thumb_name(upload.name), "image/jpeg", None, True)
+        if upload.kind != Upload.Kind.IMAGE:
+            raise NotFound("file not found")
+        if upload.thumbnail:
+            return Fetch(upload.thumbnail, _thumb_name(upload.name), "image/jpeg", None, True)
+        # Not made yet (the worker is a moment behind the send): the image itself, for now.
+        return Fetch(upload.file, upload.name, upload.content_type, upload.size, True, False)
     inline = media.served_inline(upload.content_type)
     return Fetch(upload.file, upload.name, upload.content_type, upload.size, inline)
 

@@ -46,12 +46,24 @@ def sniff(head: bytes) -> Sniffed | None:
             return Sniffed(mime, "image" if mime in RASTER else "file")
         if mime.startswith("audio/"):
             return Sniffed(mime, "audio")
+        if mime == "video/webm" and _webm_audio_only(head):
+            return Sniffed("audio/webm", "audio")  # a voice note as browsers record one
         if mime.startswith("video/"):
             return Sniffed(mime, "video")
         return Sniffed(mime, "file")
     if head and _is_text(head):
         return Sniffed("text/plain", "file")
     return None
+
+
+# Matroska codec ids (the Tracks element comes first in what browsers record).
+_WEBM_VIDEO = (b"V_VP8", b"V_VP9", b"V_AV1", b"V_MPEG4", b"V_MPEGH")
+_WEBM_AUDIO = (b"A_OPUS", b"A_VORBIS")
+
+
+def _webm_audio_only(head: bytes) -> bool:
+    """Whether a WebM file's tracks, as its first bytes list them, are audio only."""
+    return any(c in head for c in _WEBM_AUDIO) and not any(c in head for c in _WEBM_VIDEO)
 
 
 def _is_text(head: bytes) -> bool:

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from django.core.files.base import File
 from django.core.files.storage import Storage, storages
@@ -85,6 +86,20 @@ def signed_url(name: str, *, filename: str, content_type: str, inline: bool) -> 
         return str(store.url(name, parameters=parameters, expire=setting("ATTACHMENT_URL_TTL_S")))
     except Exception as exc:
         raise _unavailable("signing", exc)
+
+
+def redirect_origin() -> str | None:
+    """The origin (scheme://host[:port]) members are redirected to for files, when the
+    storage signs URLs (S3); None when Linkup serves them itself. Signing is local: no
+    request is made."""
+    store: Any = storage()
+    if not getattr(store, "querystring_auth", False):
+        return None
+    try:
+        url = urlsplit(str(store.url(f"{PREFIX}/origin")))
+    except Exception:  # a storage that cannot even sign: pages then allow only 'self'
+        return None
+    return f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else None
 
 
 def content_disposition(filename: str, inline: bool) -> str:

@@ -156,7 +156,8 @@ def attachment_dict(upload: Upload) -> dict[str, Any]:
         "kind": upload.kind,
         "url": url,
     }
-    if upload.thumbnail:
+    if upload.kind == Upload.Kind.IMAGE:
+        # The image itself until the task worker has made the thumbnail (moments after).
         out["thumbnail_url"] = url + "/thumbnail"
     for key in ("width", "height", "duration_s"):
         value = getattr(upload, key)

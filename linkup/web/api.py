@@ -841,7 +841,11 @@ MULTIPART_FILE = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        # A recorded voice note's length, for a format that does not say it.
+                        "duration_s": {"type": "number", "minimum": 0},
+                    },
                 }
             }
         },

@@ -53,9 +53,20 @@ def take_upload(request: HttpRequest, user: Any) -> dict[str, Any]:
     if part is None or part.file is None:
         raise InvalidInput('a multipart body with a "file" part is required')
     try:
-        return uploads.do_upload(user, part.file, part.size or 0, part.name)
+        hint = _number(request.POST.get("duration_s"))
+        return uploads.do_upload(user, part.file, part.size or 0, part.name, duration_hint=hint)
     finally:
         part.close()
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        raise InvalidInput("duration_s must be a number of seconds") from None
+    if value is not None and value != value:  # NaN
+        raise InvalidInput("duration_s must be a number of seconds")
+    return value
 
 
 def _headers(response: R, fetch: uploads.Fetch) -> R:
@@ -64,7 +75,8 @@ def _headers(response: R, fetch: uploads.Fetch) -> R:
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     # An attachment never changes under its id; only its room's members may see it.
-    response["Cache-Control"] = "private, max-age=86400"
+    lasting = "private, max-age=86400"
+    response["Cache-Control"] = lasting if fetch.lasting else "private, no-store"
     return response
 
 

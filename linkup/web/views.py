@@ -28,6 +28,7 @@ from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited
 from linkup.realtime.edges import perform, read
 from linkup.realtime.routing import ROUTE_EXAMPLES
+from linkup.store import files
 from linkup.tasks.fallback import push_enabled
 from linkup.web import throttle, verification
 
@@ -35,13 +36,18 @@ View = Callable[..., Any]  # async views (django-stubs types path() for sync one
 
 
 def content_security_policy() -> str:
-    """The policy of every Linkup page: nothing but our own origin, and no inline code."""
+    """The policy of every Linkup page: nothing but our own origin, and no inline code.
+    Images and media may also come from the attachments' storage when it answers by signed
+    redirects (S3), from `data:` (placeholders) and `blob:` (files not sent yet)."""
+    storage = files.redirect_origin()
+    media = "'self' blob:" + (f" {storage}" if storage else "")
     return "; ".join(
         [
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data:",
+            f"img-src {media} data:",
+            f"media-src {media}",
             # 'self' covers ws: and wss: to the same host (CSP Level 3).
             "connect-src 'self'",
             "manifest-src 'self'",
@@ -235,6 +241,9 @@ async def chat(request: HttpRequest) -> HttpResponse:
         # The menu offers Edit and Delete for everyone while these windows are open.
         "edit_window_s": float(setting("EDIT_WINDOW_S")),
         "delete_window_s": float(setting("DELETE_WINDOW_S")),
+        # Files the composer takes: refused at once above these, with the reason.
+        "upload_max_bytes": int(setting("UPLOAD_MAX_BYTES")),
+        "attachments_max": int(setting("ATTACHMENTS_PER_MESSAGE_MAX")),
         # Where to go when the session has ended (the pages may be mounted under a prefix).
         "sign_in": reverse("linkup-sign-in"),
     }

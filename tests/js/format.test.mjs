@@ -128,6 +128,7 @@ test("messageItems adds my queued messages not held yet, after the held ones", (
     seq: null,
     reply_to: null,
     reactions: [],
+    files: [],
     failed: false,
     error: undefined,
   });

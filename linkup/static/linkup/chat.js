@@ -5,7 +5,7 @@
 // merges what it receives by seq, so nothing shows twice or out of order.
 //
 //   model.js, merge.js, format.js,  pure (no DOM, no network): unit-tested with node --test
-//   changes.js
+//   changes.js, attachments.js
 //   connection.js, outbox.js        a socket with reconnects; the localStorage outbox (tested too)
 //   page.js                         the config the server wrote into the page; DOM helpers
 //   api.js                          the REST API (fetch, CSRF, signed out)
@@ -17,6 +17,8 @@
 //   navigate.js                     opening a room, its history, back to the list
 //   people.js                       search, direct rooms, the group dialog
 //   menu.js                         a message's menu: reply, react, edit, delete
+//   attach.js, upload.js, filestore.js  files: the tray, voice notes, the viewer; uploads
+//                                   with progress; queued files kept in IndexedDB
 //   bell.js                         notifications and Web Push (sw.js: its service worker)
 //
 // The modules import one another's functions directly (a UI's calls go both ways: drawing
@@ -27,6 +29,8 @@
 import { api, leave } from "./api.js";
 import { notes, notifier, renderBell, wireBell } from "./bell.js";
 import { loadOlder, showList } from "./navigate.js";
+import { trayHolds, wireAttach } from "./attach.js";
+import { sweepFiles } from "./filestore.js";
 import { cancelContext, composerKey, submit } from "./menu.js";
 import { $ } from "./page.js";
 import { wirePeople } from "./people.js";
@@ -41,7 +45,7 @@ function wire() {
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
-    if (!body) return;
+    if (!body && !trayHolds()) return;
     input.value = "";
     submit(body); // a message, a reply or an edit (menu.js knows the composer's mode)
   });
@@ -80,10 +84,12 @@ function wire() {
 }
 
 wire();
+wireAttach();
 wireBell();
 renderBell();
 notifier.start();
 outbox.expire(); // a week-old item shows ✗ at once, even offline
+sweepFiles(outbox.all().map((item) => item.client_id)).catch(() => {}); // files of sent ones
 stateChanged("connecting");
 loadRooms().catch(() => {});
 connection.start();

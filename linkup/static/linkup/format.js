@@ -1,6 +1,7 @@
 // Pure text and ordering for what is drawn: the room list's lines, the header, the bubbles
 // still in the outbox, the bell's count. No DOM: render.js and bell.js put these on the page.
 
+import { filesLabel } from "./attachments.js";
 import { isSend, withPending } from "./changes.js";
 import { presenceText, shownBody, TICK_LABELS, typingText } from "./model.js";
 
@@ -53,11 +54,13 @@ function typingLine(room, typing) {
 export function roomPreview(room, { typing, queued, meId }) {
   if (typing.length) return { text: typingLine(room, typing), typing: true };
   const sends = queued.filter(isSend);
-  const message = sends.length ? { body: sends[sends.length - 1].body, mine: true } : room.last_message;
+  const last = sends[sends.length - 1];
+  const message = last ? { body: last.body, attachments: last.files, mine: true } : room.last_message;
   if (!message) return { text: "", typing: false };
   const mine = message.mine || (message.sender && message.sender.id === meId);
   const who = mine ? "You: " : room.kind === "group" ? `${message.sender.username}: ` : "";
-  return { text: who + shownBody(message).split("\n")[0], typing: false };
+  const text = shownBody(message) || (message.deleted ? "" : filesLabel(message.attachments));
+  return { text: who + text.split("\n")[0], typing: false };
 }
 
 /** The header's status: who is typing, else the other's presence, else the group's members. */
@@ -90,6 +93,7 @@ export function messageItems(confirmed, queued, me) {
       seq: null,
       reply_to: item.quote || null,
       reactions: [],
+      files: item.files || [],
       failed: item.state === "failed",
       error: item.error,
     }));

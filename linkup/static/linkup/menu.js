@@ -4,6 +4,7 @@
 // the message a reply quotes. The changes themselves go through the outbox (send.js).
 
 import { api } from "./api.js";
+import { takeTray } from "./attach.js";
 import { menuActions, QUICK_EMOJI, quoteOf, roleIn, toggledState } from "./changes.js";
 import { loadOlder } from "./navigate.js";
 import { $, config, el, me } from "./page.js";
@@ -173,15 +174,21 @@ export function showContext() {
   }
 }
 
-/** The composer was submitted: a reply, an edit, or a plain message. */
+/** The composer was submitted: a reply, an edit, or a plain message (with the tray's
+ * files; an edit leaves them for the next message). */
 export function submit(body) {
   const mode = context;
   context = null;
   showContext();
   if (mode && mode.mode === "edit") {
     const message = shown.get(mode.seq);
-    if (message && message.body !== body) queueChange(mode.room, mode.seq, { kind: "edit", body });
-  } else compose(body, mode ? mode.quote : null);
+    if (body && message && message.body !== body) {
+      queueChange(mode.room, mode.seq, { kind: "edit", body });
+    }
+    return;
+  }
+  const { files, meta } = takeTray();
+  compose(body, mode ? mode.quote : null, files, meta);
 }
 
 /** Escape in the composer leaves reply or edit mode. */

@@ -11,13 +11,15 @@ import {
   tickTitle,
   typingNames,
 } from "./format.js";
+import { attachmentView, humanSize } from "./attachments.js";
 import { reactorsText, toggledState } from "./changes.js";
 import { closeMenu, jumpTo, showContext, toggleMenu, whoReacted, wireMessage } from "./menu.js";
 import { roomName, shortTime, shownBody, TICKS, tickStatus } from "./model.js";
 import { openRoom } from "./navigate.js";
 import { $, el, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
-import { outbox, queueChange, retry } from "./send.js";
+import { cancelSend, outbox, progress, queueChange, retry } from "./send.js";
+import { openViewer } from "./attach.js";
 import { current, people, rooms } from "./store.js";
 
 export function render() {
@@ -137,7 +139,8 @@ export function renderMessages() {
       quote.type = "button";
       quote.append(el("span", "quote-who"), el("span", "quote-text"));
       quote.addEventListener("click", () => jumpTo(Number(quote.dataset.seq)));
-      li.append(quote, el("span", "body"));
+      const files = el("div", "attachments");
+      li.append(quote, files, el("span", "body"));
       const chips = el("ul", "reactions");
       chips.setAttribute("aria-label", "Reactions");
       li.append(chips);
@@ -156,10 +159,13 @@ export function renderMessages() {
     }
     const body = li.querySelector(".body");
     body.textContent = shownBody(message);
+    body.hidden = !body.textContent; // a photo without a caption
     body.classList.toggle("deleted", Boolean(message.deleted));
     li.classList.toggle("edited", Boolean(message.edited_at) && !message.deleted);
     li.classList.toggle("changing", Boolean(message.pending));
     drawQuote(li.querySelector(".quote"), message.reply_to);
+    if (message.seq != null) drawAttachments(li.querySelector(".attachments"), message);
+    else drawUploads(li.querySelector(".attachments"), message);
     drawReactions(li.querySelector(".reactions"), message, room.id);
     li.querySelector(".more").hidden = message.seq == null || message.deleted === "me";
     if (message.seq != null) li.dataset.seq = message.seq;
@@ -181,8 +187,13 @@ export function renderMessages() {
         retryButton = el("button", "retry", "Retry");
         retryButton.type = "button";
         retryButton.addEventListener("click", () => retry(message.client_id));
-        li.querySelector(".meta").append(retryButton);
-      } else if (status !== "failed" && retryButton) retryButton.remove();
+        const discard = el("button", "discard", "Discard");
+        discard.type = "button";
+        discard.addEventListener("click", () => cancelSend(message.client_id));
+        li.querySelector(".meta").append(retryButton, discard);
+      } else if (status !== "failed" && retryButton) {
+        li.querySelectorAll(".retry, .discard").forEach((button) => button.remove());
+      }
     }
     if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
   });
@@ -194,6 +205,89 @@ export function renderMessages() {
   }
   if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   markVisibleRead();
+}
+
+/** A sent message's files: images in a box of their size over their placeholder (a click
+ * opens the viewer), audio and video in place, anything else a card that downloads. */
+function drawAttachments(box, message) {
+  const list = message.deleted ? [] : message.attachments || [];
+  const signature = JSON.stringify(list);
+  if (box.dataset.signature === signature) return;
+  box.dataset.signature = signature;
+  box.hidden = list.length === 0;
+  box.replaceChildren(...list.map((a) => drawAttachment(attachmentView(a), a)));
+}
+
+function drawAttachment(view, a) {
+  if (view.as === "image") {
+    const frame = el("button", "photo");
+    frame.type = "button";
+    frame.setAttribute("aria-label", `Open the photo ${view.label}`);
+    frame.dataset.id = a.id;
+    if (view.placeholder) {
+      const under = el("img", "placeholder");
+      under.alt = "";
+      under.src = view.placeholder;
+      Object.assign(under, view.box);
+      frame.append(under);
+    }
+    const img = el("img", "picture");
+    img.alt = view.label;
+    img.decoding = "async";
+    img.loading = "lazy";
+    Object.assign(img, view.box);
+    img.addEventListener("load", () => frame.classList.add("loaded"));
+    img.src = view.src;
+    frame.append(img);
+    frame.addEventListener("click", () => openViewer(view.full, view.label));
+    return frame;
+  }
+  if (view.as === "audio" || view.as === "video") {
+    const wrap = el("div", `media ${view.as}`);
+    const player = el(view.as);
+    player.controls = true;
+    player.preload = "metadata";
+    player.src = view.src;
+    player.setAttribute("aria-label", view.label);
+    wrap.append(player);
+    if (view.length) wrap.append(el("span", "length", view.length));
+    return wrap;
+  }
+  const card = el("a", "file-card");
+  card.href = view.href;
+  card.download = view.label;
+  card.append(el("span", "file-icon", "📄"), el("span", "file-name", view.label));
+  card.append(el("span", "file-detail", view.detail));
+  return card;
+}
+
+/** A queued message's files: each with its upload's progress, and one cancel for all. */
+function drawUploads(box, message) {
+  const files = message.files || [];
+  box.hidden = files.length === 0;
+  if (!files.length) return;
+  const shares = progress.get(message.client_id) || [];
+  if (box.dataset.clientId !== message.client_id) {
+    box.dataset.clientId = message.client_id;
+    box.replaceChildren(
+      ...files.map((file) => {
+        const row = el("div", "upload");
+        row.append(el("span", "file-name", file.name), el("span", "file-detail", humanSize(file.size)));
+        const bar = el("progress");
+        bar.max = 1;
+        bar.setAttribute("aria-label", `Uploading ${file.name}`);
+        row.append(bar);
+        return row;
+      }),
+    );
+    const cancel = el("button", "cancel-upload", "Cancel");
+    cancel.type = "button";
+    cancel.addEventListener("click", () => cancelSend(message.client_id));
+    box.append(cancel);
+  }
+  box.querySelectorAll("progress").forEach((bar, i) => {
+    bar.value = shares[i] || 0;
+  });
 }
 
 /** A reply's quote of its original (who, and its text, or that it was deleted). */

@@ -4,7 +4,9 @@
 // message. Also the typing indicator I send.
 
 import { ApiError, api } from "./api.js";
+import { uploadStep } from "./attachments.js";
 import { changeFrame, changeRequest, isSend } from "./changes.js";
+import { dropFiles, getFile, putFiles } from "./filestore.js";
 import { applyAck } from "./merge.js";
 import { httpSendOutcome, newClientId, socketSendOutcome } from "./model.js";
 import { Outbox } from "./outbox.js";
@@ -12,6 +14,7 @@ import { $, me } from "./page.js";
 import { render, renderMessages, renderRooms, scrollToBottom, showNotice } from "./render.js";
 import { current, rooms, takeMessages } from "./store.js";
 import { connection } from "./sync.js";
+import { uploadFile } from "./upload.js";
 
 const ACK_TIMEOUT_MS = 15000;
 const TYPING_REFRESH_MS = 3000;
@@ -26,15 +29,100 @@ export const outbox = new Outbox(me.id, () => {
   renderMessages();
 });
 
-/** Send `body` to the shown room, as a reply when `quote` (the original's) is given. */
-export function compose(body, quote = null) {
+/**
+ * Send `body` to the shown room, as a reply when `quote` (the original's) is given, with
+ * `files` (Files or Blobs, each {name, duration_s?} in `meta`) kept in IndexedDB until sent.
+ */
+export async function compose(body, quote = null, files = [], meta = []) {
   if (!current) return;
   const item = { client_id: newClientId(), room: current.id, body, queued_at: Date.now() };
   if (quote) Object.assign(item, { reply_to: quote.seq, quote });
+  if (files.length) {
+    item.files = files.map((file, i) => ({
+      name: (meta[i] && meta[i].name) || file.name || "file",
+      size: file.size,
+      type: file.type || "",
+      ...(meta[i] && meta[i].duration_s != null ? { duration_s: meta[i].duration_s } : {}),
+    }));
+    item.uploads = [];
+    try {
+      await putFiles(item.client_id, files);
+    } catch {
+      showNotice("The files could not be kept on this device to send.");
+      return;
+    }
+  }
   outbox.add(item);
   stopTyping();
   scrollToBottom();
   flushOutbox();
+}
+
+// -- files: uploaded before their message is sent ------------------------------------------
+
+export const progress = new Map(); // client_id -> [fraction uploaded, per file]
+const uploading = new Map(); // client_id -> AbortController of the upload under way
+
+/** Stop a queued message with files (or drop a failed one): nothing of it is sent. */
+export function cancelSend(clientId) {
+  const controller = uploading.get(clientId);
+  if (controller) controller.abort();
+  outbox.remove(clientId);
+  progress.delete(clientId);
+  dropFiles(clientId);
+}
+
+let drawing = false;
+function drawSoon() {
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => {
+    drawing = false;
+    renderMessages();
+  });
+}
+
+/** Upload a queued message's files not uploaded yet: "ready", "done" (refused or cancelled:
+ * no send) or "stop" (no network: try again later). */
+async function uploadFiles(item) {
+  for (;;) {
+    const fresh = outbox.get(item.client_id);
+    if (!fresh) return "done"; // cancelled
+    const { next } = uploadStep(fresh);
+    if (next == null) return "ready";
+    const blob = await getFile(fresh.client_id, next).catch(() => undefined);
+    if (!blob) {
+      refused(fresh, "its file is no longer on this device");
+      return "done";
+    }
+    const controller = new AbortController();
+    uploading.set(fresh.client_id, controller);
+    try {
+      const shares = progress.get(fresh.client_id) || fresh.files.map(() => 0);
+      progress.set(fresh.client_id, shares);
+      const upload = await uploadFile(blob, fresh.files[next], (fraction) => {
+        shares[next] = fraction;
+        drawSoon();
+      }, controller.signal);
+      const now = outbox.get(fresh.client_id);
+      if (!now) return "done";
+      const uploads = [...(now.uploads || [])];
+      uploads[next] = upload.id;
+      outbox.update(fresh.client_id, { uploads });
+    } catch (error) {
+      if (error && error.name === "AbortError") return "done";
+      if (!(error instanceof ApiError)) return "stop";
+      const outcome = httpSendOutcome(error.status, error.retryAfter);
+      if (outcome === "failed") {
+        refused(fresh, error.message);
+        return "done";
+      }
+      if (outcome === "stop") return "stop";
+      await sleep(outcome);
+    } finally {
+      uploading.delete(fresh.client_id);
+    }
+  }
 }
 
 /**
@@ -70,6 +158,10 @@ export async function flushOutbox() {
             stopped = true;
             return;
           }
+          if (fresh.files && !outbox.get(fresh.client_id)) {
+            progress.delete(fresh.client_id); // sent: its files are the server's now
+            dropFiles(fresh.client_id);
+          }
         }
       });
     } while (flushAgain); // asked again meanwhile (say, the socket came back): go again
@@ -81,7 +173,15 @@ export async function flushOutbox() {
 }
 
 /** Send one outbox item until it is acknowledged or refused: "done", or "stop" (no transport). */
-async function sendOne(item) {
+async function sendOne(queued) {
+  let item = queued;
+  if (item.files && item.files.length) {
+    if (!connection.ready && connection.state !== "fallback") return "stop";
+    const state = await uploadFiles(item);
+    if (state !== "ready") return state;
+    item = outbox.get(item.client_id);
+    if (!item) return "done";
+  }
   for (;;) {
     if (connection.ready) {
       const outcome = await sendOverSocket(item);
@@ -123,6 +223,8 @@ function wireFrame(item) {
   if (!isSend(item)) return changeFrame(item);
   const frame = { type: "message.send", room: item.room, client_id: item.client_id, body: item.body };
   if (item.reply_to != null) frame.reply_to = item.reply_to;
+  const { attachments } = uploadStep(item);
+  if (attachments && attachments.length) frame.attachments = attachments;
   return frame;
 }
 
@@ -156,6 +258,8 @@ async function sendOverHttp(item) {
     }
     const body = { client_id: item.client_id, body: item.body };
     if (item.reply_to != null) body.reply_to = item.reply_to;
+    const { attachments } = uploadStep(item);
+    if (attachments && attachments.length) body.attachments = attachments;
     const message = await api("POST", `/rooms/${item.room}/messages`, body);
     const room = rooms.get(item.room);
     if (room) takeMessages(room, [message]);
