@@ -221,3 +221,50 @@ def test_a_voice_note_is_recorded_sent_and_played(web: dict[str, Any], browser: 
     assert playable
     a_ctx.close()
     b_ctx.close()
+
+
+@pytest.mark.embedded_only
+def test_files_dropped_or_pasted_join_the_tray_and_a_queued_one_can_be_cancelled(
+    web: dict[str, Any], browser: Any, watch: Watch
+):
+    base = web["base"]
+    alice, bob, room = pair(base)
+    a_ctx, a = in_room(watch, browser, base, alice, bob)
+    a.evaluate(
+        """() => {
+            const files = name => { const d = new DataTransfer();
+                d.items.add(new File(['some text\\n'], name, {type: 'text/plain'})); return d; };
+            const pane = document.getElementById('conversation');
+            const dropped = files('dropped.txt');
+            for (const type of ['dragover', 'drop']) {
+                pane.dispatchEvent(new DragEvent(type,
+                    {dataTransfer: dropped, bubbles: true, cancelable: true}));
+            }
+            document.getElementById('composer-input').dispatchEvent(new ClipboardEvent('paste',
+                {clipboardData: files('pasted.txt'), bubbles: true, cancelable: true}));
+        }"""
+    )
+    assert a.eval_on_selector_all("#tray .file-name", "els => els.map(e => e.textContent)") == [
+        "dropped.txt",
+        "pasted.txt",
+    ]
+    a.click("#tray .tray-remove >> nth=0")
+    assert a.eval_on_selector_all("#tray .file-name", "els => els.map(e => e.textContent)") == [
+        "pasted.txt"
+    ]
+    # Queued while offline, then cancelled: nothing is sent when the network is back.
+    a_ctx.set_offline(True)
+    a.wait_for_selector("#conn[data-state=offline]")
+    a.fill("#composer-input", "never mind")
+    a.press("#composer-input", "Enter")
+    a.wait_for_selector("#messages .msg .cancel-upload")
+    a.click("#messages .msg .cancel-upload")
+    a.wait_for_selector("#messages .msg", state="detached")
+    assert a.evaluate("window.linkup.outbox.all()") == []
+    a_ctx.set_offline(False)
+    a.wait_for_selector("#conn[data-state=online]")
+    send(a, "only this")
+    wait_bubble(a, "only this", "sent")
+    status, held = api(base, "GET", f"/rooms/{room}/messages", token=alice["token"])
+    assert status == 200 and [m["body"] for m in held["messages"]] == ["only this"]
+    a_ctx.close()

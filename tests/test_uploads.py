@@ -203,6 +203,27 @@ def test_hostile_files_are_refused_and_nothing_is_stored(
     assert not Upload.objects.exists() and stored_files() == []
 
 
+def test_a_polyglot_keeps_its_pixels_and_loses_its_passenger(alice: Any) -> None:
+    """A valid PNG that also carries an HTML page (in a text chunk) and trailing bytes after
+    its end: stored as pixels only."""
+    from PIL.PngImagePlugin import PngInfo
+
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    info = PngInfo()
+    info.add_text("Comment", page.decode())
+    out = io.BytesIO()
+    Image.new("RGB", (20, 20), (9, 9, 9)).save(out, "PNG", pnginfo=info)
+    polyglot = out.getvalue() + page
+    assert page in polyglot and Image.open(io.BytesIO(polyglot)).text["Comment"]
+    sent = uploaded(Api(alice), polyglot, "cat.png")
+    assert (sent["kind"], sent["content_type"]) == ("image", "image/png")
+    with files.open_file(Upload.objects.get(pk=sent["id"]).file) as stored:
+        data = stored.read()
+    assert b"script" not in data and b"html" not in data
+    kept = Image.open(io.BytesIO(data))
+    assert kept.size == (20, 20) and not getattr(kept, "text", {})
+
+
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(alice: Any, settings: Any) -> None:
     # 10,000 x 10,000 pixels of one colour: a few kilobytes on the wire, 300 MB decoded.
     bomb = image("PNG", (10_000, 10_000))
