@@ -24,6 +24,7 @@ test: $(STAMP)
 # The benchmark opens 10,000 sockets on each side: raise the open-file limit for this run.
 bench: $(STAMP)
 	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.files
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)

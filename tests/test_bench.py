@@ -153,3 +153,21 @@ def test_smoke_run(tmp_path: Path) -> None:
         assert mine["sent"] > 0 and mine["received"] == mine["expected"] > 0, (name, mine)
         assert mine["lost"] == 0 and mine["duplicates"] == 0, (name, mine)
     assert (tmp_path / "p99.png").stat().st_size > 1000
+
+
+@pytest.mark.live
+@pytest.mark.embedded_only  # the storage is the disk's either way; F1 runs on the embedded default
+def test_files_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    """`python -m bench.files` (run by `make bench`): both workloads, every figure present
+    and sane; no timing is asserted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    command = [sys.executable, "-m", "bench.files", "--runs", "1", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "F1 uploads" in done.stdout and "F2 images" in done.stdout
+    results = json.loads((tmp_path / "files.json").read_text())
+    f1, f2 = results["F1"], results["F2"]
+    assert f1["upload_mb_s_p50"] > 0 and f1["disk_copy_mb_s_p50"] > 0 and f1["rss_samples"] > 0
+    assert f1["rss_peak_mib"] >= f1["rss_before_mib"] > 0
+    assert f2["thumbnail_ms_p50"] > 0 and f2["clean_ms_p50"] > 0 and f2["upload_ms_p50"] > 0
