@@ -87,6 +87,12 @@ class RequestThreads:
         if _too_large(scope):
             await _refuse_too_large(send)
             return
+        if _a_file(scope):
+            # A file streams for as long as the client reads it (a player asking for ranges
+            # it then stops reading): it takes no turn of its address, or two such would hold
+            # up every other request from there. Its own budget and membership still apply.
+            await self._run(scope, receive, send)
+            return
         told = self.told_to_wait(scope)
         if told is not None and told[1] > 0:
             await _hold_and_refuse(send, told[1])
@@ -159,14 +165,18 @@ def _too_large(scope: Any) -> bool:
     for name, value in scope.get("headers") or ():
         if name == b"content-length" and value.isdigit():
             return int(value) > int(setting("UPLOAD_MAX_BYTES")) + UPLOAD_SLACK_BYTES
-    return False
+    return True  # no length (chunked): it could be any size, and Django would read it all
+
+
+def _a_file(scope: Any) -> bool:
+    return scope.get("method") in ("GET", "HEAD") and "/attachments/" in str(scope.get("path", ""))
 
 
 async def _refuse_too_large(send: Any) -> None:
     """The contract's 413, as the API would have answered it (the connection then closes:
     the body is never read)."""
     limit = int(setting("UPLOAD_MAX_BYTES"))
-    detail = f"a file may be at most {limit:,} bytes"
+    detail = f"an upload states its Content-Length, and a file is at most {limit:,} bytes"
     body = b'{"error":{"code":"too_large","detail":"' + detail.encode() + b'"}}'
     await _answer(send, 413, body, (b"connection", b"close"))
 

@@ -355,13 +355,19 @@ for _name in (
     "UPLOAD_QUOTA_BYTES",
     "UPLOAD_RATE_PER_S",
     "UPLOAD_BURST",
+    "FILE_READ_RATE_PER_S",
+    "FILE_READ_BURST",
     "UPLOAD_UNSENT_TTL_S",
     "IMAGE_MAX_PIXELS",
     "THUMBNAIL_PX",
-    "ATTACHMENT_URL_TTL_S",
+    "ANIMATION_MAX_FRAMES",
+    "ANIMATION_MAX_PIXELS",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
+# Whole numbers only: a signed URL's lifetime goes into it as written (X-Amz-Expires).
+if os.environ.get("LINKUP_ATTACHMENT_URL_TTL_S"):
+    LINKUP["ATTACHMENT_URL_TTL_S"] = int(os.environ["LINKUP_ATTACHMENT_URL_TTL_S"])
 
 # Reactions a site allows, as a comma-separated list ("👍,❤️,😂"); unset: any one emoji.
 if os.environ.get("LINKUP_REACTION_EMOJI"):

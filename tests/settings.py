@@ -39,4 +39,5 @@ LINKUP = {
     "MEMBER_ADD_BURST": 10**9,
     "GROUP_CREATE_BURST": 10**9,
     "UPLOAD_BURST": 10**9,
+    "FILE_READ_BURST": 10**9,
 }

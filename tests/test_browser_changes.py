@@ -66,6 +66,7 @@ def as_server_says(base: str, room: int, token: str) -> list[dict[str, Any]]:
                 "edited": bool(m["edited_at"]) and not m["deleted"],
                 "changing": False,
                 "quote": None if quote is None else (quote["preview"] or DELETED),
+                # (an empty preview of an original that was not deleted is files alone)
                 "reactions": [[r["emoji"], r["count"], r["me"]] for r in m["reactions"]],
             }
         )

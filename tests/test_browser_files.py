@@ -168,15 +168,15 @@ def test_a_file_written_offline_is_sent_once_back_online(
     (queued,) = a.evaluate("window.linkup.outbox.all()")
     assert queued["files"][0]["name"] == "offline.pdf" and queued["uploads"] == []
     kept = a.evaluate(
-        """id => new Promise((done, fail) => {
+        """key => new Promise((done, fail) => {
             const open = indexedDB.open('linkup-files');
             open.onsuccess = () => {
-                const get = open.result.transaction('files').objectStore('files').get(id + ':0');
-                get.onsuccess = () => done(get.result ? get.result.size : null);
+                const get = open.result.transaction('files').objectStore('files').get(key);
+                get.onsuccess = () => done(get.result ? get.result.file.size : null);
                 get.onerror = fail;
             };
         })""",
-        queued["client_id"],
+        f"{alice['id']}:{queued['client_id']}:0",  # the user's own key space
     )
     assert kept == (tmp_path / "offline.pdf").stat().st_size
     a_ctx.set_offline(False)

@@ -88,10 +88,12 @@ def test_a_reply_quotes_its_original_and_loses_the_preview_when_it_is_deleted(
         "seq": original["seq"],
         "sender": {"id": alice.pk, "username": "alice"},
         "preview": "x" * 100,
+        "deleted": False,
     }
     do_delete_message(alice, group, original["seq"], "everyone")
     seen = history_of(bob, group)
     assert seen[reply["seq"]]["reply_to"]["preview"] == ""
+    assert seen[reply["seq"]]["reply_to"]["deleted"] is True
     assert seen[original["seq"]]["reply_to"] is None
 
 

@@ -112,3 +112,17 @@ def test_an_oversize_upload_is_refused_before_its_body_is_read(server: dict[str,
     # The server is unaffected.
     status, me = api(base, "GET", "/me", token=user["token"])
     assert status == 200, me
+    # A chunked body states no length: it could be any size, so it is refused unread too.
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            (
+                "POST /api/v1/uploads HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: Bearer {user['token']}\r\n"
+                "Content-Type: multipart/form-data; boundary=x\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n5\r\n--x\r\n\r\n"
+            ).encode()
+        )
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 413"), received

@@ -22,8 +22,8 @@ PASSWORD = "pw-" + "x" * 8
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; "
     "connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; "
     "base-uri 'none'; "
     "frame-ancestors 'none'"

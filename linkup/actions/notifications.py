@@ -75,6 +75,16 @@ def preview(body: str) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def files_line(attachments: list[dict[str, Any]]) -> str:
+    """What a notification says of a message of files without a caption."""
+    if not attachments:
+        return ""
+    if len(attachments) > 1:
+        return f"{len(attachments)} files"
+    kind, name = attachments[0]["kind"], attachments[0]["name"]
+    return {"image": "Photo", "audio": "Audio", "video": "Video"}.get(kind, name)
+
+
 def notification_dict(n: Notification) -> NotificationDict:
     """The contract's notification object."""
     return {
@@ -160,7 +170,7 @@ def for_new_messages(
                     recipient_id=user_id,
                     kind=kind,
                     title=title[:200],
-                    body=preview(m["body"]),
+                    body=preview(m["body"] or files_line(m["attachments"])),
                     data=data,
                     room_id=room_id,
                     seq=m["seq"],

@@ -66,7 +66,13 @@ def do_upload(
     fields: dict[str, Any] = {}
     content: IO[bytes] = stream
     if sniffed.kind == "image":
-        picture = media.picture(stream, sniffed.content_type, int(setting("IMAGE_MAX_PIXELS")))
+        picture = media.picture(
+            stream,
+            sniffed.content_type,
+            int(setting("IMAGE_MAX_PIXELS")),
+            int(setting("ANIMATION_MAX_FRAMES")),
+            int(setting("ANIMATION_MAX_PIXELS")),
+        )
         content = io.BytesIO(picture.data)
         size = len(picture.data)
         fields = {"width": picture.width, "height": picture.height}
@@ -182,16 +188,37 @@ def delete_files_on_commit(names: list[str]) -> None:
         transaction.on_commit(lambda: files.delete(names))
 
 
-def orphans(*, delete: bool = False) -> dict[str, list[str]]:
+ORPHAN_GRACE = dt.timedelta(hours=1)
+
+
+def orphans(*, delete: bool = False, now: dt.datetime | None = None) -> dict[str, list[str]]:
     """Stored files no upload row names (a crash between storing and recording, a failed
     delete), and rows whose file is missing. With `delete`, the orphan files go (rows are
-    reported only: their messages still name them)."""
+    reported only: their messages still name them).
+
+    The storage is listed before the rows are read, and a file younger than an hour is
+    never an orphan: an upload stores its file a moment before its row commits (and a
+    listing of a big bucket takes a while), so a file being uploaded is left alone."""
+    stored = set(files.stored_names())
     known: set[str] = set()
     for file, thumb in Upload.objects.values_list("file", "thumbnail").iterator():
         known.update(name for name in (file, thumb) if name)
-    stored = set(files.stored_names())
-    lost = sorted(stored - known)
+    cutoff = (now or timezone.now()) - ORPHAN_GRACE
+    lost = sorted(name for name in stored - known if files.modified_before(name, cutoff))
     if delete:
         files.delete(lost)
     missing = sorted(name for name in known - stored)
     return {"files_without_rows": lost, "rows_without_files": missing}
+
+
+def expire_unsent(now: dt.datetime | None = None) -> int:
+    """Delete every upload no message carries UPLOAD_UNSENT_TTL_S after it came (the task
+    each upload enqueues does it one by one; this sweeps what a failed task left)."""
+    ttl = dt.timedelta(seconds=float(setting("UPLOAD_UNSENT_TTL_S")))
+    gone = 0
+    stale = Upload.objects.filter(
+        message__isnull=True, created_at__lte=(now or timezone.now()) - ttl
+    )
+    for upload_id in stale.values_list("pk", flat=True):
+        gone += bool(upload_tasks.expire_unsent.call(str(upload_id)))
+    return gone

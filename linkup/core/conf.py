@@ -185,6 +185,14 @@ DEFAULTS: dict[str, Any] = {
     # Uploads per user: the send budget's shape (a burst, then a steady rate).
     "UPLOAD_RATE_PER_S": 1.0,
     "UPLOAD_BURST": 20,
+    # Attachment fetches per user (a chat full of photos, players asking for ranges): a
+    # budget of their own, apart from REST reads.
+    "FILE_READ_RATE_PER_S": 50.0,
+    "FILE_READ_BURST": 500,
+    # Frames of an animated image at most, and its pixels over all frames (re-encoding
+    # composes every frame: a GIF of many frames is a bomb of its own).
+    "ANIMATION_MAX_FRAMES": 500,
+    "ANIMATION_MAX_PIXELS": 200_000_000,
     # An upload no message carries this long after it arrived is deleted (the task worker).
     "UPLOAD_UNSENT_TTL_S": 24 * 3600,
     # Images: pixels at most (a decompression bomb is refused), and the thumbnail's box.

@@ -128,7 +128,13 @@ def _open(source: IO[bytes] | bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def picture(source: IO[bytes] | bytes, content_type: str, max_pixels: int) -> Picture:
+def picture(
+    source: IO[bytes] | bytes,
+    content_type: str,
+    max_pixels: int,
+    max_frames: int = 500,
+    max_animation_pixels: int = 200_000_000,
+) -> Picture:
     """Decode an image fully (a truncated or forged one is refused), drop every piece of
     metadata (EXIF with GPS, XMP, comments, text chunks) by encoding its pixels afresh,
     upright as its EXIF orientation said, in its own format; with its size and placeholder."""
@@ -139,6 +145,17 @@ def picture(source: IO[bytes] | bytes, content_type: str, max_pixels: int) -> Pi
     if image.format != fmt:
         raise InvalidInput("the file's content does not match its image type")
     animated = bool(getattr(image, "is_animated", False))
+    if animated:
+        # Counted from the frames' headers, before one is decoded: re-encoding composes
+        # every frame on the whole canvas.
+        try:
+            frames = int(getattr(image, "n_frames", 1))
+        except (OSError, SyntaxError, ValueError, EOFError):
+            raise InvalidInput("the file is not a readable image") from None
+        if frames > max_frames or frames * image.width * image.height > max_animation_pixels:
+            raise InvalidInput(f"the animation has too many frames ({frames:,})")
+        image.seek(0)
+    icc = image.info.get("icc_profile")  # colours, not metadata about anyone: kept
     try:
         image.load()
         if not animated:
@@ -147,15 +164,16 @@ def picture(source: IO[bytes] | bytes, content_type: str, max_pixels: int) -> Pi
         raise InvalidInput("the file is not a readable image") from None
     out = io.BytesIO()
     try:
+        extra = {"icc_profile": icc} if icc and fmt != "GIF" else {}
         if animated:
-            image.save(out, fmt, save_all=True)
+            image.save(out, fmt, save_all=True, **extra)
         elif fmt == "JPEG":
             rgb = image if image.mode in ("RGB", "L", "CMYK") else image.convert("RGB")
-            rgb.save(out, "JPEG", quality=90, optimize=True)
+            rgb.save(out, "JPEG", quality=90, optimize=True, **extra)
         elif fmt == "WEBP":
-            image.save(out, "WEBP", quality=90)
+            image.save(out, "WEBP", quality=90, **extra)
         else:
-            image.save(out, fmt)
+            image.save(out, fmt, **extra)
     except (OSError, ValueError):
         raise InvalidInput("the image could not be re-encoded") from None
     return Picture(out.getvalue(), image.width, image.height, placeholder(image))

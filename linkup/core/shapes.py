@@ -23,6 +23,7 @@ class ReplyDict(TypedDict):
     seq: int
     sender: UserDict
     preview: str
+    deleted: bool  # Linkup's addition: the original was deleted (not: it had no text)
 
 
 class ReactionDict(TypedDict):

@@ -95,6 +95,7 @@ BUDGETS = {
     "groups": ("GROUP_CREATE_RATE_PER_S", "GROUP_CREATE_BURST", "groups created"),
     "verify_email": ("VERIFY_EMAIL_RATE_PER_S", "VERIFY_EMAIL_BURST", "verification emails"),
     "uploads": ("UPLOAD_RATE_PER_S", "UPLOAD_BURST", "uploads"),
+    "files": ("FILE_READ_RATE_PER_S", "FILE_READ_BURST", "attachment fetches"),
 }
 
 

@@ -44,6 +44,7 @@ def save(name: str, content: IO[bytes]) -> None:
     try:
         saved = storage().save(name, File(content, name=name))
     except Exception as exc:  # the disk or S3: whatever it raises, it is not there
+        delete([name])  # a disk that filled up mid-write leaves a part of it
         raise _unavailable("write", exc)
     if saved != name:
         delete([saved])
@@ -83,7 +84,8 @@ def signed_url(name: str, *, filename: str, content_type: str, inline: bool) -> 
     disposition = content_disposition(filename, inline)
     parameters = {"ResponseContentDisposition": disposition, "ResponseContentType": content_type}
     try:
-        return str(store.url(name, parameters=parameters, expire=setting("ATTACHMENT_URL_TTL_S")))
+        ttl = int(setting("ATTACHMENT_URL_TTL_S"))
+        return str(store.url(name, parameters=parameters, expire=ttl))
     except Exception as exc:
         raise _unavailable("signing", exc)
 
@@ -112,6 +114,17 @@ def content_disposition(filename: str, inline: bool) -> str:
         f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
         f"filename*=UTF-8''{quote(filename, safe='')}"
     )
+
+
+def modified_before(name: str, cutoff: Any) -> bool:
+    """Whether a stored file was last written before `cutoff` (True where the storage
+    cannot say: then only the listing decides)."""
+    try:
+        return bool(storage().get_modified_time(name) < cutoff)
+    except (NotImplementedError, FileNotFoundError):
+        return True
+    except Exception as exc:
+        raise _unavailable("stat", exc)
 
 
 def stored_names() -> Iterator[str]:

@@ -120,7 +120,9 @@ def new_message(
 
 
 def reply_dict(sender: UserDict, seq: int, body: str, deleted: bool) -> ReplyDict:
-    return {"seq": seq, "sender": sender, "preview": "" if deleted else body[:PREVIEW_CHARS]}
+    preview = "" if deleted else body[:PREVIEW_CHARS]
+    # `deleted` tells an empty preview of a deleted original from one of files alone.
+    return {"seq": seq, "sender": sender, "preview": preview, "deleted": deleted}
 
 
 def originals(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], ReplyDict]:

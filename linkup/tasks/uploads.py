@@ -68,12 +68,12 @@ def expire_unsent(upload_id: str) -> bool:
     too); True if it went."""
     ttl = dt.timedelta(seconds=float(setting("UPLOAD_UNSENT_TTL_S")))
     with transaction.atomic():
-        upload = (
-            Upload.objects.select_for_update()
-            .filter(pk=upload_id, message__isnull=True, created_at__lte=timezone.now() - ttl)
-            .first()
-        )
-        if upload is None:
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None or upload.message_id is not None:
+            return False
+        due = upload.created_at + ttl
+        if due > timezone.now():  # early (another clock, a longer TTL since): again then
+            expire_unsent.using(run_after=due).enqueue(upload_id)
             return False
         names = [name for name in (upload.file, upload.thumbnail) if name]
         upload.delete()

@@ -41,6 +41,7 @@ from linkup.core.errors import (
     Forbidden,
     InvalidInput,
     LinkupError,
+    NotFound,
     RateLimited,
     ServerError,
     TooLarge,
@@ -156,16 +157,16 @@ _gates = LoopLocal(lambda: Turns(lambda: int(setting("READ_CONCURRENCY"))))
 View = Callable[..., Awaitable[Any]]
 
 
-def read_view(cost: int = 1) -> Callable[[View], View]:
+def read_view(cost: int = 1, budget: str = "reads") -> Callable[[View], View]:
     """A REST read: charged `cost` tokens of its user's read budget (429 once spent; a read
-    whose answer grows with the user's rooms costs more), then run in the user's turn (see
-    _Gates)."""
+    whose answer grows with the user's rooms costs more; files have a budget of their own),
+    then run in the user's turn (see _Gates)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             principal: Principal = request.auth  # type: ignore[attr-defined]
-            await spend("reads", principal.user.pk, cost)
+            await spend(budget, principal.user.pk, cost)
             async with _gates().turn(principal.user.pk):
                 return await view(request, *args, **kwargs)
 
@@ -876,14 +877,31 @@ async def upload(request: HttpRequest) -> Any:
     return Status(201, {"upload": stored})
 
 
+def members_only(view: View) -> View:
+    """An attachment's route: whoever is not signed in gets the same 404 as everyone else
+    who may not see the file (the contract: "404 to anyone else, anonymous included")."""
+
+    @functools.wraps(view)
+    async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        principal = await BearerOrSession()(request)
+        if principal is None:
+            raise NotFound("file not found")
+        request.auth = principal  # type: ignore[attr-defined]
+        return await view(request, *args, **kwargs)
+
+    return wrapped
+
+
 @api.get(
     "/attachments/{upload_id}",
-    response={401: E, 404: E, 416: E, 429: E, 503: E},
+    auth=None,
+    response={404: E, 416: E, 429: E, 503: E},
     tags=["attachments"],
     url_name="attachment",
     openapi_extra=FILE_ANSWERS,
 )
-@read_view()
+@members_only
+@read_view(budget="files")
 async def attachment(request: HttpRequest, upload_id: str) -> Any:
     """An attachment, for the members of its message's room (and its uploader before it is
     sent); the same 404 for anyone else as for a missing file."""
@@ -893,13 +911,15 @@ async def attachment(request: HttpRequest, upload_id: str) -> Any:
 
 @api.get(
     "/attachments/{upload_id}/thumbnail",
-    response={401: E, 404: E, 416: E, 429: E, 503: E},
+    auth=None,
+    response={404: E, 416: E, 429: E, 503: E},
     tags=["attachments"],
     openapi_extra=FILE_ANSWERS,
 )
-@read_view()
+@members_only
+@read_view(budget="files")
 async def attachment_thumbnail(request: HttpRequest, upload_id: str) -> Any:
-    """An image attachment's thumbnail (a JPEG at most THUMBNAIL_PX a side), once the task
-    worker has made it; 404 before."""
+    """An image attachment's thumbnail (a JPEG at most THUMBNAIL_PX a side); the image
+    itself, not to be cached, until the task worker has made it."""
     fetch = await read(uploads.attachment_for, _me(request), upload_id, thumbnail=True)
     return await files.serve(request, fetch)

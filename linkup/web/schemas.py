@@ -56,6 +56,7 @@ class ReplyOut(Schema):
     seq: int
     sender: UserOut
     preview: str  # the original's first 100 code points; "" once it was deleted
+    deleted: bool = False  # the original was deleted (an empty preview may be files alone)
 
 
 class ReactionOut(Schema):

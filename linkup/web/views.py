@@ -38,9 +38,9 @@ View = Callable[..., Any]  # async views (django-stubs types path() for sync one
 def content_security_policy() -> str:
     """The policy of every Linkup page: nothing but our own origin, and no inline code.
     Images and media may also come from the attachments' storage when it answers by signed
-    redirects (S3), from `data:` (placeholders) and `blob:` (files not sent yet)."""
+    redirects (S3), and images from `data:` (placeholders)."""
     storage = files.redirect_origin()
-    media = "'self' blob:" + (f" {storage}" if storage else "")
+    media = "'self'" + (f" {storage}" if storage else "")
     return "; ".join(
         [
             "default-src 'none'",

@@ -170,7 +170,7 @@ test("roleIn reads my role from the room's members", () => {
 test("a quote is the original's first 100 code points, and empty once it is deleted", () => {
   const long = "😀".repeat(150);
   const quote = quoteOf({ seq: 3, sender: { ...BOB, extra: 1 }, body: long });
-  assert.deepEqual(quote, { seq: 3, sender: BOB, preview: "😀".repeat(100) });
+  assert.deepEqual(quote, { seq: 3, sender: BOB, preview: "😀".repeat(100), deleted: false });
   assert.equal(quoteOf({ seq: 3, sender: BOB, body: "", deleted: "everyone" }).preview, "");
 });
 

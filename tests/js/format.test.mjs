@@ -129,6 +129,7 @@ test("messageItems adds my queued messages not held yet, after the held ones", (
     reply_to: null,
     reactions: [],
     files: [],
+    uploaded: true,
     failed: false,
     error: undefined,
   });

@@ -9,17 +9,27 @@ import { compose } from "./send.js";
 import { current } from "./store.js";
 
 let tray = []; // [{file, meta: {name, duration_s?}}] going with the next message
+let trayRoom = null; // the room they were picked in: files never follow to another room
 
 /** The tray's files, emptied: what the composer sends with its text. */
 export function takeTray() {
-  const taken = tray;
+  const taken = current && current.id === trayRoom ? tray : [];
   tray = [];
   drawTray();
   return { files: taken.map((t) => t.file), meta: taken.map((t) => t.meta) };
 }
 
 export function trayHolds() {
-  return tray.length > 0;
+  return tray.length > 0 && !!current && current.id === trayRoom;
+}
+
+/** Another room was opened: the files picked for the last one are not offered there. */
+export function leaveTray() {
+  if (current && current.id === trayRoom) return;
+  tray = [];
+  trayRoom = null;
+  drawTray();
+  if (recording) stopRecording(false);
 }
 
 /** Offer files to the tray: what a message cannot take is refused at once, saying why. */
@@ -29,6 +39,8 @@ export function addFiles(list) {
     maxBytes: config.upload_max_bytes,
     maxFiles: config.attachments_max,
   });
+  if (trayRoom !== current.id) tray = [];
+  trayRoom = current.id;
   for (const file of taken) tray.push({ file, meta: { name: file.name || "file" } });
   if (refused.length) {
     showNotice(refused.map((r) => `${r.name} was not added: ${r.why}.`).join(" "));
@@ -110,7 +122,15 @@ async function startRecording() {
     return;
   }
   const recorder = new MediaRecorder(stream);
-  const state = { recorder, stream, chunks: [], started: performance.now(), timer: null, send: false };
+  const state = {
+    recorder,
+    stream,
+    chunks: [],
+    started: performance.now(),
+    timer: null,
+    send: false,
+    room: current.id, // a voice note goes to the room it was recorded in, or nowhere
+  };
   recording = state;
   recorder.addEventListener("dataavailable", (event) => {
     if (event.data && event.data.size) state.chunks.push(event.data);
@@ -139,6 +159,7 @@ function finishRecording(state) {
   $("recording").hidden = true;
   $("composer").classList.remove("recording-on");
   if (!state.send || !state.chunks.length) return;
+  if (!current || current.id !== state.room) return; // the room changed: not sent elsewhere
   const seconds = (performance.now() - state.started) / 1000;
   const type = state.recorder.mimeType || state.chunks[0].type || "audio/webm";
   const blob = new Blob(state.chunks, { type });

@@ -53,6 +53,7 @@ export function quoteOf(message) {
     seq: message.seq,
     sender: { id: message.sender.id, username: message.sender.username },
     preview: message.deleted ? "" : codePoints(message.body, PREVIEW_CHARS),
+    deleted: Boolean(message.deleted),
   };
 }
 
@@ -135,11 +136,11 @@ export function toggledState(message, emoji) {
  */
 export function refreshQuotes(seg, message) {
   const changed = [];
-  const preview = quoteOf(message).preview;
+  const { preview, deleted } = quoteOf(message);
   for (const [seq, held] of seg.bySeq) {
     if (!held.reply_to || held.reply_to.seq !== message.seq) continue;
-    if (held.reply_to.preview === preview) continue;
-    const reply = { ...held, reply_to: { ...held.reply_to, preview } };
+    if (held.reply_to.preview === preview && Boolean(held.reply_to.deleted) === deleted) continue;
+    const reply = { ...held, reply_to: { ...held.reply_to, preview, deleted } };
     seg.bySeq.set(seq, reply);
     changed.push(reply);
   }

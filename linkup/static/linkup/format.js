@@ -94,6 +94,7 @@ export function messageItems(confirmed, queued, me) {
       reply_to: item.quote || null,
       reactions: [],
       files: item.files || [],
+      uploaded: (item.uploads || []).filter(Boolean).length >= (item.files || []).length,
       failed: item.state === "failed",
       error: item.error,
     }));

@@ -19,7 +19,7 @@ import { openRoom } from "./navigate.js";
 import { $, el, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
 import { cancelSend, outbox, progress, queueChange, retry } from "./send.js";
-import { openViewer } from "./attach.js";
+import { leaveTray, openViewer } from "./attach.js";
 import { current, people, rooms } from "./store.js";
 
 export function render() {
@@ -89,6 +89,7 @@ export function renderConversation() {
   $("add-members").hidden = !room || room.kind !== "group";
   $("mute").hidden = !room;
   showContext();
+  leaveTray();
   if (room) {
     $("mute").textContent = room.muted ? "Unmute" : "Mute";
     $("mute").setAttribute("aria-pressed", String(!!room.muted));
@@ -285,6 +286,8 @@ function drawUploads(box, message) {
     cancel.addEventListener("click", () => cancelSend(message.client_id));
     box.append(cancel);
   }
+  // Once every file is up the message itself is on its way: too late to take it back here.
+  box.querySelector(".cancel-upload").hidden = Boolean(message.uploaded) && !message.failed;
   box.querySelectorAll("progress").forEach((bar, i) => {
     bar.value = shares[i] || 0;
   });
@@ -298,8 +301,9 @@ function drawQuote(quote, replyTo) {
   const who = replyTo.sender.id === me.id ? "You" : replyTo.sender.username;
   quote.querySelector(".quote-who").textContent = who;
   const text = quote.querySelector(".quote-text");
-  text.textContent = replyTo.preview || "This message was deleted";
-  text.classList.toggle("deleted", !replyTo.preview);
+  const gone = !replyTo.preview && replyTo.deleted !== false;
+  text.textContent = replyTo.preview || (gone ? "This message was deleted" : "📎 Attachment");
+  text.classList.toggle("deleted", gone);
   quote.setAttribute("aria-label", `Reply to ${who}: ${text.textContent}. Show the message`);
 }
 

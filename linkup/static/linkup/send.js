@@ -231,7 +231,9 @@ function wireFrame(item) {
 /** Refused for good: a send stays with ✗ and Retry; a change is dropped and says why. */
 function refused(item, why) {
   if (isSend(item)) {
-    outbox.update(item.client_id, { state: "failed", error: why });
+    // Its uploads may be what was refused (expired while it waited): Retry uploads again.
+    const again = item.files && item.files.length ? { uploads: [] } : {};
+    outbox.update(item.client_id, { state: "failed", error: why, ...again });
     return;
   }
   outbox.remove(item.client_id);

@@ -15,6 +15,7 @@ import { showList } from "./navigate.js";
 import { me } from "./page.js";
 import { receipt } from "./receipts.js";
 import { render, renderConversation, renderRooms } from "./render.js";
+import { dropFiles } from "./filestore.js";
 import { outbox, pendingAcks } from "./send.js";
 
 export const rooms = new Map(); // id -> room
@@ -98,6 +99,7 @@ export function takeMessages(room, messages) {
     // Committed, whichever path told us (ack, another tab's echo, sync, REST), and whether
     // or not it was held already: it leaves the outbox and its sender stops waiting.
     outbox.remove(message.client_id);
+    dropFiles(message.client_id); // however late the ack: its files are the server's now
     const waiter = pendingAcks.get(message.client_id);
     if (waiter) waiter.resolve(message);
   }
