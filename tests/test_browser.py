@@ -539,6 +539,9 @@ def test_sign_up_sign_out_and_phone_layout(web: dict[str, Any], browser: Any, wa
     page.wait_for_selector("#rooms", state="visible")
     assert page.is_hidden("#composer-input")
 
+    # A request already in flight when the session ends is answered 401, and the browser
+    # logs it: let the page's requests (the room list refreshed for the new room) finish.
+    page.wait_for_load_state("networkidle")
     page.click("#sign-out")
     page.wait_for_url(base + "/sign-in/")
     page.goto(base + "/")

@@ -159,12 +159,20 @@ def test_every_room_route_answers_outsiders_as_if_the_room_did_not_exist(
 def test_every_route_but_the_public_ones_needs_credentials(db: Any) -> None:
     # The verification link's token is its own credential (tests/test_verification.py).
     public = {("POST", "/auth/token"), ("POST", "/auth/register"), ("POST", "/auth/verify-email")}
+    # An attachment answers anyone who may not see it, anonymous included, with the same 404
+    # as a missing file (the contract): no way to learn that an id exists.
+    files = {("GET", "/attachments/{upload_id}"), ("GET", "/attachments/{upload_id}/thumbnail")}
     for method, path in _routes():
         bare = path.removeprefix(API)
         if (method, bare) in public:
             continue
         target = _fill(bare, 1, 1).replace("{notification_id}", "1")
+        target = target.replace("{upload_id}", "0b5b0c4e-8f5e-4d7e-9a55-3f1f3c8c0d11")
+        if (method, bare) in files:
+            assert_error(call(Api(), method, target), 404, "not_found")
+            continue
         assert_error(call(Api(), method, target), 401, "unauthorized")
+    assert files <= set((m, p.removeprefix(API)) for m, p in _routes())
 
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
