@@ -45,6 +45,15 @@ def http(
         return exc.code, _lower(exc.headers), exc.read()
 
 
+def upload_over_http(base: str, token: str, data: bytes, name: str) -> dict[str, Any]:
+    """POST one file as multipart to a live server; the upload object (201 asserted)."""
+    body, boundary = multipart(data, name)
+    content_type = f"multipart/form-data; boundary={boundary}"
+    status, _, raw = http(base, "POST", "/uploads", token, body, Content_Type=content_type)
+    assert status == 201, raw
+    return dict(json.loads(raw)["upload"])
+
+
 def _lower(headers: Any) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
@@ -59,17 +68,7 @@ def test_a_file_goes_up_travels_in_a_message_and_comes_back_in_ranges(
     )
     assert status == 201, room
     data = b"%PDF-1.7\n" + os.urandom(3 * 1024 * 1024)
-    body, boundary = multipart(data, "quarterly report.pdf")
-    status, _, raw = http(
-        base,
-        "POST",
-        "/uploads",
-        alice["token"],
-        body,
-        Content_Type=f"multipart/form-data; boundary={boundary}",
-    )
-    assert status == 201, raw
-    upload = json.loads(raw)["upload"]
+    upload = upload_over_http(base, alice["token"], data, "quarterly report.pdf")
     assert upload["content_type"] == "application/pdf" and upload["size"] == len(data)
     send = {"client_id": str(uuid.uuid4()), "body": "the report", "attachments": [upload["id"]]}
     status, message = api(base, "POST", f"/rooms/{room['id']}/messages", send, alice["token"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import urllib.error
 import urllib.request
 import uuid
@@ -28,7 +27,7 @@ from tests.conftest import S3_CREDENTIALS, S3_REGION, new_bucket, s3_storage
 from tests.live import api, live_server, new_user
 from tests.test_api import Api, assert_error
 from tests.test_uploads import image, photo_with_gps, run_worker, send, uploaded
-from tests.test_uploads_live import http, multipart
+from tests.test_uploads_live import upload_over_http
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.django_db(transaction=True)]
 
@@ -130,17 +129,7 @@ def test_two_processes_share_the_bucket(s3_endpoint: str) -> None:
         )
         assert status == 201, room
         data = b"%PDF-1.7\n" + bytes(range(256)) * 2000
-        body, boundary = multipart(data, "plan.pdf")
-        status, _, raw = http(
-            first["base"],
-            "POST",
-            "/uploads",
-            alice["token"],
-            body,
-            Content_Type=f"multipart/form-data; boundary={boundary}",
-        )
-        assert status == 201, raw
-        upload = json.loads(raw)["upload"]
+        upload = upload_over_http(first["base"], alice["token"], data, "plan.pdf")
         sent = {"client_id": str(uuid.uuid4()), "body": "", "attachments": [upload["id"]]}
         status, message = api(
             first["base"], "POST", f"/rooms/{room['id']}/messages", sent, alice["token"]
