@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -94,7 +95,13 @@ def redirect_origin() -> str | None:
     """The origin (scheme://host[:port]) members are redirected to for files, when the
     storage signs URLs (S3); None when Linkup serves them itself. Signing is local: no
     request is made."""
-    store: Any = storage()
+    return _origin_of(storage())
+
+
+@lru_cache(maxsize=8)
+def _origin_of(store: Any) -> str | None:
+    """Per storage object (Django builds a new one when STORAGES changes): every page asks
+    for its policy, and the first signing builds the S3 client."""
     if not getattr(store, "querystring_auth", False):
         return None
     try:
