@@ -595,3 +595,73 @@ class PushSubscription(models.Model):
 
     def as_info(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: no direct room or message between them (either way), and
+    neither sees the other's presence, last seen or typing. Groups they share are unchanged."""
+
+    blocker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_blocks"
+    )
+    blocked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="linkup_block_unique"),
+            models.CheckConstraint(
+                condition=~Q(blocker=models.F("blocked")), name="linkup_block_not_self"
+            ),
+        ]
+        # "Who blocked me" (sockets' handshakes, presence): the reverse look-up.
+        indexes = [models.Index(fields=["blocked", "blocker"], name="linkup_block_blocked")]
+
+    def __str__(self) -> str:
+        return f"user {self.blocker_id} blocked user {self.blocked_id}"
+
+
+class Report(models.Model):
+    """A person's report of a message (with the messages around it as they were when
+    reported) or of a user, for the site's moderators (the Django admin)."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        DISMISSED = "dismissed"
+        ACTIONED = "actioned"
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The user reported: the message's sender for a message, or the one named.
+    reported_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="linkup_reports_against",
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    seq = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField()
+    # The reported message and those around it when reported: [{"seq", "sender", "body",
+    # "created_at", "reported"}], so a later edit or delete does not change what was seen.
+    context = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField()
+    state = models.CharField(max_length=9, choices=State.choices, default=State.OPEN)
+    action = models.CharField(max_length=40, blank=True, default="")  # what a moderator did
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("moderate", "Can review reports and act on them")]
+        indexes = [models.Index(fields=["state", "created_at"], name="linkup_report_queue")]
+
+    def __str__(self) -> str:
+        what = f"message {self.room_id}#{self.seq}" if self.seq else f"user {self.reported_user_id}"
+        return f"report {self.pk} of {what} ({self.state})"

@@ -362,12 +362,18 @@ for _name in (
     "THUMBNAIL_PX",
     "ANIMATION_MAX_FRAMES",
     "ANIMATION_MAX_PIXELS",
+    "MESSAGE_SEARCH_RATE_PER_S",
+    "MESSAGE_SEARCH_BURST",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])
 # Whole numbers only: a signed URL's lifetime goes into it as written (X-Amz-Expires).
 if os.environ.get("LINKUP_ATTACHMENT_URL_TTL_S"):
     LINKUP["ATTACHMENT_URL_TTL_S"] = int(os.environ["LINKUP_ATTACHMENT_URL_TTL_S"])
+
+# The language of the message search index (a PostgreSQL text-search configuration).
+if os.environ.get("LINKUP_SEARCH_LANGUAGE"):
+    LINKUP["SEARCH_LANGUAGE"] = os.environ["LINKUP_SEARCH_LANGUAGE"]
 
 # Reactions a site allows, as a comma-separated list ("👍,❤️,😂"); unset: any one emoji.
 if os.environ.get("LINKUP_REACTION_EMOJI"):

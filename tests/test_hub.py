@@ -68,6 +68,7 @@ class Member:
 
     def __init__(self, user: int) -> None:
         self.hub_user = user
+        self.hidden_users: set[int] = set()
         self.messages: list[int] = []
         self.frames: list[str] = []
         self.events: list[dict[str, Any]] = []

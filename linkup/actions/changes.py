@@ -26,7 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from linkup.actions import uploads
+from linkup.actions import blocks, uploads
 from linkup.actions.events import room_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import Forbidden, InvalidInput, NotFound
@@ -101,6 +101,7 @@ def do_edit_message(
     nothing and answers the message as it is. Return the message as the caller sees it."""
     with transaction.atomic():
         room = access_membership(user, room_id, lock_room=True).room
+        blocks.check_direct_room(room, user.pk)
         message = _message(room_id, seq)
         if message.sender_id != user.pk:
             raise Forbidden("only its sender can edit a message")
@@ -209,6 +210,7 @@ def do_react(
     now = now or timezone.now()
     with transaction.atomic():
         room = access_membership(user, room_id, lock_room=True).room
+        blocks.check_direct_room(room, user.pk)
         message = _message(room_id, seq)
         if message.deleted_at is not None:
             raise Forbidden("the message was deleted")

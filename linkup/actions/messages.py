@@ -22,9 +22,9 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from linkup.actions import notifications, receipts, rooms, uploads
+from linkup.actions import blocks, notifications, receipts, rooms, uploads
 from linkup.actions.events import Event, collecting_events, room_group, send_event_on_commit
-from linkup.core.errors import InvalidInput, LinkupError, NotFound, ServerError
+from linkup.core.errors import Forbidden, InvalidInput, LinkupError, NotFound, ServerError
 from linkup.core.log import log_event
 from linkup.core.serialization import SerializationError, format_time
 from linkup.core.shapes import MessageDict
@@ -181,6 +181,13 @@ def _commit_together(
     if direct is not None:
         direct.update(r for r, room in rooms.items() if room.kind == Room.Kind.DIRECT)
     memberships = sendsql.memberships(room_ids, sender_ids)
+    # Direct rooms with a block between their two people: a query only for a batch with
+    # sends in direct rooms.
+    refused = blocks.refusals(
+        (s.room_id, s.sender.pk, rooms[s.room_id].direct_key)
+        for s in sends
+        if s.room_id in rooms and rooms[s.room_id].kind == Room.Kind.DIRECT
+    )
     earlier: dict[tuple[int, int, str], MessageDict] = {}
     found = sendsql.earlier_ids(room_ids, sender_ids, sorted({s.client_id for s in sends}))
     if found:  # repeats of earlier sends: rare, so the ORM builds them
@@ -207,6 +214,9 @@ def _commit_together(
             continue
         if key in in_batch:
             repeats.append((i, in_batch[key]))
+            continue
+        if (send.room_id, send.sender.pk) in refused:
+            outcomes[i] = (None, Forbidden(refused[(send.room_id, send.sender.pk)]), [])
             continue
         reply = None
         if send.reply_to is not None:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from linkup.actions import blocks
 from linkup.actions.events import send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.serialization import format_time
@@ -80,6 +81,11 @@ def do_announce_presences(transitions: list[tuple[int, str, float]]) -> None:
                     rows, update_conflicts=True, unique_fields=["user"], update_fields=fields
                 )
         contacts = contacts_of(sorted(final))
+        # Nothing of a person's comings and goings reaches someone they blocked or who
+        # blocked them.
+        apart = blocks.hidden_pairs_of(sorted(final))
+        for user_id, others in apart.items():
+            contacts[user_id] = [c for c in contacts[user_id] if c not in others]
         hidden = hiding(sorted({*final, *(c for cs in contacts.values() for c in cs)}))
         for user_id, status, at in transitions:
             last_seen = (
@@ -103,8 +109,12 @@ def presence_views(viewer: int, user_ids: list[int], online: set[int]) -> dict[i
     """{user: {"status", "last_seen"}} as `viewer` may see them."""
     stored = {p.user_id: p.last_seen for p in UserPresence.objects.filter(user_id__in=user_ids)}
     hidden = hiding([viewer, *user_ids])
+    apart = blocks.hidden_pairs_of([viewer]).get(viewer, set())
     views = {}
     for user in user_ids:
+        if user in apart:  # as if offline with last seen hidden: nothing tells of a block
+            views[user] = {"status": "offline", "last_seen": None}
+            continue
         if user in online:
             views[user] = {"status": "online", "last_seen": None}
             continue

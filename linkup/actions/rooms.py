@@ -20,12 +20,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from linkup.actions import notifications, receipts
+from linkup.actions import blocks, notifications, receipts
 from linkup.actions.events import send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import Forbidden, InvalidInput, NotFound
 from linkup.core.serialization import format_time
-from linkup.models import Account, Invitation, Membership, Room
+from linkup.models import Account, Block, Invitation, Membership, Room
 from linkup.store import queries
 from linkup.store.access import access_membership
 
@@ -73,21 +73,27 @@ def group_adds_of(user_ids: list[int]) -> dict[int, str]:
     return {user_id: chosen.get(user_id, default) for user_id in user_ids}
 
 
-def split_by_consent(actor: Any, users: list[Any]) -> tuple[list[Any], list[Any]]:
-    """(those `actor` may add to a group, those `actor` must invite)."""
+def split_by_consent(actor: Any, users: list[Any]) -> tuple[list[Any], list[Any], list[int]]:
+    """(those `actor` may add to a group, those `actor` must invite, the ids of those with a
+    block between them and `actor`: told "invited", sent nothing)."""
+    # Whoever blocked `actor` (or was blocked by them) is neither added nor sent an
+    # invitation; the answer lists them among the invited, so the block is not revealed.
+    hidden = blocks.hidden_pairs_of([actor.pk]).get(actor.pk, set())
     policy = group_adds_of([u.pk for u in users])
     asks_contacts = [u.pk for u in users if policy[u.pk] == Account.GroupAdds.CONTACTS]
     known = queries.sharing_a_room(actor.pk, asks_contacts) if asks_contacts else set()
-    added, invited = [], []
+    added, invited, silent = [], [], []
     for user in users:
         rule = policy[user.pk]
-        if rule == Account.GroupAdds.EVERYONE or (
+        if user.pk in hidden:
+            silent.append(user.pk)
+        elif rule == Account.GroupAdds.EVERYONE or (
             rule == Account.GroupAdds.CONTACTS and user.pk in known
         ):
             added.append(user)
         else:
             invited.append(user)
-    return added, invited
+    return added, invited, silent
 
 
 def _invite(room: Room, actor: Any, users: list[Any], now: dt.datetime) -> list[int]:
@@ -161,6 +167,13 @@ def do_create_room(
         low, high = sorted((creator.pk, other.pk))
         key = f"{low}:{high}"
         existing = Room.objects.filter(direct_key=key).first()
+        if blocks.blocked_pairs([(low, high)]):
+            # The blocker may still open the chat they have (to read it, or unblock).
+            mine = Block.objects.filter(blocker=creator, blocked=other).exists()
+            if existing is None or not mine:
+                raise Forbidden(
+                    "you blocked this person: unblock them first" if mine else blocks.NOT_HERE
+                )
         if existing is not None:
             return queries.room_view(creator, existing.pk), False
         try:
@@ -181,11 +194,11 @@ def do_create_room(
         checked_name = check_room_name(name)
         wanted = [u for u in check_user_ids(member_ids) if u.pk != creator.pk]
         check_group_size(1 + len(wanted))
-        members, asked = split_by_consent(creator, wanted)
+        members, asked, silent = split_by_consent(creator, wanted)
         roles = [(creator, Membership.Role.OWNER)] + [(u, Membership.Role.MEMBER) for u in members]
         with transaction.atomic():
             room = _insert_room(creator, kind, now, roles, name=checked_name)
-            invited = _invite(room, creator, asked, now)
+            invited = sorted(_invite(room, creator, asked, now) + silent)
         return {**queries.room_view(creator, room.pk), "invited": invited}, True
     raise InvalidInput('kind must be "direct" or "group"')
 
@@ -210,8 +223,8 @@ def do_add_members(
         )
         wanted = [u for u in users if u.pk not in present]
         check_group_size(Membership.objects.filter(room=room).count() + len(wanted))
-        new, asked = split_by_consent(actor, wanted)
-        invited = _invite(room, actor, asked, now)
+        new, asked, silent = split_by_consent(actor, wanted)
+        invited = sorted(_invite(room, actor, asked, now) + silent)
         Membership.objects.bulk_create(
             [
                 Membership(

@@ -28,6 +28,18 @@ DEFAULTS: dict[str, Any] = {
     "SEARCH_RATE_PER_S": 1.0,
     "SEARCH_BURST": 20,
     "SEARCH_MIN_CHARS": 3,
+    # Message search (`GET /api/v1/search`, linkup/store/search.py): the language of the
+    # full-text index (a PostgreSQL text-search configuration; on SQLite "english" stems
+    # with Porter's algorithm and any other matches whole words); after changing it run
+    # `manage.py linkup_search_index`. Queries are 1..QUERY_MAX_CHARS characters; pages
+    # hold DEFAULT_LIMIT hits (MAX_LIMIT at most); each user may search RATE times a second
+    # after a burst.
+    "SEARCH_LANGUAGE": "english",
+    "MESSAGE_SEARCH_QUERY_MAX_CHARS": 500,
+    "MESSAGE_SEARCH_DEFAULT_LIMIT": 20,
+    "MESSAGE_SEARCH_MAX_LIMIT": 100,
+    "MESSAGE_SEARCH_RATE_PER_S": 2.0,
+    "MESSAGE_SEARCH_BURST": 30,
     # Password guesses (linkup/web/throttle.py): each account gets BURST attempts, then one
     # every REFILL_S seconds, whatever the address; each client address the same over all
     # accounts. A correct password costs nothing, so only failures run a bucket dry.

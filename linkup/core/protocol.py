@@ -80,6 +80,12 @@ class PingFrame:
     pass
 
 
+@dataclass(frozen=True)
+class BlockFrame:
+    user_id: int
+    blocked: bool
+
+
 Frame = (
     SendFrame
     | EditFrame
@@ -90,6 +96,7 @@ Frame = (
     | FocusFrame
     | SyncFrame
     | PingFrame
+    | BlockFrame
 )
 
 
@@ -326,6 +333,13 @@ def _parse_focus(raw: dict[str, Any]) -> FocusFrame:
     return FocusFrame(room=None if room is None else check_id(room, "room"))
 
 
+def _parse_block(raw: dict[str, Any]) -> BlockFrame:
+    blocked = raw.get("blocked", True)
+    if not isinstance(blocked, bool):
+        raise InvalidInput("blocked must be true or false")
+    return BlockFrame(user_id=check_id(raw.get("user_id"), "user_id"), blocked=blocked)
+
+
 def _decode(data: str | bytes | None, max_bytes: int) -> dict[str, Any]:
     """A frame's JSON object, or InvalidInput / TooLarge."""
     if data is None:
@@ -397,6 +411,8 @@ def parse_frame(
             return _parse_sync(raw)
         if kind == "ping":
             return PingFrame()
+        if kind == "block":
+            return _parse_block(raw)
         raise UnknownType(f"unknown frame type {kind[:40]!r}")
     except (InvalidInput, TooLarge) as exc:
         exc.ref = ref

@@ -142,6 +142,15 @@ class RoomRemovedEvent(TypedDict):
     room: int
 
 
+class ChatBlocksEvent(TypedDict):
+    """A block made or lifted between the socket's user and `user` (`mine`: by them)."""
+
+    type: Literal["chat.blocks"]
+    user: UserDict | dict[str, int]  # the blocked person, or only the id of who blocked
+    blocked: bool
+    mine: bool
+
+
 class AuthRevokedEvent(TypedDict, total=False):
     """A credential ended: one token, one web session (its digest), or all of the user's."""
 
@@ -171,6 +180,7 @@ EventPayload = (
     | ChatTypingEvent
     | RoomUpdatedEvent
     | RoomRemovedEvent
+    | ChatBlocksEvent
     | AuthRevokedEvent
     | NotifyNewEvent
     | NotifyReadEvent

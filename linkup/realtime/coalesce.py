@@ -17,6 +17,7 @@ import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from linkup.actions.blocks import block_sets_of
 from linkup.actions.credentials import authenticate_tokens
 from linkup.core.errors import LinkupError, ServerError
 from linkup.core.looplocal import LoopLocal
@@ -128,6 +129,10 @@ class Batcher(Generic[K, V]):
 # pings), and bearer tokens (handshakes).
 rooms_and_seqs: LoopLocal[Coalescer[int, dict[int, queries.Cursors]]] = LoopLocal(
     lambda: Coalescer(queries.rooms_and_seqs_of, {})
+)
+# The people each connecting user blocked, and those who blocked them (handshakes).
+block_sets: LoopLocal[Coalescer[int, tuple[set[int], set[int]]]] = LoopLocal(
+    lambda: Coalescer(block_sets_of, (set(), set()))
 )
 tokens: LoopLocal[Coalescer[str, tuple[Any, int] | None]] = LoopLocal(
     lambda: Coalescer(authenticate_tokens, None)

@@ -17,13 +17,14 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from linkup.actions import changes, notifications, receipts
+from linkup.actions import blocks, changes, notifications, receipts
 from linkup.actions.events import notify_group, room_group, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import (
@@ -41,6 +42,7 @@ from linkup.core.errors import (
 from linkup.core.log import log_event
 from linkup.core.protocol import (
     PROTOCOL_VERSION,
+    BlockFrame,
     DeleteFrame,
     EditFrame,
     FocusFrame,
@@ -58,6 +60,7 @@ from linkup.core.protocol import (
 from linkup.core.serialization import SerializationError, dumps_text, format_time
 from linkup.core.shapes import (
     AuthRevokedEvent,
+    ChatBlocksEvent,
     NotifyNewEvent,
     NotifyReadEvent,
     RoomRemovedEvent,
@@ -111,6 +114,8 @@ class LinkupSocket(AsyncWebsocketConsumer):
     so the order holds."""
 
     KIND = CHAT  # which of its user's sockets it counts among (`MAX_CONNECTIONS_PER_USER`)
+    # People whose typing the hub does not relay to this socket (blocks, either way).
+    hidden_users: AbstractSet[int] = frozenset()
     user: Any
     conn_id: str
     token_id: int | None  # the bearer token it was opened with (directly or by a ticket)
@@ -520,7 +525,14 @@ class ChatConsumer(LinkupSocket):
             relay_interval_s=float(setting("TYPING_RELAY_INTERVAL_S")),
         )
         self.typing_timer: asyncio.TimerHandle | None = None
+        # Whose typing is not for us (blocks), known before any room's frames can come.
+        sets = asyncio.ensure_future(coalesce.block_sets().get(self.user.pk))
+        self.blocking: set[int] = set()
+        self.blocked_by: set[int] = set()
         await self._enter([user_group(self.user.pk)])
+        blocking, blocked_by = await sets
+        self.blocking, self.blocked_by = set(blocking), set(blocked_by)
+        self.hidden_users = self.blocking | self.blocked_by
         # Subscribe, then read the cursors: whatever commits after that read rings a
         # doorbell the hub offers us; whatever committed before it precedes `hello`. A
         # room joined between two reads is subscribed and read again.
@@ -600,6 +612,12 @@ class ChatConsumer(LinkupSocket):
             result = await read(queries.build_sync, self.user, frame.cursors, frame.changes)
             await self._in_order(self._reconcile, dict.fromkeys(result["room_ids"], None))
             await self.send_frame({"type": "sync.result", **result})
+        elif isinstance(frame, BlockFrame):
+            await spend("frames", self.user.pk)
+            if frame.blocked:
+                await perform(blocks.do_block, self.user, frame.user_id)
+            else:
+                await perform(blocks.do_unblock, self.user, frame.user_id)
         elif isinstance(frame, PingFrame):
             await spend("frames", self.user.pk)
             await self._in_order(self.catch_up)
@@ -841,6 +859,28 @@ class ChatConsumer(LinkupSocket):
         if event["room"] in self.rooms:
             await self._leave(event["room"])
         await self.send_frame({"type": "room.removed", "room": event["room"]})
+
+    def offer_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "chat.blocks":
+            # At once, not in the queue's turn: the typing the hub offers from now on is
+            # sorted by it (a block is between two people whichever made it, and either
+            # may have blocked the other too).
+            other = event["user"]["id"]
+            side = self.blocking if event["mine"] else self.blocked_by
+            if event["blocked"]:
+                side.add(other)
+            else:
+                side.discard(other)
+            self.hidden_users = self.blocking | self.blocked_by
+        super().offer_event(event)
+
+    async def chat_blocks(self, event: ChatBlocksEvent) -> None:
+        """The blocker's own sockets show a block made or lifted (`block.updated`); the
+        other's say nothing."""
+        if event["mine"]:
+            await self.send_frame(
+                {"type": "block.updated", "user": event["user"], "blocked": event["blocked"]}
+            )
 
 
 class NotificationConsumer(LinkupSocket):

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -99,6 +100,9 @@ class Member(Protocol):
 
     @property
     def hub_user(self) -> int: ...
+
+    # The people this socket's user blocked or was blocked by: their typing is not relayed.
+    hidden_users: AbstractSet[int]
 
     def offer_message(self, room_id: int, seq: int, out: Outgoing) -> None: ...
 
@@ -338,7 +342,7 @@ class Hub:
             out = Outgoing.of(frame)
             typist = event["user"] if kind == "chat.typing" else None
             for member in list(members):
-                if member.hub_user != typist:
+                if member.hub_user != typist and typist not in member.hidden_users:
                     member.offer_frame(room_id, out)
             return None
         for member in list(members):  # per-socket events: room.updated, auth.revoked, ...

@@ -96,6 +96,7 @@ BUDGETS = {
     "verify_email": ("VERIFY_EMAIL_RATE_PER_S", "VERIFY_EMAIL_BURST", "verification emails"),
     "uploads": ("UPLOAD_RATE_PER_S", "UPLOAD_BURST", "uploads"),
     "files": ("FILE_READ_RATE_PER_S", "FILE_READ_BURST", "attachment fetches"),
+    "search": ("MESSAGE_SEARCH_RATE_PER_S", "MESSAGE_SEARCH_BURST", "message searches"),
 }
 
 

@@ -28,6 +28,7 @@ class RoomRow:
     last_seq: int
     delivered_watermark: int
     read_watermark: int
+    direct_key: str | None  # direct rooms: "<low user id>:<high user id>"
 
 
 @dataclass(slots=True)
@@ -64,7 +65,9 @@ def _marks(n: int) -> str:
 
 @lru_cache(maxsize=1024)
 def _lock_sql(vendor: str, n: int) -> str:
-    cols = _columns(Room, "id", "kind", "last_seq", "delivered_watermark", "read_watermark")
+    cols = _columns(
+        Room, "id", "kind", "last_seq", "delivered_watermark", "read_watermark", "direct_key"
+    )
     pk = _columns(Room, "id")
     lock = " FOR UPDATE" if _connection().features.has_select_for_update else ""
     return f"SELECT {cols} FROM {_table(Room)} WHERE {pk} IN ({_marks(n)}) ORDER BY {pk}{lock}"

@@ -7,6 +7,7 @@ database thread through `linkup.realtime.edges`, and render. Every error leaves 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import math
@@ -28,6 +29,7 @@ from ninja.utils import check_csrf
 
 from linkup.actions import (
     accounts,
+    blocks,
     changes,
     credentials,
     notifications,
@@ -66,9 +68,13 @@ from linkup.realtime.ratelimit import limits, retry_after, spend
 from linkup.realtime.sending import send_message as send_through_queue
 from linkup.realtime.sending import spend_send
 from linkup.store import queries
+from linkup.store import search as message_search
 from linkup.tasks import fallback
 from linkup.web import files, throttle, verification
 from linkup.web.schemas import (
+    BlockAnswerOut,
+    BlockIn,
+    BlocksOut,
     ChangesOut,
     CredentialsIn,
     EditHistoryOut,
@@ -96,6 +102,7 @@ from linkup.web.schemas import (
     RoomIn,
     RoomOut,
     RoomsOut,
+    SearchOut,
     SendIn,
     SessionsOut,
     SyncOut,
@@ -457,6 +464,40 @@ async def users(request: HttpRequest, q: str = "") -> Any:
     return {"users": people}
 
 
+# -- blocks ----------------------------------------------------------------------------------
+
+
+@api.get("/blocks", response={200: BlocksOut, 401: E, 429: E}, tags=["users"])
+@read_view()
+async def list_blocks(request: HttpRequest) -> Any:
+    """The people the caller blocked, most recent first."""
+    return {"blocks": await read(blocks.list_blocks, _me(request))}
+
+
+@api.post(
+    "/blocks",
+    response={200: BlockAnswerOut, 201: BlockAnswerOut, 400: E, 401: E, 429: E, 403: E},
+    tags=["users"],
+)
+async def block_user(request: HttpRequest, payload: BlockIn) -> Any:
+    """Block a person: no direct chat or message between you either way, and neither sees
+    the other's presence, last seen or typing (groups you share carry on). 201, or 200 when
+    already blocked."""
+    await spend("frames", _me(request).pk)
+    block, created = await perform(blocks.do_block, _me(request), payload.user_id)
+    return Status(201 if created else 200, {"block": block})
+
+
+@api.delete(
+    "/blocks/{user_id}", response={204: None, 400: E, 401: E, 429: E, 403: E}, tags=["users"]
+)
+async def unblock_user(request: HttpRequest, user_id: int) -> Any:
+    """Unblock a person (204 whether or not they were blocked)."""
+    await spend("frames", _me(request).pk)
+    await perform(blocks.do_unblock, _me(request), check_id(user_id, "user_id"))
+    return Status(204, None)
+
+
 # -- rooms -----------------------------------------------------------------------------------
 
 
@@ -553,6 +594,59 @@ async def history(
         after_seq=after_seq,
         before_seq=before_seq,
         limit=limit,
+    )
+
+
+def _when(value: str | None, name: str, *, end: bool = False) -> dt.datetime | None:
+    """A date (`2026-12-07`: the day's start, or with `end` the next day's) or an ISO 8601
+    time (UTC unless it says otherwise)."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        when = dt.datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+@api.get(
+    "/search",
+    response={200: SearchOut, 400: E, 401: E, 404: E, 429: E},
+    tags=["messages"],
+)
+@read_view(budget="search")
+async def search_messages(
+    request: HttpRequest,
+    q: str = "",
+    room: int | None = Query(None, ge=1, le=2**63 - 1),
+    before: str | None = Query(None, max_length=64),
+    limit: int | None = Query(None, ge=1, le=1000),
+    sender: int | None = Query(None, alias="from", ge=1, le=2**63 - 1),
+    since: str | None = Query(None, max_length=40),
+    until: str | None = Query(None, max_length=40),
+    order: Literal["newest", "relevance"] = "newest",
+) -> Any:
+    """Messages of the caller's rooms (or of `room`) matching `q`: words, "quoted phrases",
+    -excluded words, `or`. Newest first (or by rank with `order=relevance`), each hit with
+    a snippet and the ranges of it that matched. `from` (a user id), `since` and `until`
+    (dates or times; `until` a date includes that day) narrow it; `next` pages on."""
+    filters = message_search.Filters(
+        room=room,
+        sender=sender,
+        since=_when(since, "since"),
+        until=_when(until, "until", end=True),
+    )
+    return await read(
+        message_search.search,
+        _me(request),
+        message_search.check_query(q),
+        filters=filters,
+        before=before or None,
+        limit=limit,
+        order=order,
     )
 
 

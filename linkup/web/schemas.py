@@ -170,6 +170,21 @@ class HistoryOut(Schema):
     has_more: bool
 
 
+class SearchHitOut(Schema):
+    room: int
+    seq: int
+    message: MessageOut
+    # Plain text around the match (never markup), and the [start, end) code-point ranges
+    # of it that matched.
+    snippet: str
+    highlights: list[list[int]] = Field(default_factory=list)
+
+
+class SearchOut(Schema):
+    results: list[SearchHitOut]
+    next: str | None  # opaque: pass it as `before` for the next page; null at the end
+
+
 class CredentialsIn(Strict):
     username: StrictStr = Field(max_length=150)
     password: StrictStr = Field(max_length=4096)
@@ -338,3 +353,20 @@ class PushSubscriptionIn(Strict):
 
 class PushKeyOut(Schema):
     public_key: str | None  # VAPID application server key; null: Web Push is off
+
+
+class BlockIn(Strict):
+    user_id: StrictInt
+
+
+class BlockOut(Schema):
+    user: UserOut
+    created_at: str
+
+
+class BlockAnswerOut(Schema):
+    block: BlockOut
+
+
+class BlocksOut(Schema):
+    blocks: list[BlockOut]
