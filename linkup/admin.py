@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
-from linkup.actions import changes
+from linkup.actions import changes, reports
 from linkup.models import (
     ApiToken,
     CircuitBreaker,
@@ -14,6 +17,7 @@ from linkup.models import (
     Notification,
     NotificationDelivery,
     PushSubscription,
+    Report,
     Room,
 )
 
@@ -129,3 +133,112 @@ class PushSubscriptionAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "created_at")
     raw_id_fields = ("user",)
     exclude = ("p256dh", "auth")
+
+
+# -- moderation: the report queue -------------------------------------------------------------
+# Staff with only the `linkup.moderate` permission ("Can review reports and act on them") see
+# this queue and nothing else of Linkup's; superusers see it too.
+
+
+def _moderator(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.has_perm("linkup.moderate"))
+
+
+@admin.action(description="Dismiss (nothing to do)")
+def dismiss_reports(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    done = reports.dismiss(queryset.filter(state=Report.State.OPEN), request.user)
+    modeladmin.message_user(request, f"{done} report(s) dismissed.")
+
+
+@admin.action(description="Delete the reported message for everyone")
+def delete_reported(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    done = reports.delete_reported_messages(queryset, request.user)
+    modeladmin.message_user(request, f"{done} message(s) deleted for everyone.")
+
+
+@admin.action(description="Deactivate the reported user (ends their sessions at once)")
+def deactivate_reported(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> None:
+    done, refused = reports.deactivate_reported_users(
+        queryset.select_related("reported_user"), request.user
+    )
+    modeladmin.message_user(request, f"{done} user(s) deactivated.")
+    if refused:
+        modeladmin.message_user(
+            request, f"Staff accounts are left to an administrator: {', '.join(refused)}."
+        )
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "state", "what", "reported_user", "short_reason")
+    list_filter = ("state", "created_at", "room__kind")
+    date_hierarchy = "created_at"
+    search_fields = ("reason", "reported_user__username")
+    ordering = ("state", "-created_at")
+    list_select_related = ("reported_user", "room")
+    fields = (
+        "state",
+        "created_at",
+        "reporter",
+        "reported_user",
+        "room",
+        "seq",
+        "reason",
+        "in_context",
+        "action",
+        "resolved_by",
+        "resolved_at",
+    )
+    readonly_fields = fields
+    actions = [dismiss_reports, delete_reported, deactivate_reported]
+
+    @admin.display(description="reported")
+    def what(self, report: Report) -> str:
+        if report.seq is not None:
+            return f"message {report.room_id}#{report.seq}"
+        return "user"
+
+    @admin.display(description="reason")
+    def short_reason(self, report: Report) -> str:
+        return report.reason if len(report.reason) <= 80 else report.reason[:79] + "…"
+
+    @admin.display(description="the message in context (as it was when reported)")
+    def in_context(self, report: Report) -> Any:
+        if not report.context:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr style="{}"><td>{}</td><td>{}</td><td>{}</td>'
+            '<td style="white-space:pre-wrap">{}</td></tr>',
+            (
+                (
+                    "background:#fff3bf;font-weight:bold" if item.get("reported") else "",
+                    item.get("seq"),
+                    item.get("created_at"),
+                    (item.get("sender") or {}).get("username"),
+                    "(deleted)" if item.get("deleted") else item.get("body"),
+                )
+                for item in report.context
+            ),
+        )
+        return format_html(
+            "<table><tr><th>seq</th><th>time</th><th>sender</th><th>text</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _moderator(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _moderator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _moderator(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -364,6 +364,8 @@ for _name in (
     "ANIMATION_MAX_PIXELS",
     "MESSAGE_SEARCH_RATE_PER_S",
     "MESSAGE_SEARCH_BURST",
+    "REPORT_RATE_PER_S",
+    "REPORT_BURST",
 ):
     if os.environ.get(f"LINKUP_{_name}"):
         LINKUP[_name] = float(os.environ[f"LINKUP_{_name}"])

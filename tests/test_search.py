@@ -314,3 +314,34 @@ def test_the_index_is_built_again_in_another_language(
     settings.LINKUP = {**settings.LINKUP, "SEARCH_LANGUAGE": "english"}
     call_command("linkup_search_index", stdout=io.StringIO())
     assert len(everything(alice, "run")) == 1
+
+
+def test_stop_words_alone_find_nothing_on_postgresql(
+    alice: Any, chat: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """PostgreSQL's english configuration drops "and" (a stop word): a query of it alone is
+    empty, and must not become "every message of the caller's rooms". (SQLite's FTS5 keeps
+    every word, so there it finds the message that says "and".)"""
+    from django.db import connection
+
+    found = everything(alice, "and")
+    if connection.vendor == "postgresql":
+        assert found == []
+    else:
+        assert [h["message"]["body"] for h in found] == ["kab and fen"]
+
+
+def test_an_empty_answer_waits_out_the_floor(
+    alice: Any, carol: Any, chat: tuple[int, list[dict[str, Any]]], settings: Any
+) -> None:
+    """Nothing found is answered no sooner than MESSAGE_SEARCH_EMPTY_FLOOR_S after the
+    request: an outsider cannot time whether their words are said in rooms they are not in.
+    (A lower bound only: the wait is a sleep.)"""
+    import time
+
+    settings.LINKUP = {**settings.LINKUP, "MESSAGE_SEARCH_EMPTY_FLOOR_S": 0.3}
+    for q in ("kab", "nowhere"):  # said in a room carol is not in; said nowhere
+        started = time.monotonic()
+        answer = Api(carol).get("/search", q=q)
+        assert answer.json()["results"] == []
+        assert time.monotonic() - started >= 0.3

@@ -40,6 +40,14 @@ DEFAULTS: dict[str, Any] = {
     "MESSAGE_SEARCH_MAX_LIMIT": 100,
     "MESSAGE_SEARCH_RATE_PER_S": 2.0,
     "MESSAGE_SEARCH_BURST": 30,
+    # A search that finds nothing is answered no sooner than this after it came: whether
+    # an outsider's words are said in rooms they are not in must not show in the time
+    # (measured difference without it: 2.7 ms at p50 over 1,000,000 messages).
+    "MESSAGE_SEARCH_EMPTY_FLOOR_S": 0.05,
+    # Reports of messages and users per user (`POST /api/v1/reports`): 10 at once, then ten
+    # an hour.
+    "REPORT_RATE_PER_S": 10 / 3600,
+    "REPORT_BURST": 10,
     # Password guesses (linkup/web/throttle.py): each account gets BURST attempts, then one
     # every REFILL_S seconds, whatever the address; each client address the same over all
     # accounts. A correct password costs nothing, so only failures run a bucket dry.

@@ -97,6 +97,7 @@ BUDGETS = {
     "uploads": ("UPLOAD_RATE_PER_S", "UPLOAD_BURST", "uploads"),
     "files": ("FILE_READ_RATE_PER_S", "FILE_READ_BURST", "attachment fetches"),
     "search": ("MESSAGE_SEARCH_RATE_PER_S", "MESSAGE_SEARCH_BURST", "message searches"),
+    "reports": ("REPORT_RATE_PER_S", "REPORT_BURST", "reports"),
 }
 
 

@@ -1,8 +1,9 @@
 """The full-text index of message bodies, kept by the database itself.
 
-- PostgreSQL: a stored generated column, `search_vector = to_tsvector(<language>, body)`,
-  and a GIN index on it. Every insert and every edit or delete (which rewrite `body`)
-  keeps it in step; nothing in Python touches it and the models do not know it.
+- PostgreSQL: a stored generated column, `search_vector = to_tsvector(<language>, body)`
+  plus the message's room as a lexeme of its own, and a GIN index on it. Every insert and
+  every edit or delete (which rewrite `body`) keeps it in step; nothing in Python touches
+  it and the models do not know it.
 - SQLite: an FTS5 table over `body` with the messages table as its content (it stores the
   index, not a second copy of the text), kept in step by three triggers.
 
@@ -26,6 +27,18 @@ COLUMN = "search_vector"
 PG_INDEX = "linkup_message_search"
 FTS_TABLE = "linkup_message_fts"
 _TRIGGERS = ("linkup_message_fts_insert", "linkup_message_fts_delete", "linkup_message_fts_update")
+
+
+# PostgreSQL: the message's room, as one more lexeme of its vector (a space and the id: no
+# word of a body can be one, the parser splits words at spaces). A search asks for its words
+# AND any of the caller's rooms, and the GIN index answers both at once.
+PENDING_KB = 256
+ROOM_LEXEME = "array_to_tsvector(ARRAY[' ' || room_id::text])"
+
+
+def rooms_query(room_ids: list[int]) -> str:
+    """A tsquery (text) matching messages of any of these rooms."""
+    return " | ".join(f"' {int(room)}'" for room in room_ids)
 
 
 def pg_config(language: str) -> str:
@@ -56,9 +69,15 @@ def install(connection: Any, language: str) -> None:
                 )
             cursor.execute(
                 f"ALTER TABLE {table} ADD COLUMN {COLUMN} tsvector GENERATED ALWAYS AS "
-                f"(to_tsvector('{config}'::regconfig, body)) STORED"
+                f"(to_tsvector('{config}'::regconfig, body) || {ROOM_LEXEME}) STORED"
             )
-            cursor.execute(f"CREATE INDEX {PG_INDEX} ON {table} USING GIN ({COLUMN})")
+            # New entries wait in a pending list until it holds PENDING_KB (or a vacuum
+            # comes), and every search reads that list through: PostgreSQL's 4 MB made a
+            # search for a word found nowhere take 39 ms in the bench, against 4 ms here.
+            cursor.execute(
+                f"CREATE INDEX {PG_INDEX} ON {table} USING GIN ({COLUMN}) "
+                f"WITH (fastupdate = on, gin_pending_list_limit = {PENDING_KB})"
+            )
         elif connection.vendor == "sqlite":
             tokenizer = sqlite_tokenizer(language)
             cursor.execute(

@@ -7,10 +7,12 @@ database thread through `linkup.realtime.edges`, and render. Every error leaves 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +37,7 @@ from linkup.actions import (
     notifications,
     presence,
     receipts,
+    reports,
     rooms,
     uploads,
 )
@@ -98,6 +101,8 @@ from linkup.web.schemas import (
     ReceiptOut,
     RegisteredOut,
     RegisterIn,
+    ReportAnswerOut,
+    ReportIn,
     RoomCreatedOut,
     RoomIn,
     RoomOut,
@@ -498,6 +503,26 @@ async def unblock_user(request: HttpRequest, user_id: int) -> Any:
     return Status(204, None)
 
 
+@api.post(
+    "/reports",
+    response={201: ReportAnswerOut, 400: E, 401: E, 403: E, 404: E, 429: E},
+    tags=["users"],
+)
+async def report(request: HttpRequest, payload: ReportIn) -> Any:
+    """Report a message (`room` and `seq`) or a person (`user_id`) to the site's
+    moderators, saying why. The person reported is not told, nor who reported them."""
+    await spend("reports", _me(request).pk)
+    made = await perform(
+        reports.do_report,
+        _me(request),
+        reason=payload.reason,
+        user_id=payload.user_id,
+        room=payload.room,
+        seq=payload.seq,
+    )
+    return Status(201, {"report": made})
+
+
 # -- rooms -----------------------------------------------------------------------------------
 
 
@@ -639,7 +664,8 @@ async def search_messages(
         since=_when(since, "since"),
         until=_when(until, "until", end=True),
     )
-    return await read(
+    started = time.monotonic()
+    answer = await read(
         message_search.search,
         _me(request),
         message_search.check_query(q),
@@ -648,6 +674,13 @@ async def search_messages(
         limit=limit,
         order=order,
     )
+    if not answer["results"] and not before:
+        # Nothing found answers no sooner than the floor: how long the index took to find
+        # nothing in the caller's rooms must not tell whether the words are said elsewhere.
+        wait = float(setting("MESSAGE_SEARCH_EMPTY_FLOOR_S")) - (time.monotonic() - started)
+        if wait > 0:
+            await asyncio.sleep(wait)
+    return answer
 
 
 @api.post(

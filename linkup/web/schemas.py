@@ -370,3 +370,19 @@ class BlockAnswerOut(Schema):
 
 class BlocksOut(Schema):
     blocks: list[BlockOut]
+
+
+class ReportIn(Strict):
+    reason: StrictStr = Field(max_length=10_000)
+    user_id: StrictInt | None = None
+    room: StrictInt | None = None
+    seq: StrictInt | None = None
+
+
+class ReportOut(Schema):
+    id: int
+    created_at: str
+
+
+class ReportAnswerOut(Schema):
+    report: ReportOut
