@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.files
+	$(BIN)/python -m bench.search --out docs/bench
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)

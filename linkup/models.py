@@ -90,8 +90,12 @@ class Membership(models.Model):
 class Message(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.BigIntegerField()
+    # Null once the sender's account is deleted: the message stays, from "Deleted user".
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="linkup_messages"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="linkup_messages",
     )
     body = models.TextField()
     # Chosen by the client (a UUID string); makes sends idempotent per room and sender.
@@ -665,3 +669,27 @@ class Report(models.Model):
     def __str__(self) -> str:
         what = f"message {self.room_id}#{self.seq}" if self.seq else f"user {self.reported_user_id}"
         return f"report {self.pk} of {what} ({self.state})"
+
+
+class DataExport(models.Model):
+    """A person's copy of their data (`POST /api/v1/me/export`): a zip the task worker
+    builds, which only they can fetch, kept EXPORT_KEEP_S."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_exports"
+    )
+    state = models.CharField(max_length=7, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file = models.CharField(max_length=255, blank=True)  # its name in the storage
+    size = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of user {self.user_id} ({self.state})"

@@ -373,6 +373,12 @@ for _name in (
 if os.environ.get("LINKUP_ATTACHMENT_URL_TTL_S"):
     LINKUP["ATTACHMENT_URL_TTL_S"] = int(os.environ["LINKUP_ATTACHMENT_URL_TTL_S"])
 
+# A deleted account's messages are erased too (default: kept, from "Deleted user").
+if os.environ.get("LINKUP_ACCOUNT_DELETE_ERASES_MESSAGES"):
+    LINKUP["ACCOUNT_DELETE_ERASES_MESSAGES"] = _env_bool(
+        "LINKUP_ACCOUNT_DELETE_ERASES_MESSAGES", False
+    )
+
 # The language of the message search index (a PostgreSQL text-search configuration).
 if os.environ.get("LINKUP_SEARCH_LANGUAGE"):
     LINKUP["SEARCH_LANGUAGE"] = os.environ["LINKUP_SEARCH_LANGUAGE"]

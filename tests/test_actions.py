@@ -15,7 +15,7 @@ from linkup.actions.messages import do_send_message
 from linkup.actions.rooms import do_add_members, do_create_room, do_remove_member
 from linkup.core.errors import Forbidden, NotFound, ServerError
 from linkup.models import ApiToken, Membership, Message, MessagingError, Notification, Room
-from linkup.store import queries
+from linkup.store import views
 
 pytestmark = pytest.mark.django_db
 
@@ -88,8 +88,8 @@ def test_unserializable_event_fails_inside_the_transaction(
     alice: Any, bob: Any, emitted: Any, monkeypatch: Any
 ) -> None:
     (room, _), _ = emitted(do_create_room, alice, "direct", [bob.pk])
-    real = queries.user_dict  # the sender in the message object
-    monkeypatch.setattr(queries, "user_dict", lambda u: {**real(u), "bad": object()})
+    real = views.sender_dict  # the sender in the message object
+    monkeypatch.setattr(views, "sender_dict", lambda u: {**real(u), "bad": object()})
     with pytest.raises(ServerError):
         emitted(do_send_message, alice, room["id"], cid(), "secret body")
     assert Message.objects.count() == 0

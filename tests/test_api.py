@@ -1214,7 +1214,7 @@ def test_unknown_paths_answer_json_404(alice: Any, path: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("delete", "/me", "GET"),
+        ("put", "/me", "GET"),
         ("put", "/rooms", None),
         ("get", "/auth/token", "POST"),
         ("patch", "/rooms/1", None),

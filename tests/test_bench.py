@@ -171,3 +171,28 @@ def test_files_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert f1["upload_mb_s_p50"] > 0 and f1["disk_copy_mb_s_p50"] > 0 and f1["rss_samples"] > 0
     assert f1["rss_peak_mib"] >= f1["rss_before_mib"] > 0
     assert f2["thumbnail_ms_p50"] > 0 and f2["clean_ms_p50"] > 0 and f2["upload_ms_p50"] > 0
+
+
+@pytest.mark.live
+def test_search_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    """`python -m bench.search` (run by `make bench`), small, on this pass's configuration:
+    every kind of query measured, the searcher finding their own phrases; no timing is
+    asserted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    config = "scaleout" if os.environ.get("DATABASE_URL") else "embedded"
+    command = [
+        sys.executable, "-m", "bench.search", "--messages", "3000", "--rooms", "30",
+        "--member-of", "5", "--queries", "10", "--configs", config, "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (result,) = json.loads((tmp_path / "search.json").read_text())
+    assert result["config"] == config and result["messages"] == 3000
+    kinds = result["kinds"]
+    assert set(kinds) == {
+        "one word", "two words", "phrase", "outsider: others' word", "outsider: no such word",
+    }  # fmt: skip
+    assert all(k["queries"] == 10 and k["p99_ms"] >= k["p50_ms"] > 0 for k in kinds.values())
+    assert kinds["phrase"]["hits_max"] > 0  # phrases come from the searcher's own messages
+    assert kinds["outsider: others' word"]["hits_max"] == 0

@@ -527,11 +527,11 @@ async def test_channel_layer_failure_never_fails_a_send(
 async def test_unserializable_frame_becomes_server_error_and_is_recorded(
     setup: dict[str, Any], monkeypatch: Any, caplog: Any
 ) -> None:
-    from linkup.store import queries
+    from linkup.store import views
 
     a = await connect(setup["alice"])
-    real = queries.user_dict  # the sender in the message object
-    monkeypatch.setattr(queries, "user_dict", lambda u: {**real(u), "when": object()})
+    real = views.sender_dict  # the sender in the message object
+    monkeypatch.setattr(views, "sender_dict", lambda u: {**real(u), "when": object()})
     await send(
         a,
         {

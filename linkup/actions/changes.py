@@ -210,7 +210,8 @@ def do_react(
     now = now or timezone.now()
     with transaction.atomic():
         room = access_membership(user, room_id, lock_room=True).room
-        blocks.check_direct_room(room, user.pk)
+        if state == "add":  # taking one's reaction back is never refused
+            blocks.check_direct_room(room, user.pk)
         message = _message(room_id, seq)
         if message.deleted_at is not None:
             raise Forbidden("the message was deleted")

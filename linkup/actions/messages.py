@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
@@ -192,7 +192,8 @@ def _commit_together(
     found = sendsql.earlier_ids(room_ids, sender_ids, sorted({s.client_id for s in sends}))
     if found:  # repeats of earlier sends: rare, so the ORM builds them
         for m in Message.objects.select_related("sender").filter(pk__in=found):
-            earlier[(m.room_id, m.sender_id, m.client_id)] = queries.message_dict(m, m.sender_id)
+            sender_id = cast(int, m.sender_id)  # one of the batch's senders: a live account
+            earlier[(m.room_id, sender_id, m.client_id)] = queries.message_dict(m, sender_id)
     # The originals the batch's replies quote: one query, only for a batch with replies.
     quoted = views.originals((s.room_id, s.reply_to) for s in sends if s.reply_to is not None)
     # The uploads the batch attaches, locked: one query, only for a batch with files.
@@ -238,7 +239,7 @@ def _commit_together(
             0,  # set once inserted
             room.pk,
             room.last_seq,
-            queries.user_dict(send.sender),
+            views.sender_dict(send.sender),
             send.body,
             send.client_id,
             at,
@@ -253,13 +254,13 @@ def _commit_together(
             (
                 m["room"],
                 m["seq"],
-                m["sender"]["id"],
+                sends[i].sender.pk,
                 m["body"],
                 m["client_id"],
                 None if m["reply_to"] is None else m["reply_to"]["seq"],
                 len(m["attachments"]),
             )
-            for _, m in fresh
+            for i, m in fresh
         ]
         for (_, message), pk in zip(fresh, sendsql.insert_messages(rows, now), strict=True):
             message["id"] = pk
@@ -316,7 +317,8 @@ def _move_markers(
     the lowest marker. Return the rooms whose watermarks rose."""
     newest: dict[tuple[int, int], int] = {}
     for _, message in fresh:
-        newest[(message["room"], message["sender"]["id"])] = message["seq"]
+        # A fresh message's sender is the live account that sent it.
+        newest[(message["room"], cast(int, message["sender"]["id"]))] = message["seq"]
     held_minimum: list[int] = []
     moves: list[tuple[int, int, str, int]] = []
     marker_updates: dict[int, dict[str, Any]] = {}

@@ -18,6 +18,7 @@ from linkup.core.errors import InvalidInput, NotFound
 from linkup.core.protocol import check_id
 from linkup.core.serialization import format_time
 from linkup.models import Membership, Message, Report
+from linkup.store.views import sender_dict
 
 User = get_user_model()
 
@@ -48,7 +49,7 @@ def _context(room_id: int, seq: int) -> list[dict[str, Any]]:
     return [
         {
             "seq": m.seq,
-            "sender": {"id": m.sender_id, "username": m.sender.get_username()},
+            "sender": sender_dict(m.sender),
             "body": m.body,
             "created_at": format_time(m.created_at),
             "deleted": m.deleted_at is not None,

@@ -26,6 +26,7 @@ from linkup.actions.credentials import (
     do_record_session,
     keep_name_keys,
 )
+from linkup.actions.farewell import before_user_deleted
 
 
 def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -67,6 +68,7 @@ def _saved(sender: Any, instance: Any, created: bool, raw: bool = False, **kwarg
 
 def _deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     do_end_all_sessions(instance.pk)
+    before_user_deleted(instance)
 
 
 def connect() -> None:

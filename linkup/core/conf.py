@@ -223,6 +223,14 @@ DEFAULTS: dict[str, Any] = {
     # streamed by Linkup (docs/deployment.md).
     "ATTACHMENT_URL_TTL_S": 300,
     "ATTACHMENT_X_ACCEL_PREFIX": None,
+    # A deleted account's messages stay in others' rooms, from "Deleted user": with this
+    # set their text is erased too (deleted for everyone). Their files always go.
+    "ACCOUNT_DELETE_ERASES_MESSAGES": False,
+    # A person's data export (`POST /api/v1/me/export`) is kept this long once built, and
+    # each person may ask for EXPORT_BURST at once, then one every 1/EXPORT_RATE_PER_S s.
+    "EXPORT_KEEP_S": 7 * 24 * 3600,
+    "EXPORT_RATE_PER_S": 1 / 3600,
+    "EXPORT_BURST": 3,
     # Days of history to keep; None keeps everything. `manage.py linkup_purge` applies it.
     "RETENTION_DAYS": None,
     # REST history paging.

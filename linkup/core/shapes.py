@@ -17,11 +17,19 @@ class UserDict(TypedDict):
     username: str
 
 
+class SenderDict(TypedDict):
+    """A message's sender: a user, or `{"id": None, "username": "Deleted user"}` once their
+    account is deleted."""
+
+    id: int | None
+    username: str
+
+
 class ReplyDict(TypedDict):
     """What a reply shows of its original (`preview` is "" once the original is deleted)."""
 
     seq: int
-    sender: UserDict
+    sender: SenderDict
     preview: str
     deleted: bool  # Linkup's addition: the original was deleted (not: it had no text)
 
@@ -39,7 +47,7 @@ class MessageDict(TypedDict):
     id: int
     room: int
     seq: int
-    sender: UserDict
+    sender: SenderDict
     body: str
     client_id: str
     created_at: str  # ISO 8601 (linkup.core.serialization.format_time)

@@ -98,6 +98,7 @@ BUDGETS = {
     "files": ("FILE_READ_RATE_PER_S", "FILE_READ_BURST", "attachment fetches"),
     "search": ("MESSAGE_SEARCH_RATE_PER_S", "MESSAGE_SEARCH_BURST", "message searches"),
     "reports": ("REPORT_RATE_PER_S", "REPORT_BURST", "reports"),
+    "exports": ("EXPORT_RATE_PER_S", "EXPORT_BURST", "data exports"),
 }
 
 

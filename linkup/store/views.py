@@ -23,13 +23,30 @@ from django.db.models import Q
 from django.urls import reverse
 
 from linkup.core.serialization import format_time
-from linkup.core.shapes import ChatChangeEvent, MessageDict, ReactionDict, ReplyDict, UserDict
+from linkup.core.shapes import (
+    ChatChangeEvent,
+    MessageDict,
+    ReactionDict,
+    ReplyDict,
+    SenderDict,
+    UserDict,
+)
 from linkup.models import DeletedForMe, Message, Reaction, Upload
 
 PREVIEW_CHARS = 100  # a reply's preview of its original: the first code points
 
 
 def user_dict(user: Any) -> UserDict:
+    return {"id": user.pk, "username": user.get_username()}
+
+
+DELETED_USER = "Deleted user"
+
+
+def sender_dict(user: Any) -> SenderDict:
+    """A message's sender as others see it: "Deleted user" once the account is gone."""
+    if user is None:
+        return {"id": None, "username": DELETED_USER}
     return {"id": user.pk, "username": user.get_username()}
 
 
@@ -95,7 +112,7 @@ def new_message(
     pk: int,
     room: int,
     seq: int,
-    sender: UserDict,
+    sender: SenderDict,
     body: str,
     client_id: str,
     created_at: str,
@@ -119,7 +136,7 @@ def new_message(
     }
 
 
-def reply_dict(sender: UserDict, seq: int, body: str, deleted: bool) -> ReplyDict:
+def reply_dict(sender: SenderDict, seq: int, body: str, deleted: bool) -> ReplyDict:
     preview = "" if deleted else body[:PREVIEW_CHARS]
     # `deleted` tells an empty preview of a deleted original from one of files alone.
     return {"seq": seq, "sender": sender, "preview": preview, "deleted": deleted}
@@ -141,7 +158,7 @@ def originals(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], ReplyDi
         "room_id", "seq", "sender_id", "sender__username", "body", "deleted_at"
     )
     for room, seq, sender_id, username, body, deleted_at in rows:
-        sender: UserDict = {"id": sender_id, "username": username}
+        sender: SenderDict = {"id": sender_id, "username": username or DELETED_USER}
         found[(room, seq)] = reply_dict(sender, seq, body, deleted_at is not None)
     return found
 
@@ -210,7 +227,7 @@ def states(
             m.pk,
             m.room_id,
             m.seq,
-            user_dict(m.sender),
+            sender_dict(m.sender),
             m.body,
             m.client_id,
             format_time(m.created_at),

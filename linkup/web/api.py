@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import alogout
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -34,6 +35,8 @@ from linkup.actions import (
     blocks,
     changes,
     credentials,
+    exports,
+    farewell,
     notifications,
     presence,
     receipts,
@@ -80,9 +83,11 @@ from linkup.web.schemas import (
     BlocksOut,
     ChangesOut,
     CredentialsIn,
+    DeleteAccountIn,
     EditHistoryOut,
     EditIn,
     ErrorOut,
+    ExportAnswerOut,
     HistoryOut,
     InvitationsOut,
     MembersIn,
@@ -403,6 +408,25 @@ async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
     if changed:
         await verification.ask(request, user)
     return {**queries.user_dict(user), **await read(accounts.settings_of, user)}
+
+
+@api.delete("/me", response={204: None, 400: E, 401: E, 403: E, 429: E}, tags=["users"])
+async def delete_me(request: HttpRequest, payload: DeleteAccountIn) -> Any:
+    """Delete the caller's account, the password given again. Their sockets and tokens end
+    at once; their messages stay in others' rooms from "Deleted user"; everything else of
+    theirs is removed (docs/protocol.md, Accounts)."""
+    me = _me(request)
+
+    async def check() -> Any:
+        # The password hasher is slow by design: off the shared database thread.
+        right = await sync_to_async(me.check_password, thread_sensitive=False)(payload.password)
+        return me if right else None
+
+    # A wrong password spends the account's password-guess budget, as a sign-in does.
+    if await throttle.guarded(request, me.get_username(), check) is None:
+        raise Forbidden("the password is wrong")
+    await perform(farewell.do_delete_account, me)
+    return Status(204, None)
 
 
 @api.post(
@@ -1049,4 +1073,47 @@ async def attachment_thumbnail(request: HttpRequest, upload_id: str) -> Any:
     """An image attachment's thumbnail (a JPEG at most THUMBNAIL_PX a side); the image
     itself, not to be cached, until the task worker has made it."""
     fetch = await read(uploads.attachment_for, _me(request), upload_id, thumbnail=True)
+    return await files.serve(request, fetch)
+
+
+# -- a person's data ---------------------------------------------------------------------------
+
+
+def _export_answer(request: HttpRequest, export: Any) -> dict[str, Any]:
+    url = reverse("linkup-api:export_file", kwargs={"export_id": str(export.pk)})
+    return {"export": exports.export_dict(export, url)}
+
+
+@api.post("/me/export", response={202: ExportAnswerOut, 401: E, 403: E, 429: E}, tags=["users"])
+async def request_export(request: HttpRequest) -> Any:
+    """Ask for a copy of everything of yours (profile, rooms, messages sent and received,
+    receipts, notifications, files sent): a zip the task worker builds; poll its state."""
+    await spend("exports", _me(request).pk)
+    export = await perform(exports.do_request_export, _me(request))
+    return Status(202, _export_answer(request, export))
+
+
+@api.get(
+    "/me/export/{export_id}",
+    response={200: ExportAnswerOut, 401: E, 404: E, 429: E},
+    tags=["users"],
+)
+@read_view()
+async def export_state(request: HttpRequest, export_id: str) -> Any:
+    """An export's state: `pending`, `ready` (with its `url`) or `failed`."""
+    export = await read(exports.export_of, _me(request), export_id)
+    return _export_answer(request, export)
+
+
+@api.get(
+    "/me/export/{export_id}/file",
+    response={401: E, 404: E, 416: E, 429: E, 503: E},
+    tags=["users"],
+    url_name="export_file",
+    openapi_extra=FILE_ANSWERS,
+)
+@read_view(budget="files")
+async def export_file(request: HttpRequest, export_id: str) -> Any:
+    """The export's zip, for its owner alone (anyone else: 404)."""
+    fetch = await read(exports.export_file, _me(request), export_id)
     return await files.serve(request, fetch)

@@ -17,6 +17,11 @@ class UserOut(Schema):
     username: str
 
 
+class SenderOut(Schema):
+    id: int | None  # null once the sender's account is deleted ("Deleted user")
+    username: str
+
+
 class PersonOut(UserOut):
     status: Literal["online", "offline"] | None = None
     last_seen: str | None = None
@@ -54,7 +59,7 @@ class VerifyEmailOut(Schema):
 
 class ReplyOut(Schema):
     seq: int
-    sender: UserOut
+    sender: SenderOut
     preview: str  # the original's first 100 code points; "" once it was deleted
     deleted: bool = False  # the original was deleted (an empty preview may be files alone)
 
@@ -69,7 +74,7 @@ class MessageOut(Schema):
     id: int
     room: int
     seq: int
-    sender: UserOut
+    sender: SenderOut
     body: str
     client_id: str
     created_at: str
@@ -386,3 +391,19 @@ class ReportOut(Schema):
 
 class ReportAnswerOut(Schema):
     report: ReportOut
+
+
+class DeleteAccountIn(Strict):
+    password: StrictStr = Field(max_length=4096)
+
+
+class ExportOut(Schema):
+    id: str
+    state: Literal["pending", "ready", "failed"]
+    created_at: str
+    url: str | None = None  # when ready: the zip, for its owner alone
+    size: int | None = None
+
+
+class ExportAnswerOut(Schema):
+    export: ExportOut

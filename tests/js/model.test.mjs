@@ -170,7 +170,8 @@ test("roomName: a group's name, the other member of a direct room, fallbacks", (
   assert.equal(roomName({ kind: "group", name: "" }, 1), "Group");
   assert.equal(roomName({ kind: "direct", members }, 1), "bob");
   assert.equal(roomName({ kind: "direct", members }, 2), "alice");
-  assert.equal(roomName({ kind: "direct", members: [members[0]], name: "" }, 1), "Direct chat");
+  assert.equal(roomName({ kind: "direct", members: [members[0]], name: "" }, 1), "Deleted user");
+  assert.equal(roomName({ kind: "direct", name: "" }, 1), "Direct chat");
   assert.equal(roomName({ kind: "direct", name: "x" }, 1), "x");
 });
 

@@ -167,7 +167,10 @@ export function presenceText(person, now = new Date()) {
 export function roomName(room, me) {
   if (room.kind === "group") return room.name || "Group";
   const other = (room.members || []).find((m) => m.id !== me);
-  return other ? other.username : room.name || "Direct chat";
+  if (other) return other.username;
+  // Only I am left: the other person deleted their account.
+  if (room.members && room.members.length) return "Deleted user";
+  return room.name || "Direct chat";
 }
 
 /** A new client_id (a UUID string). */
