@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { random } from "./random.mjs";
+
 import {
   changeFrame,
   changeRequest,
@@ -54,17 +56,6 @@ test("a queued change is the contract's frame, or its REST call without a socket
 
 // -- the optimistic view against a model of the server ---------------------------------------
 
-function random(seed) {
-  // mulberry32: a small seeded generator, so a failing run can be replayed by its seed
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the server makes of my change (its rules, written independently of changes.js). */
 function serverApplies(message, item) {

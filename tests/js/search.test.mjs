@@ -3,19 +3,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { random } from "./random.mjs";
+
 import { markTerms, matchedTerms, snippetParts } from "../../linkup/static/linkup/search.js";
 
-function random(seed) {
-  // mulberry32, so a failing case can be replayed by its seed
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = ["a", "b", "Z", " ", "é", "😀", "<", "&", "\n"];
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from linkup.actions.farewell import do_delete_account
+from linkup.management.users import add_user_arguments, named_user
 
 
 class Command(BaseCommand):
@@ -17,19 +17,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("user", help="The username, or the numeric id with --id.")
-        parser.add_argument("--id", action="store_true", help="USER is a user id.")
+        add_user_arguments(parser)
         parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        model = get_user_model()
-        try:
-            if options["id"]:
-                user = model.objects.get(pk=int(options["user"]))
-            else:
-                user = model.objects.get(**{model.USERNAME_FIELD: options["user"]})
-        except (model.DoesNotExist, ValueError):
-            raise CommandError(f"no such user: {options['user']}") from None
+        user = named_user(options)
         name = user.get_username()
         if not options["yes"]:
             answer = input(f"Delete the account {name!r} (id {user.pk}) for good? [y/N] ")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
+from linkup.management.users import add_user_arguments, named_user
 from linkup.tasks.exports import build_archive
 
 
@@ -15,19 +15,11 @@ class Command(BaseCommand):
     help = "Write an account's data (profile, rooms, messages, receipts, files) to a zip."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("user", help="The username, or the numeric id with --id.")
-        parser.add_argument("--id", action="store_true", help="USER is a user id.")
+        add_user_arguments(parser)
         parser.add_argument("--out", required=True, type=Path, help="The zip to write.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        model = get_user_model()
-        try:
-            if options["id"]:
-                user = model.objects.get(pk=int(options["user"]))
-            else:
-                user = model.objects.get(**{model.USERNAME_FIELD: options["user"]})
-        except (model.DoesNotExist, ValueError):
-            raise CommandError(f"no such user: {options['user']}") from None
+        user = named_user(options)
         out: Path = options["out"]
         with out.open("wb") as target:
             build_archive(user, target)
