@@ -136,10 +136,10 @@ test("the menu offers edit and delete for everyone only where the server would a
   ]);
   assert.deepEqual(menuActions({ ...mine, created_at: at(172801) }, rules), ["reply", "react", "delete-me"]);
   const theirs = { seq: 6, sender: BOB, created_at: at(10) };
-  assert.deepEqual(menuActions(theirs, rules), ["reply", "react", "delete-me"]);
+  assert.deepEqual(menuActions(theirs, rules), ["reply", "react", "delete-me", "report"]);
   for (const role of ["owner", "admin"]) {
     assert.deepEqual(menuActions(theirs, { ...rules, role }), [
-      "reply", "react", "delete-me", "delete-everyone",
+      "reply", "react", "delete-me", "delete-everyone", "report",
     ]);
   }
   // Not sent yet, deleted for me, deleted for everyone.

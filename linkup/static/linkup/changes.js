@@ -121,6 +121,7 @@ export function menuActions(message, { meId, role, now, editWindowS, deleteWindo
   if (MODERATORS.has(role) || (mine && within(deleteWindowS, message.created_at, now))) {
     actions.push("delete-everyone");
   }
+  if (!mine) actions.push("report"); // to the site's moderators
   return actions;
 }
 

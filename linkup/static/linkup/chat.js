@@ -17,6 +17,8 @@
 //   navigate.js                     opening a room, its history, back to the list
 //   people.js                       search, direct rooms, the group dialog
 //   menu.js                         a message's menu: reply, react, edit, delete
+//   search.js, find.js              message search: pure pieces (tested); the box and hits
+//   safety.js                       blocking the other person of a direct chat; reports
 //   attach.js, upload.js, filestore.js  files: the tray, voice notes, the viewer; uploads
 //                                   with progress; queued files kept in IndexedDB
 //   bell.js                         notifications and Web Push (sw.js: its service worker)
@@ -31,11 +33,13 @@ import { notes, notifier, renderBell, wireBell } from "./bell.js";
 import { loadOlder, showList } from "./navigate.js";
 import { trayHolds, wireAttach } from "./attach.js";
 import { sweepFiles } from "./filestore.js";
+import { wireFind } from "./find.js";
 import { cancelContext, composerKey, submit } from "./menu.js";
 import { $ } from "./page.js";
 import { wirePeople } from "./people.js";
 import { markVisibleRead } from "./receipts.js";
 import { render } from "./render.js";
+import { loadBlocks, wireSafety } from "./safety.js";
 import { outbox, typed } from "./send.js";
 import { current, loadRooms, people, rooms } from "./store.js";
 import { connection, sendFocus, stateChanged } from "./sync.js";
@@ -85,6 +89,8 @@ function wire() {
 
 wire();
 wireAttach();
+wireFind();
+wireSafety();
 wireBell();
 renderBell();
 notifier.start();
@@ -92,6 +98,7 @@ outbox.expire(); // a week-old item shows ✗ at once, even offline
 sweepFiles(outbox.all().map((item) => item.client_id)).catch(() => {}); // files of sent ones
 stateChanged("connecting");
 loadRooms().catch(() => {});
+loadBlocks().catch(() => {});
 connection.start();
 render();
 

@@ -8,6 +8,7 @@ import { takeTray } from "./attach.js";
 import { menuActions, QUICK_EMOJI, quoteOf, roleIn, toggledState } from "./changes.js";
 import { loadOlder } from "./navigate.js";
 import { $, config, el, me } from "./page.js";
+import { openReport } from "./safety.js";
 import { shown, showNotice, titleChips } from "./render.js";
 import { compose, queueChange } from "./send.js";
 import { current } from "./store.js";
@@ -17,6 +18,7 @@ const LABELS = {
   edit: "Edit",
   "delete-me": "Delete for me",
   "delete-everyone": "Delete for everyone",
+  report: "Report…",
 };
 const LONG_PRESS_MS = 500;
 const JUMP_PAGES = 50; // older pages loaded at most to reach a quoted message
@@ -135,7 +137,8 @@ function act(action, seq) {
   else if (action === "edit") {
     startContext({ mode: "edit", room: current.id, seq });
     $("composer-input").value = message.body;
-  } else {
+  } else if (action === "report") openReport(current.id, message);
+  else {
     if (context && context.seq === seq) cancelContext();
     const scope = action === "delete-me" ? "me" : "everyone";
     queueChange(current.id, seq, { kind: "delete", scope });
@@ -216,18 +219,20 @@ export async function whoReacted(chips, roomId, seq) {
   }
 }
 
-/** Show the message a reply quotes, loading older pages until it is held. */
-export async function jumpTo(seq) {
+/** Show a message of the open room (the one a reply quotes, a search's hit), loading older
+ * pages (of `pageSize`) until it is held; return its element, or null. */
+export async function jumpTo(seq, { pageSize } = {}) {
   const room = current;
   for (let page = 0; page < JUMP_PAGES && room === current && room.seg.lo > seq; page++) {
-    if (!(await loadOlder())) break;
+    if (!(await loadOlder(pageSize))) break;
   }
   const li = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
   if (!li) {
     showNotice("The original message is no longer in this chat.");
-    return;
+    return null;
   }
   li.scrollIntoView({ block: "center" });
   li.classList.add("flash");
   setTimeout(() => li.classList.remove("flash"), 1500);
+  return li;
 }

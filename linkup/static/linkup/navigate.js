@@ -61,22 +61,22 @@ export function showList() {
   render();
 }
 
-/** Load the page before the held run; true if it brought messages. A load already under way
- * is waited for, not doubled. */
-export function loadOlder() {
+/** Load the page before the held run (`limit` messages: a jump far up takes bigger pages);
+ * true if it brought messages. A load already under way is waited for, not doubled. */
+export function loadOlder(limit = HISTORY_MORE) {
   const room = current;
   if (room && room.loadingOlder) return room.loadingOlder;
   if (!mayLoadOlder(room)) return Promise.resolve(false);
-  room.loadingOlder = fetchOlder(room);
+  room.loadingOlder = fetchOlder(room, limit);
   return room.loadingOlder;
 }
 
-async function fetchOlder(room) {
+async function fetchOlder(room, limit) {
   $("history-state").textContent = "Loading earlier messages…";
   try {
     const page = await api(
       "GET",
-      `/rooms/${room.id}/messages?before_seq=${room.seg.lo}&limit=${HISTORY_MORE}`,
+      `/rooms/${room.id}/messages?before_seq=${room.seg.lo}&limit=${limit}`,
     );
     const scroller = $("scroller");
     const before = scroller.scrollHeight - scroller.scrollTop;

@@ -12,3 +12,8 @@ export function el(tag, className, text) {
   if (text !== undefined) node.textContent = text;
   return node;
 }
+
+/** Nodes for text cut into pieces [{text, mark}]: text nodes, and <mark> for marked ones. */
+export function markedPieces(parts) {
+  return parts.map((part) => (part.mark ? el("mark", "", part.text) : document.createTextNode(part.text)));
+}

@@ -16,11 +16,13 @@ import { reactorsText, toggledState } from "./changes.js";
 import { closeMenu, jumpTo, showContext, toggleMenu, whoReacted, wireMessage } from "./menu.js";
 import { roomName, shortTime, shownBody, TICKS, tickStatus } from "./model.js";
 import { openRoom } from "./navigate.js";
-import { $, el, me } from "./page.js";
+import { $, el, markedPieces, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
 import { cancelSend, outbox, progress, queueChange, retry } from "./send.js";
 import { leaveTray, openViewer } from "./attach.js";
-import { current, people, rooms } from "./store.js";
+import { drawSafety } from "./safety.js";
+import { markTerms } from "./search.js";
+import { current, found, people, rooms } from "./store.js";
 
 export function render() {
   renderRooms();
@@ -88,6 +90,7 @@ export function renderConversation() {
   $("placeholder").hidden = !!room;
   $("add-members").hidden = !room || room.kind !== "group";
   $("mute").hidden = !room;
+  $("search-room").hidden = !room;
   showContext();
   leaveTray();
   if (room) {
@@ -98,6 +101,7 @@ export function renderConversation() {
     $("room-title").textContent = "Linkup";
     $("room-status").textContent = "";
     renderMessages();
+    drawSafety();
     return;
   }
   $("room-title").textContent = roomName(room, me.id);
@@ -107,6 +111,7 @@ export function renderConversation() {
     meId: me.id,
   });
   renderMessages();
+  drawSafety(); // the Block button; a blocked chat's bar in the composer's place
 }
 
 const messageEls = new Map(); // `${room}:${sender}:${client_id}` -> li
@@ -159,8 +164,12 @@ export function renderMessages() {
       messageEls.set(key, li);
     }
     const body = li.querySelector(".body");
-    body.textContent = shownBody(message);
-    body.hidden = !body.textContent; // a photo without a caption
+    const text = shownBody(message);
+    const hit = found.room === room.id && found.seq === message.seq && !message.deleted;
+    if (hit) body.replaceChildren(...markedPieces(markTerms(text, found.terms)));
+    else body.textContent = text;
+    li.classList.toggle("found", hit);
+    body.hidden = !text; // a photo without a caption
     body.classList.toggle("deleted", Boolean(message.deleted));
     li.classList.toggle("edited", Boolean(message.edited_at) && !message.deleted);
     li.classList.toggle("changing", Boolean(message.pending));

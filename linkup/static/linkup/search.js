@@ -64,9 +64,3 @@ export function markTerms(text, terms) {
   if (plain < text.length) parts.push({ text: text.slice(plain), mark: false });
   return parts;
 }
-
-/** What the result list says of a hit's room: its name, from the rooms the page holds. */
-export function hitPlace(hit, rooms, roomName, meId) {
-  const room = rooms.get(hit.room);
-  return room ? roomName(room, meId) : "A chat";
-}

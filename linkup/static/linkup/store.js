@@ -23,6 +23,8 @@ export const people = new Map(); // user id -> {id, username, status, last_seen}
 const orphans = new Map(); // room id -> messages that came before the room did
 
 export let current = null; // the room shown
+// The search hit last opened: its message shows the words it matched marked (find.js).
+export const found = { room: null, seq: null, terms: [] };
 
 export function setCurrent(room) {
   current = room;

@@ -17,6 +17,7 @@ import {
 import { $, config, me } from "./page.js";
 import { receipt } from "./receipts.js";
 import { render } from "./render.js";
+import { blockChanged } from "./safety.js";
 import { changeDone, flushOutbox, pendingAcks } from "./send.js";
 import {
   current,
@@ -121,6 +122,9 @@ function onFrame(frame) {
       break;
     case "room.removed":
       dropRoom(typeof frame.room === "object" ? frame.room.id : frame.room);
+      break;
+    case "block.updated": // mine, made here or in another tab
+      blockChanged(frame.user.id, frame.blocked);
       break;
     case "error": {
       const waiter = frame.ref && pendingAcks.get(frame.ref);
