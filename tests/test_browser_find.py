@@ -173,3 +173,25 @@ def test_block_in_a_direct_chat_then_report_a_message_to_the_admins_queue(
         web, "from linkup.models import Report; print(Report.objects.get().state)"
     )
     assert state == "dismissed"
+
+
+def test_a_person_deletes_their_account_from_its_page_and_the_other_sees_deleted_user(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    send_over_rest(base, room, "see you", bob["token"])
+    page = sign_in(watch, browser.new_context(), base, bob)
+    page.click("#account-link")
+    page.wait_for_selector("#delete-form")
+    page.click("#export")  # a copy of the data first: asked, being prepared
+    page.wait_for_selector("#exports li[data-state=pending]")
+    page.fill("#delete-password", "not it")
+    page.click("#delete-account")
+    assert "not your password" in page.text_content("#account-error")
+    page.fill("#delete-password", bob["password"])
+    page.click("#delete-account")
+    page.wait_for_url("**/sign-in/**")
+    other = sign_in(watch, browser.new_context(), base, alice)
+    open_room(other, "Deleted user")
+    other.wait_for_selector("#messages .msg .body:text-is('see you')")

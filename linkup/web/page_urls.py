@@ -12,5 +12,6 @@ urlpatterns = [
     path("sign-up/", views.sign_up, name="linkup-sign-up"),
     path("sign-out/", views.sign_out, name="linkup-sign-out"),
     path("sessions/", views.sessions, name="linkup-sessions"),
+    path("account/", views.account, name="linkup-account"),
     path("verify-email/", views.verify_email, name="linkup-verify-email"),
 ]

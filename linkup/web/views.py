@@ -23,10 +23,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from linkup.actions import accounts, credentials
+from linkup.actions import accounts, credentials, exports, farewell
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited
 from linkup.realtime.edges import perform, read
+from linkup.realtime.ratelimit import spend
 from linkup.realtime.routing import ROUTE_EXAMPLES
 from linkup.store import files
 from linkup.tasks.fallback import push_enabled
@@ -212,6 +213,62 @@ async def sessions(request: HttpRequest) -> HttpResponse:
     listed = await read(credentials.sessions_of, user.pk, current_session=current)
     return render(
         request, "linkup/sessions.html", {"sessions": listed, "username": user.get_username()}
+    )
+
+
+def _exports_of(user: Any) -> list[dict[str, Any]]:
+    from linkup.models import DataExport
+
+    found = DataExport.objects.filter(user=user).order_by("-created_at")[:5]
+    return [
+        {
+            **exports.export_dict(
+                e, reverse("linkup-api:export_file", kwargs={"export_id": str(e.pk)})
+            ),
+            "created": e.created_at,
+        }
+        for e in found
+    ]
+
+
+@with_csp
+async def account(request: HttpRequest) -> HttpResponse:
+    """The person's account: a copy of their data to download, and deleting the account
+    (their password again). POST `action`: `export` or `delete` (with `password`)."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?next={request.path}")
+    error = ""
+    if request.method == "POST":
+        action = str(request.POST.get("action", ""))
+        if action == "export":
+            try:
+                await spend("exports", user.pk)
+                await perform(exports.do_request_export, user)
+                return HttpResponseRedirect(reverse("linkup-account"))
+            except RateLimited:
+                error = "You asked for a copy a moment ago: try again in an hour."
+        elif action == "delete":
+            password = str(request.POST.get("password", ""))
+
+            async def check() -> Any:
+                right = await sync_to_async(user.check_password, thread_sensitive=False)(password)
+                return user if right else None
+
+            try:
+                if await throttle.guarded(request, user.get_username(), check) is None:
+                    error = "That is not your password: the account was not deleted."
+                else:
+                    await perform(farewell.do_delete_account, user)
+                    await alogout(request)
+                    return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?deleted=1")
+            except RateLimited:
+                error = "Too many wrong passwords: wait a while before trying again."
+    listed = await read(_exports_of, user)
+    return render(
+        request,
+        "linkup/account.html",
+        {"username": user.get_username(), "exports": listed, "error": error},
     )
 
 
