@@ -35,6 +35,20 @@ def cid() -> str:
 # -- the rule, against a model -------------------------------------------------------------------
 
 
+@pytest.fixture
+def trio(db: Any) -> tuple[list[Any], dict[tuple[int, int], int], int]:
+    """Three people, a direct room between each two and a group of all three: made once for
+    all of a property's examples (each starts by lifting every block)."""
+    people = [make_user(f"p{uuid.uuid4().hex[:10]}") for _ in range(3)]
+    rooms: dict[tuple[int, int], int] = {}
+    for a in range(3):
+        for b in range(a + 1, 3):
+            rooms[(a, b)] = int(do_create_room(people[a], "direct", [people[b].pk])[0]["id"])
+    group = int(do_create_room(people[0], "group", [people[1].pk, people[2].pk], "g")[0]["id"])
+    return people, rooms, group
+
+
+
 @settings(max_examples=100)
 @given(
     st.lists(
@@ -48,14 +62,11 @@ def cid() -> str:
     )
 )
 def test_a_direct_message_goes_through_exactly_when_neither_blocked_the_other(
+    trio: tuple[list[Any], dict[tuple[int, int], int], int],
     script: list[tuple[str, int, int]],
 ) -> None:
-    people = [make_user(f"p{uuid.uuid4().hex[:10]}") for _ in range(3)]
-    rooms: dict[tuple[int, int], int] = {}
-    for a in range(3):
-        for b in range(a + 1, 3):
-            rooms[(a, b)] = int(do_create_room(people[a], "direct", [people[b].pk])[0]["id"])
-    group = int(do_create_room(people[0], "group", [people[1].pk, people[2].pk], "g")[0]["id"])
+    people, rooms, group = trio
+    Block.objects.all().delete()  # each example starts with no block
     blocked: set[tuple[int, int]] = set()  # (blocker, blocked)
     for action, a, b in script:
         if action == "block" and a != b:
