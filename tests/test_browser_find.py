@@ -173,6 +173,19 @@ def test_block_in_a_direct_chat_then_report_a_message_to_the_admins_queue(
         web, "from linkup.models import Report; print(Report.objects.get().state)"
     )
     assert state == "dismissed"
+    # And bob himself, from the chat's header.
+    page.click("#report-person")
+    page.fill("#report-reason", "keeps writing")
+    page.click("#report-send")
+    page.wait_for_function(
+        "() => document.getElementById('notice').textContent.startsWith('Reported.')"
+    )
+    person = server_python(
+        web,
+        "from linkup.models import Report;"
+        "r = Report.objects.get(seq=None); print(r.reported_user_id, r.reason)",
+    )
+    assert person == f"{bob['id']} keeps writing"
 
 
 def test_a_person_deletes_their_account_from_its_page_and_the_other_sees_deleted_user(

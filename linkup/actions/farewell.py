@@ -28,7 +28,7 @@ from typing import Any
 
 from django.db import transaction
 
-from linkup.actions import changes, rooms, uploads
+from linkup.actions import changes, receipts, rooms, uploads
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError
 from linkup.models import DataExport, Membership, Message, Reaction, Room, Upload
@@ -58,15 +58,18 @@ def before_user_deleted(user: Any) -> None:
         uploads.delete_files_on_commit(
             [e.file for e in DataExport.objects.filter(user=user) if e.file]
         )
-        unsent = list(Upload.objects.filter(uploader=user))
-        uploads.delete_files_on_commit(uploads.files_of(unsent))
-        Upload.objects.filter(pk__in=[u.pk for u in unsent]).delete()
+        left = list(Upload.objects.filter(uploader=user))  # unsent ones, by now
+        uploads.delete_files_on_commit(uploads.files_of(left))
+        Upload.objects.filter(pk__in=[u.pk for u in left]).delete()
         for membership in list(Membership.objects.filter(user=user).select_related("room")):
             room = membership.room
             if room.kind == Room.Kind.GROUP:
                 rooms.do_remove_member(user, room.pk, user.pk)  # told to the others
             else:
+                room = Room.objects.select_for_update().get(pk=room.pk)
                 membership.delete()
+                # Theirs may have been the lowest marker: the other's ticks move on.
+                receipts.advance_watermarks(room)
             others = list(Membership.objects.filter(room=room).values_list("user_id", flat=True))
             if not others:  # nobody can reach it any more
                 _remove_room(room)

@@ -38,6 +38,7 @@ export function drawSafety() {
   const other = otherId(current);
   const button = $("block");
   button.hidden = other == null;
+  $("report-person").hidden = other == null;
   const isBlocked = other != null && blocked.has(other);
   button.textContent = isBlocked ? "Unblock" : "Block";
   button.setAttribute("aria-pressed", String(isBlocked));
@@ -72,11 +73,26 @@ async function toggleBlock() {
   render();
 }
 
-/** The message menu's Report…: ask why, then send it to the moderators. */
+/** The message menu's Report… (a message), or the direct chat's (its other person): ask
+ * why, then send it to the moderators. */
 export function openReport(roomId, message) {
   reporting = { room: roomId, seq: message.seq };
   const who = message.sender.username;
+  $("report-title").textContent = "Report a message";
   $("report-what").textContent = `${who}: ${message.body.slice(0, 140)}`;
+  showReport();
+}
+
+function reportPerson() {
+  const other = otherId(current);
+  if (other == null) return;
+  reporting = { user_id: other };
+  $("report-title").textContent = `Report ${roomName(current, me.id)}`;
+  $("report-what").textContent = "";
+  showReport();
+}
+
+function showReport() {
   $("report-reason").value = "";
   $("report-error").hidden = true;
   $("report-dialog").showModal();
@@ -107,5 +123,6 @@ async function sendReport(event) {
 export function wireSafety() {
   $("block").addEventListener("click", toggleBlock);
   $("unblock").addEventListener("click", toggleBlock);
+  $("report-person").addEventListener("click", reportPerson);
   $("report-form").addEventListener("submit", sendReport);
 }
