@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from linkup.actions.changes import do_delete_message, do_edit_message
 from linkup.actions.messages import Send, do_send_batch
 from linkup.actions.rooms import do_create_room
 from linkup.core.errors import InvalidInput, NotFound
-from linkup.store import search
+from linkup.store import search, searchindex
 from tests.conftest import make_user
 from tests.test_api import Api, assert_error
 
@@ -81,12 +82,14 @@ bodies = st.lists(
         st.tuples(st.integers(0, 13), st.sampled_from(["everyone", "me"])), max_size=3
     ),
     query=st.lists(st.sampled_from(WORDS), min_size=1, max_size=2),
+    indexed=st.booleans(),
 )
 def test_search_finds_exactly_the_current_visible_messages_with_the_words(
     messages: list[tuple[int, bool, list[str]]],
     edits: list[tuple[int, list[str]]],
     deletes: list[tuple[int, str]],
     query: list[str],
+    indexed: bool,
 ) -> None:
     me, other = make_user(f"s{uuid.uuid4().hex[:10]}"), make_user(f"o{uuid.uuid4().hex[:10]}")
     # Rooms 0 and 1 are mine (a direct room and a group); room 2 is others' alone.
@@ -99,6 +102,8 @@ def test_search_finds_exactly_the_current_visible_messages_with_the_words(
     sent = send_all(
         [(me if by_me and r < 2 else other, rooms[r], " ".join(b)) for r, by_me, b in messages]
     )
+    if indexed:  # SQLite: the edits and deletes below meet indexed text, not queued ids
+        searchindex.flush(connection)
     current = {(m["room"], m["seq"]): m["body"] for m in sent}
     senders = {(m["room"], m["seq"]): m["sender"]["id"] for m in sent}
     for i, body in edits:
@@ -345,3 +350,28 @@ def test_an_empty_answer_waits_out_the_floor(
         answer = Api(carol).get("/search", q=q)
         assert answer.json()["results"] == []
         assert time.monotonic() - started >= 0.3
+
+
+def test_the_send_path_indexes_the_queue_once_it_grows(
+    alice: Any, bob: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """SQLite indexes new messages in batches: the send path empties the queue every
+    FLUSH_EVERY messages, so it never grows long however rarely anyone searches."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's index has no queue")
+    monkeypatch.setattr(searchindex, "FLUSH_EVERY", 5)
+    room = int(do_create_room(alice, "group", [bob.pk], "g")[0]["id"])
+    searchindex.flush(connection)
+
+    def waiting() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {searchindex.QUEUE}")
+            return int(cursor.fetchone()[0])
+
+    send_all([(alice, room, f"kab {i}") for i in range(3)])
+    assert waiting() == 3
+    send_all([(alice, room, f"kab {i}") for i in range(3, 5)])
+    assert waiting() == 0  # the fifth message indexed the queue
+    send_all([(bob, room, "zot")])
+    assert waiting() == 1
+    assert len(everything(alice, "kab")) == 5 and waiting() == 0  # a search indexes first

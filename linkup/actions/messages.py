@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -37,7 +37,7 @@ from linkup.models import (
     Room,
     Upload,
 )
-from linkup.store import queries, sendsql, views
+from linkup.store import queries, searchindex, sendsql, views
 from linkup.store.records import record_failure
 
 
@@ -111,7 +111,9 @@ def do_send_batch(
             log_event(logging.WARNING, "database", "batch written one send at a time", exc)
             outcomes = _commit_one_by_one(sends, now, direct)
         _notify(outcomes, focused, direct)
-        return outcomes
+    created = sum(1 for result, _, _ in outcomes if result is not None and result[1])
+    searchindex.sent(connections[router.db_for_write(Message)], created)
+    return outcomes
 
 
 def _record(send: Send, exc: BaseException) -> None:

@@ -213,6 +213,8 @@ def search(
     connection = connections[router.db_for_read(Message)]
     if not parsed:
         return {"results": [], "next": None}
+    # SQLite indexes new messages in batches: what waits is indexed first.
+    searchindex.flush(connections[router.db_for_write(Message)])
     if connection.vendor == "postgresql":
         rows = _postgresql(
             connection, searchquery.websearch_query(parsed), user.pk, filters, order, start, n + 1

@@ -5,7 +5,12 @@
   every edit or delete (which rewrite `body`) keeps it in step; nothing in Python touches
   it and the models do not know it.
 - SQLite: an FTS5 table over `body` with the messages table as its content (it stores the
-  index, not a second copy of the text), kept in step by three triggers.
+  index, not a second copy of the text), kept in step by three triggers through a queue:
+  a new or edited message's id goes into `linkup_message_fts_queue`, and `flush` indexes
+  the whole queue in one transaction, before every search (so a search sees every
+  committed message) and from the send path every FLUSH_EVERY messages. Indexed a send at
+  a time, each one-message transaction wrote an FTS5 segment of its own: about 200 us a
+  message in W1, 15 % of the server's CPU.
 
 Migration 0010 installs it with the `SEARCH_LANGUAGE` setting of that moment;
 `manage.py linkup_search_index` installs it again after the setting changed. A later
@@ -20,12 +25,16 @@ import re
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 
 from linkup.models import Message
 
 COLUMN = "search_vector"
 PG_INDEX = "linkup_message_search"
 FTS_TABLE = "linkup_message_fts"
+QUEUE = "linkup_message_fts_queue"  # new or changed messages, waiting to be indexed
+# The send path indexes the queue once this many messages have gone into it in this process.
+FLUSH_EVERY = 200
 _TRIGGERS = ("linkup_message_fts_insert", "linkup_message_fts_delete", "linkup_message_fts_update")
 
 
@@ -84,16 +93,23 @@ def install(connection: Any, language: str) -> None:
                 f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(body, content='{table}', "
                 f"content_rowid='id', tokenize='{tokenizer}')"
             )
+            cursor.execute(f"CREATE TABLE {QUEUE} (id integer PRIMARY KEY)")
             insert, delete, update = _TRIGGERS
-            add = f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (new.id, new.body);"
-            remove = (
-                f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) "
-                "VALUES ('delete', old.id, old.body);"
+            # A message's text is indexed once it is out of the queue (`flush`); one that
+            # goes or changes before then only leaves the queue (or stays in it).
+            queue = f"INSERT OR IGNORE INTO {QUEUE}(id) VALUES (new.id);"
+            unindex = (
+                f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) SELECT 'delete', old.id, "
+                f"old.body WHERE NOT EXISTS (SELECT 1 FROM {QUEUE} WHERE id = old.id);"
             )
-            cursor.execute(f"CREATE TRIGGER {insert} AFTER INSERT ON {table} BEGIN {add} END")
-            cursor.execute(f"CREATE TRIGGER {delete} AFTER DELETE ON {table} BEGIN {remove} END")
+            dequeue = f"DELETE FROM {QUEUE} WHERE id = old.id;"
+            cursor.execute(f"CREATE TRIGGER {insert} AFTER INSERT ON {table} BEGIN {queue} END")
             cursor.execute(
-                f"CREATE TRIGGER {update} AFTER UPDATE OF body ON {table} BEGIN {remove} {add} END"
+                f"CREATE TRIGGER {delete} AFTER DELETE ON {table} BEGIN {unindex} {dequeue} END"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER {update} AFTER UPDATE OF body ON {table} "
+                f"BEGIN {unindex} {queue} END"
             )
             cursor.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
         # Other databases: no index, and search answers that it is not available.
@@ -109,3 +125,35 @@ def uninstall(connection: Any) -> None:
             for trigger in _TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
             cursor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS {QUEUE}")
+
+
+_queued = 0  # messages sent through this process since it last indexed the queue
+
+
+def flush(connection: Any) -> int:
+    """SQLite: index the queued messages in one transaction (one FTS5 segment for all of
+    them, rather than one a send); return how many. Elsewhere nothing waits: 0."""
+    global _queued
+    if connection.vendor != "sqlite":
+        return 0
+    table = Message._meta.db_table
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT m.id, m.body FROM {table} m "
+            f"JOIN {QUEUE} q ON q.id = m.id ORDER BY m.id"
+        )
+        done = cursor.rowcount
+        cursor.execute(f"DELETE FROM {QUEUE}")
+    _queued = 0
+    return max(done, 0)
+
+
+def sent(connection: Any, count: int) -> None:
+    """`count` messages were committed: index the queue once it has grown long."""
+    global _queued
+    if connection.vendor != "sqlite" or not count:
+        return
+    _queued += count
+    if _queued >= FLUSH_EVERY:
+        flush(connection)
