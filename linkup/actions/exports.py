@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from linkup.actions.uploads import Fetch
@@ -16,16 +17,23 @@ from linkup.models import DataExport
 from linkup.tasks import exports as export_tasks
 
 
-def export_dict(export: DataExport, url: str | None) -> dict[str, Any]:
+def export_dict(export: DataExport) -> dict[str, Any]:
+    """The export as `GET /me/export/{id}` shows it: `url` and `size` once it is ready."""
     found: dict[str, Any] = {
         "id": str(export.pk),
         "state": export.state,
         "created_at": format_time(export.created_at),
     }
     if export.state == DataExport.State.READY:
-        found["url"] = url
+        found["url"] = reverse("linkup-api:export_file", kwargs={"export_id": str(export.pk)})
         found["size"] = export.size
     return found
+
+
+def recent_exports(user: Any, count: int = 5) -> list[dict[str, Any]]:
+    """The person's latest exports, newest first (`created`: the time itself, for pages)."""
+    found = DataExport.objects.filter(user=user).order_by("-created_at")[:count]
+    return [{**export_dict(e), "created": e.created_at} for e in found]
 
 
 def do_request_export(user: Any) -> DataExport:

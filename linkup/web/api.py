@@ -21,7 +21,6 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import alogout
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import reverse
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -1079,18 +1078,13 @@ async def attachment_thumbnail(request: HttpRequest, upload_id: str) -> Any:
 # -- a person's data ---------------------------------------------------------------------------
 
 
-def _export_answer(request: HttpRequest, export: Any) -> dict[str, Any]:
-    url = reverse("linkup-api:export_file", kwargs={"export_id": str(export.pk)})
-    return {"export": exports.export_dict(export, url)}
-
-
 @api.post("/me/export", response={202: ExportAnswerOut, 401: E, 403: E, 429: E}, tags=["users"])
 async def request_export(request: HttpRequest) -> Any:
     """Ask for a copy of everything of yours (profile, rooms, messages sent and received,
     receipts, notifications, files sent): a zip the task worker builds; poll its state."""
     await spend("exports", _me(request).pk)
     export = await perform(exports.do_request_export, _me(request))
-    return Status(202, _export_answer(request, export))
+    return Status(202, {"export": exports.export_dict(export)})
 
 
 @api.get(
@@ -1102,7 +1096,7 @@ async def request_export(request: HttpRequest) -> Any:
 async def export_state(request: HttpRequest, export_id: str) -> Any:
     """An export's state: `pending`, `ready` (with its `url`) or `failed`."""
     export = await read(exports.export_of, _me(request), export_id)
-    return _export_answer(request, export)
+    return {"export": exports.export_dict(export)}
 
 
 @api.get(

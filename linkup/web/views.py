@@ -216,21 +216,6 @@ async def sessions(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _exports_of(user: Any) -> list[dict[str, Any]]:
-    from linkup.models import DataExport
-
-    found = DataExport.objects.filter(user=user).order_by("-created_at")[:5]
-    return [
-        {
-            **exports.export_dict(
-                e, reverse("linkup-api:export_file", kwargs={"export_id": str(e.pk)})
-            ),
-            "created": e.created_at,
-        }
-        for e in found
-    ]
-
-
 @with_csp
 async def account(request: HttpRequest) -> HttpResponse:
     """The person's account: a copy of their data to download, and deleting the account
@@ -264,7 +249,7 @@ async def account(request: HttpRequest) -> HttpResponse:
                     return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?deleted=1")
             except RateLimited:
                 error = "Too many wrong passwords: wait a while before trying again."
-    listed = await read(_exports_of, user)
+    listed = await read(exports.recent_exports, user)
     return render(
         request,
         "linkup/account.html",
