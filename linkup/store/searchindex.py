@@ -5,12 +5,16 @@
   every edit or delete (which rewrite `body`) keeps it in step; nothing in Python touches
   it and the models do not know it.
 - SQLite: an FTS5 table over `body` with the messages table as its content (it stores the
-  index, not a second copy of the text), kept in step by three triggers through a queue:
-  a new or edited message's id goes into `linkup_message_fts_queue`, and `flush` indexes
-  the whole queue in one transaction, before every search (so a search sees every
-  committed message) and from the send path every FLUSH_EVERY messages. Indexed a send at
-  a time, each one-message transaction wrote an FTS5 segment of its own: about 200 us a
-  message in W1, 15 % of the server's CPU.
+  index, not a second copy of the text). New messages cost a send nothing: `flush` indexes
+  every message above a mark (`linkup_message_fts_mark`, the highest id indexed) in one
+  transaction, before every search (so a search sees every committed message) and from the
+  send path every FLUSH_EVERY messages. Ids only grow (AUTOINCREMENT) and SQLite has one
+  writer at a time, so nothing commits below the mark after it moved. Edits and deletes
+  of indexed messages, which are rare, go through triggers: the old text leaves the index
+  at once and an edited message's id waits in `linkup_message_fts_queue` for the next
+  flush. Indexed a send at a time, each one-message transaction wrote an FTS5 segment of
+  its own (about 200 us a message in W1, 15 % of the server's CPU); a trigger queueing
+  every new message still cost a row written and deleted a send.
 
 Migration 0010 installs it with the `SEARCH_LANGUAGE` setting of that moment;
 `manage.py linkup_search_index` installs it again after the setting changed. A later
@@ -32,10 +36,12 @@ from linkup.models import Message
 COLUMN = "search_vector"
 PG_INDEX = "linkup_message_search"
 FTS_TABLE = "linkup_message_fts"
-QUEUE = "linkup_message_fts_queue"  # new or changed messages, waiting to be indexed
+QUEUE = "linkup_message_fts_queue"  # indexed messages edited since, waiting to be indexed again
+MARK = "linkup_message_fts_mark"  # one row: the highest message id indexed
 # The send path indexes the queue once this many messages have gone into it in this process.
 FLUSH_EVERY = 200
-_TRIGGERS = ("linkup_message_fts_insert", "linkup_message_fts_delete", "linkup_message_fts_update")
+_TRIGGERS = ("linkup_message_fts_delete", "linkup_message_fts_update")
+_OLD_TRIGGERS = ("linkup_message_fts_insert",)  # installed by earlier migrations
 
 
 # PostgreSQL: the message's room, as one more lexeme of its vector (a space and the id: no
@@ -94,24 +100,37 @@ def install(connection: Any, language: str) -> None:
                 f"content_rowid='id', tokenize='{tokenizer}')"
             )
             cursor.execute(f"CREATE TABLE {QUEUE} (id integer PRIMARY KEY)")
-            insert, delete, update = _TRIGGERS
-            # A message's text is indexed once it is out of the queue (`flush`); one that
-            # goes or changes before then only leaves the queue (or stays in it).
-            queue = f"INSERT OR IGNORE INTO {QUEUE}(id) VALUES (new.id);"
+            cursor.execute(
+                f"CREATE TABLE {MARK} (one integer PRIMARY KEY CHECK (one = 1), "
+                f"indexed_to integer NOT NULL)"
+            )
+            delete, update = _TRIGGERS
+            # Only a message at or below the mark is in the index; a queued one's old text
+            # has left it already. One above the mark is indexed as it is at the next flush.
+            indexed = (
+                f"old.id <= (SELECT indexed_to FROM {MARK}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {QUEUE} WHERE id = old.id)"
+            )
             unindex = (
                 f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) SELECT 'delete', old.id, "
-                f"old.body WHERE NOT EXISTS (SELECT 1 FROM {QUEUE} WHERE id = old.id);"
+                f"old.body WHERE {indexed};"
+            )
+            requeue = (
+                f"INSERT OR IGNORE INTO {QUEUE}(id) SELECT new.id "
+                f"WHERE new.id <= (SELECT indexed_to FROM {MARK});"
             )
             dequeue = f"DELETE FROM {QUEUE} WHERE id = old.id;"
-            cursor.execute(f"CREATE TRIGGER {insert} AFTER INSERT ON {table} BEGIN {queue} END")
             cursor.execute(
                 f"CREATE TRIGGER {delete} AFTER DELETE ON {table} BEGIN {unindex} {dequeue} END"
             )
             cursor.execute(
                 f"CREATE TRIGGER {update} AFTER UPDATE OF body ON {table} "
-                f"BEGIN {unindex} {queue} END"
+                f"BEGIN {unindex} {requeue} END"
             )
             cursor.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+            cursor.execute(
+                f"INSERT INTO {MARK}(one, indexed_to) SELECT 1, coalesce(max(id), 0) FROM {table}"
+            )
         # Other databases: no index, and search answers that it is not available.
 
 
@@ -122,38 +141,51 @@ def uninstall(connection: Any) -> None:
             cursor.execute(f"DROP INDEX IF EXISTS {PG_INDEX}")
             cursor.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {COLUMN}")
         elif connection.vendor == "sqlite":
-            for trigger in _TRIGGERS:
+            for trigger in _TRIGGERS + _OLD_TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-            cursor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
-            cursor.execute(f"DROP TABLE IF EXISTS {QUEUE}")
+            for name in (FTS_TABLE, QUEUE, MARK):
+                cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-_queued = 0  # messages sent through this process since it last indexed the queue
+_unindexed = 0  # messages sent through this process since it last flushed
 
 
 def flush(connection: Any) -> int:
-    """SQLite: index the queued messages in one transaction (one FTS5 segment for all of
-    them, rather than one a send); return how many. Elsewhere nothing waits: 0."""
-    global _queued
+    """SQLite: index, in one transaction (one FTS5 segment for all of them rather than one a
+    send), the messages above the mark and the edited ones queued; return how many.
+    Elsewhere nothing waits: 0."""
+    global _unindexed
     if connection.vendor != "sqlite":
         return 0
     table = Message._meta.db_table
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f"SELECT indexed_to, (SELECT max(id) FROM {table}) FROM {MARK}")
+        mark, top = cursor.fetchone()
+        done = 0
+        if top is not None and top > mark:
+            cursor.execute(
+                f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM {table} "
+                f"WHERE id > %s AND id <= %s ORDER BY id",
+                [mark, top],
+            )
+            done += cursor.rowcount
+            cursor.execute(f"UPDATE {MARK} SET indexed_to = %s", [top])
         cursor.execute(
             f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT m.id, m.body FROM {table} m "
             f"JOIN {QUEUE} q ON q.id = m.id ORDER BY m.id"
         )
-        done = cursor.rowcount
-        cursor.execute(f"DELETE FROM {QUEUE}")
-    _queued = 0
+        if cursor.rowcount > 0:
+            done += cursor.rowcount
+            cursor.execute(f"DELETE FROM {QUEUE}")
+    _unindexed = 0
     return max(done, 0)
 
 
 def sent(connection: Any, count: int) -> None:
-    """`count` messages were committed: index the queue once it has grown long."""
-    global _queued
+    """`count` messages were committed: index them once enough are waiting."""
+    global _unindexed
     if connection.vendor != "sqlite" or not count:
         return
-    _queued += count
-    if _queued >= FLUSH_EVERY:
+    _unindexed += count
+    if _unindexed >= FLUSH_EVERY:
         flush(connection)
