@@ -396,8 +396,7 @@ def test_the_send_path_indexes_new_messages_once_enough_wait(
     def waiting() -> int:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT (SELECT max(id) FROM linkup_message) - indexed_to "
-                f"FROM {searchindex.MARK}"
+                f"SELECT (SELECT max(id) FROM linkup_message) - indexed_to FROM {searchindex.MARK}"
             )
             return int(cursor.fetchone()[0])
 
