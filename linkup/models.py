@@ -291,6 +291,10 @@ class UserPresence(models.Model):
     )
     # When the user's last connection went (set as they go offline).
     last_seen = models.DateTimeField(null=True, blank=True)
+    # Since when every tab of the user has been hidden, while online (null: one is in sight;
+    # one older than last_seen is stale). Notifications then go by Web Push and email as if
+    # the user were offline (linkup.tasks.fallback).
+    hidden_since = models.DateTimeField(null=True, blank=True)
     # Hide last seen from others; reciprocal, as on WhatsApp: who hides it sees no one's.
     hide_last_seen = models.BooleanField(default=False)
     # Whether the user has a live connection, as of the last presence transition: the task

@@ -48,7 +48,6 @@ def trio(db: Any) -> tuple[list[Any], dict[tuple[int, int], int], int]:
     return people, rooms, group
 
 
-
 @settings(max_examples=100)
 @given(
     st.lists(

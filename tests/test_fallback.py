@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from linkup.actions import notifications
 from linkup.actions.messages import Send, do_send_batch
+from linkup.actions.presence import record_away
 from linkup.actions.rooms import do_create_room
 from linkup.models import (
     Account,
@@ -135,6 +136,38 @@ def test_online_users_get_no_email_until_offline_for_the_delay(pair: tuple[Any, 
     set_presence(bob, False, t0)
     assert fallback.run_for_user(bob.pk, t0 + dt.timedelta(seconds=10)) == t0 + DELAY
     assert fallback.run_for_user(bob.pk, t0 + DELAY) is None
+    assert len(mail.outbox) == 1
+
+
+def test_an_online_user_with_every_tab_hidden_is_away_and_gets_the_digest(
+    pair: tuple[Any, Any, int],
+) -> None:
+    """The app open in a tab out of sight is not seeing: after the delay the digest goes,
+    as for a user offline; a tab back in sight stops it; a record of being away from
+    before the user last went offline is stale."""
+    alice, bob, room = pair
+    t0 = timezone.now()
+    set_presence(bob, True, last_seen=t0 - DELAY)
+    record_away(bob.pk, True, t0.timestamp())  # every tab hidden, from t0
+    record_away(bob.pk, True, (t0 + DELAY).timestamp())  # still: the first time holds
+    send(alice, room, "are you there?")
+    sent_at = timezone.now()
+    assert fallback.run_for_user(bob.pk, sent_at + dt.timedelta(seconds=5)) is not None
+    assert mail.outbox == []
+    record_away(bob.pk, False, t0.timestamp())  # a tab back in sight: in the app again
+    assert fallback.run_for_user(bob.pk, sent_at + DELAY * 2) == sent_at + DELAY * 3
+    assert mail.outbox == []
+    record_away(bob.pk, True, (sent_at + DELAY * 2).timestamp())
+    assert fallback.run_for_user(bob.pk, sent_at + DELAY * 3 + dt.timedelta(seconds=1)) is None
+    (digest,) = mail.outbox
+    assert digest.subject == "alice" and "are you there?" in digest.body
+    # Away before going offline, then back online with a tab in sight: the record is stale.
+    UserPresence.objects.filter(user=bob).update(
+        hidden_since=sent_at, last_seen=sent_at + dt.timedelta(seconds=1)
+    )
+    send(alice, room, "again")
+    later = timezone.now() + DELAY * 2
+    assert fallback.run_for_user(bob.pk, later) == later + DELAY
     assert len(mail.outbox) == 1
 
 
@@ -615,8 +648,8 @@ def test_the_worker_reads_presence_where_the_server_writes_it(alice: Any) -> Non
 
     asyncio.run(as_the_server(("connect", "worker-test", 1000.0)))
     assert fallback._present_in_redis(alice.pk) is True
-    assert fallback._offline_since(alice.pk) is None
+    assert fallback._offline_since(alice.pk, timezone.now()) is None
     # Gone, and past the grace period.
     asyncio.run(as_the_server(("disconnect", "worker-test", 1001.0), ("sweep", "", 1003.0)))
     assert fallback._present_in_redis(alice.pk) is False
-    assert fallback._offline_since(alice.pk) is not None
+    assert fallback._offline_since(alice.pk, timezone.now()) is not None

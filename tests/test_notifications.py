@@ -15,7 +15,7 @@ from linkup.actions.messages import Send, do_send_batch
 from linkup.actions.rooms import do_add_members, do_create_room
 from linkup.core.errors import LinkupError
 from linkup.core.protocol import NotificationReadFrame, PingFrame, parse_notification_frame
-from linkup.models import FallbackSchedule, Membership, Notification
+from linkup.models import FallbackSchedule, Membership, Notification, UserPresence
 from tests.conftest import make_user, token_for
 from tests.test_api import Api, assert_error
 from tests.wsutil import connect, db, drain, recv_type, send
@@ -270,6 +270,59 @@ async def test_socket_sends_backlog_then_live_and_records_live_delivery(
     rows = await db(of)(bob)
     assert [n.delivered_via for n in rows] == ["live", "live"]
     await comm.disconnect()
+
+
+def hidden_since(user: Any) -> Any:
+    return UserPresence.objects.filter(user=user).values_list("hidden_since", flat=True).first()
+
+
+async def until(check: Any, timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await db(check)():
+        assert asyncio.get_running_loop().time() < deadline, "never came true"
+        await asyncio.sleep(0.02)
+
+
+async def test_with_every_tab_hidden_a_user_is_away_and_the_bell_does_not_count_as_seen(
+    alice: Any, bob: Any
+) -> None:
+    """A tab out of sight still shows the notification in its bell, but that is not seeing
+    it: it stays pending for Web Push and email (linkup.tasks.fallback), and the user is
+    recorded away. A tab back in sight counts again."""
+    room = await db(direct)(alice, bob)
+    token = await db(token_for)(bob)
+    chat = await connect(token)
+    bell = await connect(token, path="/ws/notifications/")
+    await drain(bell)
+    await send(chat, {"type": "focus", "room": None, "visible": False})
+    await until(lambda: hidden_since(bob) is not None)
+    await db(sent)(alice, room, "while away")
+    assert (await recv_type(bell, "notification"))["notification"]["body"] == "while away"
+    await bell.receive_nothing(0.3)
+    assert [n.delivered_via for n in await db(of)(bob)] == [""]
+    # Another tab, in sight (a socket that says nothing of it counts as in sight).
+    other = await connect(token)
+    await db(sent)(alice, room, "a second tab")
+    await recv_type(bell, "notification")
+    await bell.receive_nothing(0.3)
+    assert [n.delivered_via for n in await db(of)(bob)] == ["", "live"]
+    await other.disconnect()  # gone: every tab left is hidden again
+    await until(lambda: hidden_since(bob) is not None)
+    await send(chat, {"type": "focus", "room": None, "visible": True})
+    await until(lambda: hidden_since(bob) is None)
+    await db(sent)(alice, room, "back")
+    await recv_type(bell, "notification")
+    await bell.receive_nothing(0.3)
+    assert [n.delivered_via for n in await db(of)(bob)] == ["", "live", "live"]
+    # A visibility that is not a boolean: a clear error, the socket stays.
+    await drain(chat)
+    await send(chat, {"type": "focus", "room": None, "visible": "yes"})
+    error = await recv_type(chat, "error")
+    assert error["code"] == "invalid_frame" and "visible" in error["detail"]
+    await send(chat, {"type": "ping"})  # still open: answered (after any catch-up)
+    assert "pong" in [frame["type"] for frame in await drain(chat, 0.5)]
+    await chat.disconnect()
+    await bell.disconnect()
 
 
 async def test_read_state_is_synced_across_tabs(alice: Any, bob: Any) -> None:

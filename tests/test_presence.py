@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from linkup.realtime.presence_store import CHAT, PresenceBook, RedisPresence, Transition
@@ -248,3 +248,62 @@ def test_redis_store_matches_the_book(script: list[Step]) -> None:
 
     in_redis, book = asyncio.run(both())
     assert in_redis == book
+
+
+# -- away: every live tab hidden ----------------------------------------------------------------
+
+away_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["connect", "disconnect", "hide", "show", "wait"]),
+        st.sampled_from(["a", "b", "c"]),
+    ),
+    max_size=25,
+)
+
+
+async def _play_away(store: Any, steps: list[tuple[str, str]]) -> None:
+    """Play the steps on a store and a model of it: after each, `all_hidden` is whether
+    every live connection of user 1 is hidden (None with none). Another user's hidden tab
+    never counts for user 1."""
+    now, live, hidden = 100.0, {}, set()  # live: conn -> expiry
+    await store.connect_many([(2, "z")], now)
+    await store.set_hidden(2, "z", True)
+    for step, conn in steps:
+        if step == "connect":
+            await store.connect_many([(1, conn)], now)
+            live[conn] = now + TTL
+        elif step == "disconnect":
+            await store.disconnect_many([(1, conn, None)], now)
+            live.pop(conn, None)
+            hidden.discard(conn)
+        elif step in ("hide", "show") and conn in live:
+            await store.set_hidden(1, conn, step == "hide")
+            (hidden.add if step == "hide" else hidden.discard)(conn)
+        elif step == "wait":
+            now += TTL / 2  # connections not refreshed expire: a process that died
+        alive = [c for c, expiry in live.items() if expiry > now]
+        expected = None if not alive else all(c in hidden for c in alive)
+        assert await store.all_hidden(1, now) == expected, (step, conn, live, hidden)
+    await store.disconnect_many([(1, c, None) for c in live] + [(2, "z", None)], now)
+
+
+@settings(max_examples=100, deadline=None)
+@given(away_steps)
+def test_a_user_is_away_when_every_live_tab_is_hidden(steps: list[tuple[str, str]]) -> None:
+    asyncio.run(_play_away(PresenceBook(ttl_s=TTL, grace_s=GRACE), steps))
+
+
+@pytest.mark.scaleout
+@settings(max_examples=100, deadline=None)
+@given(away_steps)
+def test_redis_knows_who_is_away_as_the_book_does(steps: list[tuple[str, str]]) -> None:
+    import redis.asyncio as aioredis
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(os.environ["REDIS_URL"])
+        try:
+            await _play_away(RedisPresence(client, f"tp{uuid.uuid4().hex[:10]}", ttl_s=TTL), steps)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())

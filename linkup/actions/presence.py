@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from linkup.actions import blocks
@@ -103,6 +103,19 @@ def do_announce_presences(transitions: list[tuple[int, str, float]]) -> None:
                         "last_seen": visible_last_seen(contact, user_id, last_seen, hidden),
                     },
                 )
+
+
+def record_away(user_id: int, away: bool, at: float) -> None:
+    """Since when every tab of the user is hidden (`hidden_since`), or that one is in sight
+    (null). A time from before the user last went offline is stale: overwritten, and ignored
+    by the readers (linkup.tasks.fallback)."""
+    rows = UserPresence.objects.filter(user_id=user_id)
+    if not away:
+        rows.exclude(hidden_since=None).update(hidden_since=None)
+        return
+    since_last_online = Q(last_seen__isnull=True) | Q(hidden_since__gt=F("last_seen"))
+    fresh = Q(hidden_since__isnull=False) & since_last_online
+    rows.exclude(fresh).update(hidden_since=dt.datetime.fromtimestamp(at, tz=dt.UTC))
 
 
 def presence_views(viewer: int, user_ids: list[int], online: set[int]) -> dict[int, dict[str, Any]]:

@@ -67,6 +67,7 @@ class TypingFrame:
 @dataclass(frozen=True)
 class FocusFrame:
     room: int | None
+    visible: bool | None = None  # whether the tab is in sight (absent: not said)
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,10 @@ def _parse_focus(raw: dict[str, Any]) -> FocusFrame:
     if "room" not in raw:
         raise InvalidInput("focus needs a room (an id, or null)")
     room = raw["room"]
-    return FocusFrame(room=None if room is None else check_id(room, "room"))
+    visible = raw.get("visible")
+    if visible is not None and not isinstance(visible, bool):
+        raise InvalidInput("visible must be true or false")
+    return FocusFrame(room=None if room is None else check_id(room, "room"), visible=visible)
 
 
 def _parse_block(raw: dict[str, Any]) -> BlockFrame:

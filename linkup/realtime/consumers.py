@@ -520,6 +520,7 @@ class ChatConsumer(LinkupSocket):
         self.rooms = {}
         self.changes = {}
         self.focus: int | None = None
+        self.hidden = False  # the tab is out of sight (a focus frame said so)
         self.typing = TypingTracker(
             expire_s=float(setting("TYPING_EXPIRE_S")),
             relay_interval_s=float(setting("TYPING_RELAY_INTERVAL_S")),
@@ -607,6 +608,8 @@ class ChatConsumer(LinkupSocket):
             if frame.room is not None and frame.room not in self.rooms:
                 raise NotFound("room not found")
             await self._set_focus(frame.room)
+            if frame.visible is not None and frame.visible == self.hidden:
+                await self._set_hidden(not frame.visible)
         elif isinstance(frame, SyncFrame):
             await spend("sync", self.user.pk, len(frame.cursors) + len(frame.changes or {}))
             result = await read(queries.build_sync, self.user, frame.cursors, frame.changes)
@@ -843,6 +846,17 @@ class ChatConsumer(LinkupSocket):
                 log_event(logging.WARNING, "connection", "focus update failed", exc, **self._ctx())
         self.focus = room
 
+    async def _set_hidden(self, hidden: bool) -> None:
+        """Remember whether this socket's tab is hidden: with all of them hidden, its user is
+        away and notifications go by Web Push and email (linkup.tasks.fallback)."""
+        self.hidden = hidden
+        if self.phase >= Phase.PRESENT:
+            try:
+                await liveness().set_hidden(self, hidden)
+            except Exception as exc:  # notifications wait for the user to go offline
+                context = self._ctx()
+                log_event(logging.WARNING, "connection", "visibility not recorded", exc, **context)
+
     # -- per-socket events (the hub offers them in order) ---------------------------------------
 
     async def room_updated(self, event: RoomUpdatedEvent) -> None:
@@ -889,7 +903,8 @@ class NotificationConsumer(LinkupSocket):
     After `hello` (which carries the unread count) it sends the unread notifications no path
     has delivered yet, oldest first (at most NOTIFY_BATCH_MAX; the rest are over REST), then
     every new one as it commits. Sending a frame records the live delivery, so the
-    fallback chain (email, push) leaves it alone."""
+    fallback chain (email, push) leaves it alone; a new one is not recorded while every chat
+    tab of the user is hidden (focus frames say so): shown there, it is not seen."""
 
     KIND = NOTIFY_KIND  # the same cap as chat sockets, counted apart (a tab opens one of each)
 
@@ -930,8 +945,17 @@ class NotificationConsumer(LinkupSocket):
 
     async def notify_new(self, event: NotifyNewEvent) -> None:
         await self.send_frame({"type": "notification", "notification": event["notification"]})
-        if not self.closing:
+        # Shown in a tab out of sight is not seen: it stays pending for Web Push and email.
+        if not self.closing and not await self._away():
             await self._delivered([event["notification"]["id"]])
+
+    async def _away(self) -> bool:
+        """Whether every chat tab of the user is hidden (the bell's own socket cannot tell)."""
+        try:
+            return await liveness().store.all_hidden(self.user.pk, time.time()) is True
+        except Exception as exc:  # as before: the bell's delivery counts
+            log_event(logging.WARNING, "connection", "away not readable", exc, **self._ctx())
+            return False
 
     async def notify_read(self, event: NotifyReadEvent) -> None:
         await self.send_frame({"type": "notification.read", "ids": event["ids"]})

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import Any
 
-from linkup.actions.presence import do_announce_presences
+from linkup.actions.presence import do_announce_presences, record_away
 from linkup.core.conf import setting
 from linkup.core.errors import IDLE
 from linkup.core.log import log_event
@@ -102,6 +102,9 @@ class Liveness:
     async def leave(self, consumer: Any) -> None:
         self.sockets.pop(consumer.conn_id, None)
         await self.departures.submit((consumer.user.pk, consumer.conn_id, consumer.focus))
+        if not getattr(consumer, "hidden", True):
+            # A tab in sight went: the user's other tabs may all be hidden now.
+            background(self.note_away(consumer.user.pk))
 
     async def _admit_many(self, asks: list[Admission]) -> list[bool]:
         """One batch of admissions. The timeout bounds the store's answer, not the time a
@@ -130,6 +133,22 @@ class Liveness:
     async def _announce_many(self, batches: list[list[Transition]]) -> list[None]:
         await self.announce([t for transitions in batches for t in transitions])
         return [None] * len(batches)
+
+    async def set_hidden(self, consumer: Any, hidden: bool) -> None:
+        """Record whether the socket's tab is hidden, and so whether its user is away."""
+        await self.store.set_hidden(consumer.user.pk, consumer.conn_id, hidden)
+        await self.note_away(consumer.user.pk)
+
+    async def note_away(self, user: int) -> None:
+        """Write down in the database since when every tab of the user is hidden (or that
+        one is in sight): the notification fallback (another process) reads it there."""
+        now = time.time()
+        try:
+            away = await self.store.all_hidden(user, now)
+            if away is not None:
+                await perform(record_away, user, away, now)
+        except Exception as exc:  # the fallback waits for the user to go offline, as before
+            log_event(logging.WARNING, "connection", "away not recorded", exc, user_id=user)
 
     async def set_focus(self, consumer: Any, room: int | None) -> None:
         """Record which room the socket shows (None: none, or the tab is hidden)."""

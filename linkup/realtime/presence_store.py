@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from linkup.store.redis import Keys
+from linkup.store.redis import Keys, hidden_of
 
 Transition = tuple[int, str, float]  # (user id, "online" | "offline", at)
+HIDDEN_KEEP_S = 86_400  # a user's hidden-tab entries outlive a dead process by a day at most
 CHAT = "chat"  # the sockets presence is made of; admit() counts other kinds apart
 Admission = tuple[int, str, str]  # (user id, connection id, kind)
 Departure = tuple[int, str, int | None]  # (user id, connection id, the room it showed)
@@ -39,6 +40,7 @@ class PresenceBook:
     gone_at: dict[int, float] = field(default_factory=dict)  # user -> when the last conn went
     # room -> user -> connections showing that room (the `focus` frame)
     focus: dict[int, dict[int, set[str]]] = field(default_factory=dict)
+    hidden: set[tuple[int, str]] = field(default_factory=set)  # (user, conn): tab hidden
 
     # Sockets of other kinds (notification sockets), counted the same way but apart from
     # presence: kind -> user -> conn -> expiry.
@@ -89,6 +91,7 @@ class PresenceBook:
             self.gone_at.pop(user, None)
 
     async def disconnect(self, user: int, conn: str, now: float) -> None:
+        self.hidden.discard((user, conn))
         conns = self.conns.get(user, {})
         conns.pop(conn, None)
         if not conns:
@@ -140,6 +143,19 @@ class PresenceBook:
                 self.focus.pop(old, None)
         if new is not None:
             self.focus.setdefault(new, {}).setdefault(user, set()).add(conn)
+
+    async def set_hidden(self, user: int, conn: str, hidden: bool) -> None:
+        if hidden:
+            self.hidden.add((user, conn))
+        else:
+            self.hidden.discard((user, conn))
+
+    async def all_hidden(self, user: int, now: float) -> bool | None:
+        """Whether every live chat socket of the user is in a hidden tab; None with none."""
+        live = [conn for conn, expiry in self.conns.get(user, {}).items() if expiry > now]
+        if not live:
+            return None
+        return all((user, conn) in self.hidden for conn in live)
 
     async def focused(self, rooms: list[int], now: float) -> dict[int, set[int]]:
         """The users with a live connection showing each of `rooms`."""
@@ -307,6 +323,7 @@ class RedisPresence:
     async def disconnect_many(self, gone: list[Departure], now: float) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, conn, focus in gone:
+                pipe.hdel(self.keys.hidden(user), conn)
                 keys = [self._conns(user), self._present, self._gone]
                 if focus is not None:
                     keys.append(self._focus(focus))
@@ -333,6 +350,25 @@ class RedisPresence:
 
     def _focus(self, room: int) -> str:
         return self.keys.focus(room)
+
+    async def set_hidden(self, user: int, conn: str, hidden: bool) -> None:
+        key = self.keys.hidden(user)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if hidden:
+                pipe.hset(key, conn, 1)
+                pipe.expire(key, HIDDEN_KEEP_S)  # entries of a process that died go in time
+            else:
+                pipe.hdel(key, conn)
+            await pipe.execute()
+
+    async def all_hidden(self, user: int, now: float) -> bool | None:
+        """Whether every live chat socket of the user (on any process) is in a hidden tab;
+        None with none. One round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(self._conns(user), f"({now}", "+inf")
+            pipe.hkeys(self.keys.hidden(user))
+            live, hidden = await pipe.execute()
+        return hidden_of(live, hidden)
 
     async def set_focus(self, user: int, conn: str, old: int | None, new: int | None) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -73,6 +74,10 @@ class Keys:
         """Hash: "user:connection" of every socket showing the room."""
         return f"{self.prefix}:presence:focus:{room}"
 
+    def hidden(self, user: int) -> str:
+        """Hash: the user's chat sockets whose tab is hidden (connection -> 1)."""
+        return f"{self.prefix}:presence:hidden:{user}"
+
     def limit(self, name: str, key: object) -> str:
         """Hash: one token bucket of the limiter `name` (send, typing) for `key`."""
         return f"{self.prefix}:limit:{name}:{key}"
@@ -80,6 +85,18 @@ class Keys:
 
 def keys() -> Keys:
     return Keys(prefix())
+
+
+def hidden_of(live: list[Any], hidden: list[Any]) -> bool | None:
+    """From a user's live chat connections and their hidden ones (as Redis answers them):
+    whether every live one is in a hidden tab; None with none live."""
+    if not live:
+        return None
+    return {_text(c) for c in live} <= {_text(c) for c in hidden}
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def async_client(connections: int, wait_s: float, timeout_s: float) -> aioredis.Redis | None:

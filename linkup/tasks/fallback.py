@@ -287,16 +287,45 @@ def _present_in_redis(user_id: int) -> bool | None:
         client.close()
 
 
-def _offline_since(user_id: int) -> dt.datetime | None:
-    """When the user went offline; None while they are online. A user never seen online
-    has been offline forever. With Redis its presence set is the truth (a flag left on by
-    a process that died is not); the database's flag otherwise."""
-    row = UserPresence.objects.filter(user_id=user_id).values_list("online", "last_seen").first()
-    online, last_seen = row if row is not None else (False, None)
+def _all_hidden_in_redis(user_id: int, now: float) -> bool | None:
+    """Whether the shared presence store has every live chat socket of the user in a hidden
+    tab; None without Redis, with no live socket, or when it cannot be asked."""
+    client = redis.sync_client(timeout_s=2)
+    if client is None:
+        return None
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(redis.keys().presence_conns(user_id), f"({now}", "+inf")
+            pipe.hkeys(redis.keys().hidden(user_id))
+            live, hidden = pipe.execute()
+        return redis.hidden_of(live, hidden)
+    except redis.REDIS_DOWN as exc:
+        log_event(logging.WARNING, "connection", "presence not readable", exc, user_id=user_id)
+        return None
+    finally:
+        client.close()
+
+
+def _offline_since(user_id: int, now: dt.datetime) -> dt.datetime | None:
+    """When the user went offline, or went away (every tab of theirs hidden); None while
+    they are online with a tab in sight. A user never seen online has been offline forever.
+    With Redis its presence set is the truth (a flag left on by a process that died is
+    not); the database's flag otherwise."""
+    row = (
+        UserPresence.objects.filter(user_id=user_id)
+        .values_list("online", "last_seen", "hidden_since")
+        .first()
+    )
+    online, last_seen, hidden_since = row if row is not None else (False, None, None)
     present = _present_in_redis(user_id)
     if present is not None:
         online = present
     if online:
+        # Away: every tab hidden since a time after the user last went offline (an older
+        # one is stale), unless the shared store knows of a tab in sight.
+        fresh = hidden_since is not None and (last_seen is None or hidden_since > last_seen)
+        if fresh and _all_hidden_in_redis(user_id, now.timestamp()) is not False:
+            return hidden_since
         return None
     return last_seen or dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -443,8 +472,8 @@ def run_for_user(
     channels = channels_for(user)
     if not channels:  # stored only: shown on the next visit, or it expires
         return min(upcoming)
-    since = _offline_since(user_id)
-    if since is None:  # online: the app shows it; look again once they may have gone
+    since = _offline_since(user_id, now)
+    if since is None:  # in the app: it shows it; look again once they may have gone
         return min([*upcoming, now + delay])
     if since + delay > now:
         return min([*upcoming, since + delay])

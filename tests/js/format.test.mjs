@@ -2,10 +2,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { random } from "./random.mjs";
+
 import {
   bellCount,
   bellLabel,
   byActivity,
+  dayKey,
+  dayLabel,
   initial,
   messageItems,
   otherMember,
@@ -15,6 +19,8 @@ import {
   stateText,
   tickTitle,
   typingNames,
+  unreadDivider,
+  timeline,
 } from "../../linkup/static/linkup/format.js";
 
 const ME = { id: 1, username: "alice" };
@@ -62,38 +68,52 @@ test("typingNames names who types, 'Someone' when unknown", () => {
   assert.deepEqual(typingNames(room, people), ["bob", "Someone"]);
 });
 
-test("roomPreview: typing first, then my queued message, then the last message", () => {
+test("roomPreview: typing first, then my draft, then my queued message, then the last message", () => {
   const none = { typing: [], queued: [], meId: ME.id };
   const last = { seq: 4, body: "hello\nsecond line", sender: BOB };
   assert.deepEqual(
     roomPreview({ ...direct, last_message: last }, { typing: ["bob"], queued: [], meId: ME.id }),
-    { text: "typing…", typing: true },
+    { text: "typing…", typing: true, draft: false },
   );
   assert.deepEqual(
     roomPreview({ ...group, last_message: last }, { ...none, typing: ["bob", "carol"] }),
-    { text: "bob and carol are typing…", typing: true },
+    { text: "bob and carol are typing…", typing: true, draft: false },
   );
   assert.deepEqual(
     roomPreview({ ...direct, last_message: last }, { typing: [], queued: [], meId: ME.id }),
-    { text: "hello", typing: false },
+    { text: "hello", typing: false, draft: false },
   );
   assert.deepEqual(
     roomPreview({ ...group, last_message: last }, { typing: [], queued: [], meId: ME.id }),
-    { text: "bob: hello", typing: false },
+    { text: "bob: hello", typing: false, draft: false },
   );
   assert.deepEqual(
     roomPreview({ ...group, last_message: { body: "mine", sender: ME } }, none),
-    { text: "You: mine", typing: false },
+    { text: "You: mine", typing: false, draft: false },
   );
   const queued = [{ body: "first" }, { body: "queued\nmore" }];
   assert.deepEqual(
     roomPreview({ ...group, last_message: last }, { typing: [], queued, meId: ME.id }),
-    { text: "You: queued", typing: false },
+    { text: "You: queued", typing: false, draft: false },
   );
   assert.deepEqual(roomPreview(direct, { typing: [], queued: [], meId: ME.id }), {
     text: "",
     typing: false,
+    draft: false,
   });
+  // A draft comes after typing and before anything sent or queued.
+  assert.deepEqual(
+    roomPreview({ ...group, last_message: last }, { typing: [], queued, meId: ME.id, draft: "  plan\nb " }),
+    { text: "plan", typing: false, draft: true },
+  );
+  assert.deepEqual(
+    roomPreview({ ...direct, last_message: last }, { typing: ["bob"], queued, meId: ME.id, draft: "plan" }),
+    { text: "typing…", typing: true, draft: false },
+  );
+  assert.deepEqual(
+    roomPreview({ ...direct, last_message: last }, { typing: [], queued: [], meId: ME.id, draft: " \n " }),
+    { text: "hello", typing: false, draft: false },
+  );
 });
 
 test("roomStatus: typing, the other's presence, or the group's members", () => {
@@ -194,4 +214,51 @@ test("recentNotes lists the newest 50, highest id first", () => {
   assert.equal(recent[0].id, 60);
   assert.equal(recent[49].id, 11);
   assert.deepEqual(recentNotes(new Map([[2, { id: 2 }], [9, { id: 9 }]])).map((n) => n.id), [9, 2]);
+});
+
+test("dayLabel: Today, Yesterday, the weekday within a week, else the date", () => {
+  const now = new Date(2026, 11, 7, 9, 30); // a Monday morning
+  const at = (y, m, d, h = 12) => new Date(y, m, d, h).toISOString();
+  assert.equal(dayLabel(at(2026, 11, 7, 0), now, "en-GB"), "Today");
+  assert.equal(dayLabel(at(2026, 11, 6, 23), now, "en-GB"), "Yesterday");
+  assert.equal(dayLabel(at(2026, 11, 6), now, "es", { yesterday: "Ayer" }), "Ayer");
+  assert.equal(dayLabel(at(2026, 11, 2), now, "en-GB"), "Wednesday");
+  assert.equal(dayLabel(at(2026, 10, 30), now, "en-GB"), "30 November");
+  assert.equal(dayLabel(at(2025, 11, 31), now, "en-GB"), "31 December 2025");
+});
+
+test("timeline: a separator at each new day, the divider before its message, nothing lost", () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const next = random(seed);
+    let t = new Date(2026, 0, 1).getTime();
+    const messages = Array.from({ length: Math.floor(next() * 30) }, (_, i) => {
+      t += Math.floor(next() * 40) * 3_600_000; // 0 to 39 hours later
+      return { seq: i + 1, created_at: new Date(t).toISOString(), sender: { id: 1 } };
+    });
+    const divider = messages.length && next() < 0.7 ? 1 + Math.floor(next() * messages.length) : null;
+    const rows = timeline(messages, divider);
+    assert.deepEqual(rows.filter((r) => r.kind === "message").map((r) => r.message), messages);
+    const days = rows.filter((r) => r.kind === "day").map((r) => r.key);
+    assert.equal(new Set(days).size, days.length, `seed ${seed}: a day twice`);
+    assert.equal(days.length, new Set(messages.map((m) => dayKey(m.created_at))).size);
+    rows.forEach((row, i) => {
+      if (row.kind !== "message") return;
+      // Each message sits under the separator of its own day.
+      const above = rows.slice(0, i).reverse().find((r) => r.kind === "day");
+      assert.equal(above.key, `day:${dayKey(row.message.created_at)}`, `seed ${seed}`);
+    });
+    const at = rows.findIndex((r) => r.kind === "divider");
+    if (divider == null) assert.equal(at, -1);
+    else assert.equal(rows[at + 1].message.seq, divider, `seed ${seed}`);
+  }
+});
+
+test("unreadDivider: my first unread message from someone else, and how many", () => {
+  const msgs = [
+    { seq: 3, sender: { id: 2 } }, { seq: 4, sender: { id: 1 } }, { seq: 5, sender: { id: 2 } },
+    { seq: 6, sender: { id: 2 } }, { seq: null, sender: { id: 1 } },
+  ];
+  assert.deepEqual(unreadDivider(msgs, 3, 1), { seq: 5, count: 2 });
+  assert.deepEqual(unreadDivider(msgs, 2, 1), { seq: 3, count: 3 });
+  assert.equal(unreadDivider(msgs, 6, 1), null);
 });

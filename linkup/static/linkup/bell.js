@@ -15,6 +15,9 @@ const PUSH_WAIT_MS = (config.push_wait_s || 15) * 1000;
 export const notes = new Map(); // id -> notification, newest first when drawn
 let unreadNotes = 0;
 let arriving = null; // notifications that came while the list loads (they may be newer)
+// Notifications that came while the tab was out of sight are not seen (the server leaves
+// them to Web Push and email): loading the list once the tab is back in sight sees them.
+let cameHidden = false;
 
 export const notifier = new Connection({
   url: config.notifications_socket,
@@ -23,6 +26,7 @@ export const notifier = new Connection({
   attempts: 1000, // no HTTP fallback for the bell: it keeps retrying, and reloads on return
   onFrame: (frame) => {
     if (frame.type === "notification") {
+      if (document.visibilityState !== "visible") cameHidden = true;
       const known = notes.get(frame.notification.id);
       takeNote(frame.notification);
       if (arriving) arriving.push(frame.notification);
@@ -154,6 +158,11 @@ async function enablePush() {
 }
 
 export function wireBell() {
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || !cameHidden) return;
+    cameHidden = false;
+    loadNotes().catch(() => {});
+  });
   $("push-row").hidden = !config.push_key;
   $("push-enable").addEventListener("click", () => enablePush());
   $("bell").addEventListener("click", () => {

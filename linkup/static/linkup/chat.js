@@ -7,6 +7,8 @@
 //   model.js, merge.js, format.js,  pure (no DOM, no network): unit-tested with node --test
 //   changes.js, attachments.js
 //   connection.js, outbox.js        a socket with reconnects; the localStorage outbox (tested too)
+//   drafts.js                       per-room drafts in localStorage (tested)
+//   richtext.js, mentions.js        formatting parsed to a token tree (tested); the @ list
 //   page.js                         the config the server wrote into the page; DOM helpers
 //   api.js                          the REST API (fetch, CSRF, signed out)
 //   store.js                        rooms, people, the shown room; taking messages in
@@ -21,6 +23,8 @@
 //   safety.js                       blocking the other person of a direct chat; reports
 //   attach.js, upload.js, filestore.js  files: the tray, voice notes, the viewer; uploads
 //                                   with progress; queued files kept in IndexedDB
+//   alertrules.js, alerts.js        when to alert (tested); desktop notifications, sound, the
+//                                   count in the title and icon, tabs agreeing on one alert
 //   bell.js                         notifications and Web Push (sw.js: its service worker)
 //
 // The modules import one another's functions directly (a UI's calls go both ways: drawing
@@ -28,20 +32,22 @@
 // but the construction of the sockets and the outbox, which only keep their callbacks: this
 // file, evaluated last, starts everything.
 
+import { askPermission, wireAlerts } from "./alerts.js";
 import { api, leave } from "./api.js";
 import { notes, notifier, renderBell, wireBell } from "./bell.js";
 import { loadOlder, showList } from "./navigate.js";
 import { trayHolds, wireAttach } from "./attach.js";
 import { sweepFiles } from "./filestore.js";
 import { wireFind } from "./find.js";
-import { cancelContext, composerKey, submit } from "./menu.js";
+import { cancelContext, composerKey, editing, submit } from "./menu.js";
+import { closeMentions, mentionKey, suggestMentions } from "./mentions.js";
 import { $ } from "./page.js";
 import { wirePeople } from "./people.js";
 import { markVisibleRead } from "./receipts.js";
-import { render } from "./render.js";
+import { drawJump, render, renderRooms, scrollToBottom } from "./render.js";
 import { loadBlocks, wireSafety } from "./safety.js";
 import { outbox, typed } from "./send.js";
-import { current, loadRooms, people, rooms } from "./store.js";
+import { current, drafts, loadRooms, people, rooms } from "./store.js";
 import { connection, sendFocus, stateChanged } from "./sync.js";
 
 function wire() {
@@ -50,17 +56,28 @@ function wire() {
     event.preventDefault();
     const body = input.value.trim();
     if (!body && !trayHolds()) return;
+    askPermission(); // a sensible moment: the person is writing to someone
     input.value = "";
     submit(body); // a message, a reply or an edit (menu.js knows the composer's mode)
   });
   input.addEventListener("keydown", (event) => {
+    if (mentionKey(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       $("composer").requestSubmit();
     } else composerKey(event);
   });
   $("context-cancel").addEventListener("click", cancelContext);
-  input.addEventListener("input", typed);
+  input.addEventListener("input", () => {
+    if (current && !editing()) {
+      drafts.set(current.id, input.value);
+      renderRooms(); // the list shows the draft
+    }
+    typed();
+    suggestMentions();
+  });
+  input.addEventListener("click", suggestMentions);
+  input.addEventListener("blur", () => setTimeout(closeMentions, 150));
   $("back").addEventListener("click", showList);
   $("sign-out").form.addEventListener("submit", () => {
     leave();
@@ -69,6 +86,11 @@ function wire() {
   $("scroller").addEventListener("scroll", () => {
     if ($("scroller").scrollTop < 80) loadOlder();
     markVisibleRead();
+    drawJump();
+  });
+  $("jump-latest").addEventListener("click", () => {
+    scrollToBottom();
+    $("composer-input").focus();
   });
   wirePeople();
   $("mute").addEventListener("click", async () => {
@@ -88,6 +110,7 @@ function wire() {
 }
 
 wire();
+wireAlerts();
 wireAttach();
 wireFind();
 wireSafety();

@@ -48,19 +48,21 @@ function typingLine(room, typing) {
 }
 
 /**
- * The room list's second line: who is typing, else my newest queued message, else the last
- * message ("You: …", or the sender's name in a group), first line only. {text, typing}.
+ * The room list's second line: who is typing, else my unsent draft, else my newest queued
+ * message, else the last message ("You: …", or the sender's name in a group), first line
+ * only. {text, typing, draft}.
  */
-export function roomPreview(room, { typing, queued, meId }) {
-  if (typing.length) return { text: typingLine(room, typing), typing: true };
+export function roomPreview(room, { typing, queued, meId, draft = "" }) {
+  if (typing.length) return { text: typingLine(room, typing), typing: true, draft: false };
+  if (draft.trim()) return { text: draft.trim().split("\n")[0], typing: false, draft: true };
   const sends = queued.filter(isSend);
   const last = sends[sends.length - 1];
   const message = last ? { body: last.body, attachments: last.files, mine: true } : room.last_message;
-  if (!message) return { text: "", typing: false };
+  if (!message) return { text: "", typing: false, draft: false };
   const mine = message.mine || (message.sender && message.sender.id === meId);
   const who = mine ? "You: " : room.kind === "group" ? `${message.sender.username}: ` : "";
   const text = shownBody(message) || (message.deleted ? "" : filesLabel(message.attachments));
-  return { text: who + text.split("\n")[0], typing: false };
+  return { text: who + text.split("\n")[0], typing: false, draft: false };
 }
 
 /** The header's status: who is typing, else the other's presence, else the group's members. */
@@ -119,4 +121,58 @@ export function bellLabel(unread) {
 /** The notifications the panel lists: the newest 50 (highest ids first). */
 export function recentNotes(notes) {
   return [...notes.values()].sort((a, b) => b.id - a.id).slice(0, 50);
+}
+
+/** A calendar day as the key of its separator: local YYYY-MM-DD. */
+export function dayKey(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** A day separator's words: Today, Yesterday, the weekday within the last week, else the
+ * date (with the year when it is not this year's). `words` translates Today and Yesterday. */
+export function dayLabel(iso, now = new Date(), locale = undefined, words = {}) {
+  const d = new Date(iso);
+  const startOf = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate());
+  const days = Math.round((startOf(now) - startOf(d)) / 86_400_000);
+  if (days === 0) return words.today || "Today";
+  if (days === 1) return words.yesterday || "Yesterday";
+  if (days > 1 && days < 7) return d.toLocaleDateString(locale, { weekday: "long" });
+  const options = { day: "numeric", month: "long" };
+  if (d.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return d.toLocaleDateString(locale, options);
+}
+
+/**
+ * The conversation's rows in order: a day separator before the first message of each day
+ * ({kind: "day", key, iso}), the "new messages" divider before the message with seq
+ * `dividerSeq` ({kind: "divider", key: "divider"}), and each message ({kind: "message",
+ * message}). Queued messages (no seq) count as today's.
+ */
+export function timeline(messages, dividerSeq = null) {
+  const rows = [];
+  let day = null;
+  for (const message of messages) {
+    const key = dayKey(message.created_at);
+    if (key !== day) {
+      rows.push({ kind: "day", key: `day:${key}`, iso: message.created_at });
+      day = key;
+    }
+    if (dividerSeq != null && message.seq === dividerSeq) rows.push({ kind: "divider", key: "divider" });
+    rows.push({ kind: "message", message });
+  }
+  return rows;
+}
+
+/** Where the "new messages" line goes when a room opens: before my first unread message
+ * from someone else, with how many there are; null when nothing is unread. */
+export function unreadDivider(messages, readSeq, meId) {
+  const unread = messages.filter((m) => m.seq != null && m.seq > readSeq && m.sender.id !== meId);
+  return unread.length ? { seq: unread[0].seq, count: unread.length } : null;
+}
+
+/** The "new messages" line. */
+export function newMessagesText(count) {
+  return count === 1 ? "1 new message" : `${count} new messages`;
 }

@@ -11,7 +11,7 @@ import { $, config, el, me } from "./page.js";
 import { openReport } from "./safety.js";
 import { shown, showNotice, titleChips } from "./render.js";
 import { compose, queueChange } from "./send.js";
-import { current } from "./store.js";
+import { current, drafts } from "./store.js";
 
 const LABELS = {
   reply: "Reply",
@@ -147,15 +147,25 @@ function act(action, seq) {
 
 // -- the composer's reply and edit modes -----------------------------------------------------
 
+/** True while the composer edits a sent message (its text is not the room's draft). */
+export function editing() {
+  return Boolean(context && context.mode === "edit");
+}
+
+/** Out of edit mode the composer holds the room's draft again. */
+function restoreDraft() {
+  $("composer-input").value = current ? drafts.get(current.id) : "";
+}
+
 function startContext(next) {
-  if (context && context.mode === "edit") $("composer-input").value = "";
+  if (editing()) restoreDraft();
   context = next;
   showContext();
   $("composer-input").focus();
 }
 
 export function cancelContext() {
-  if (context && context.mode === "edit") $("composer-input").value = "";
+  if (editing()) restoreDraft();
   context = null;
   showContext();
 }
@@ -188,8 +198,10 @@ export function submit(body) {
     if (body && message && message.body !== body) {
       queueChange(mode.room, mode.seq, { kind: "edit", body });
     }
+    restoreDraft();
     return;
   }
+  if (current) drafts.clear(current.id);
   const { files, meta } = takeTray();
   compose(body, mode ? mode.quote : null, files, meta);
 }

@@ -4,27 +4,41 @@
 import { api } from "./api.js";
 import { historyComplete, mayLoadOlder } from "./merge.js";
 import { Segment } from "./model.js";
-import { $ } from "./page.js";
+import { $, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
-import { render, renderMessages, scrollToBottom } from "./render.js";
+import { unreadDivider } from "./format.js";
+import { render, renderMessages, scrollToBottom, scrollToDivider } from "./render.js";
 import { stopTyping } from "./send.js";
-import { current, rooms, setCurrent, takeMessages } from "./store.js";
+import { current, drafts, rooms, setCurrent, takeMessages } from "./store.js";
 import { sendFocus } from "./sync.js";
 
 const HISTORY_FIRST = 50;
 const HISTORY_MORE = 20;
+// A room opens at its first unread message, its history loaded down to it: up to this many
+// (past them, the newest this many, the older ones on scrolling up).
+const HISTORY_UNREAD = 300;
 
 export async function openRoom(id) {
   const room = rooms.get(id);
   if (!room) return;
-  if (current !== room) stopTyping();
-  setCurrent(room);
+  let readAt = null; // where I had read to, as the room opens (before this view reads more)
+  if (current !== room) {
+    if (current) current.divider = null; // the "new messages" line lasts while a room is open
+    stopTyping();
+    setCurrent(room);
+    fillComposer(); // this room's draft, never the last room's text
+    readAt = Math.max(room.read_seq, room.readSent);
+    room.divider = null;
+    room.opening = true; // nothing is marked read before the view is placed
+  }
   $("app").dataset.view = "room";
   sendFocus();
   render();
-  if (room.last_seq > 0 && !historyComplete(room, HISTORY_FIRST)) {
+  const unread = readAt == null ? 0 : Math.min(room.last_seq - readAt, HISTORY_UNREAD);
+  const wanted = Math.max(HISTORY_FIRST, unread + 5);
+  if (room.last_seq > 0 && !historyComplete(room, wanted)) {
     try {
-      const page = await api("GET", `/rooms/${id}/messages?limit=${HISTORY_FIRST}`);
+      const page = await api("GET", `/rooms/${id}/messages?limit=${wanted}`);
       if (room.seg.hi != null && page.messages.length && page.messages[0].seq > room.seg.hi + 1) {
         room.seg = new Segment(); // far behind: show the newest, older pages load on scroll
       }
@@ -35,12 +49,20 @@ export async function openRoom(id) {
     }
   }
   if (current === room) {
+    if (readAt != null) room.divider = unreadDivider(room.seg.list(), readAt, me.id);
     render();
-    scrollToBottom();
+    if (room.divider) scrollToDivider();
+    else scrollToBottom();
+    room.opening = false; // placed: what is in view now is read
     $("composer-input").focus();
     markVisibleRead();
     fillPane();
   }
+}
+
+/** The composer holds the shown room's draft (and nothing without a room). */
+export function fillComposer() {
+  $("composer-input").value = current ? drafts.get(current.id) : "";
 }
 
 /** While the messages do not fill the pane there is no scrolling up: load older ones. */
@@ -56,6 +78,7 @@ function fillPane() {
 export function showList() {
   stopTyping();
   setCurrent(null);
+  fillComposer();
   $("app").dataset.view = "list";
   sendFocus();
   render();

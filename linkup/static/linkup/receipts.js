@@ -39,7 +39,7 @@ export function receipt(room, kind, seq) {
 /** Mark read up to the newest of others' bubbles on screen, while the tab is seen. */
 export function markVisibleRead() {
   const room = current;
-  if (!room || document.visibilityState !== "visible" || !document.hasFocus()) return;
+  if (!room || room.opening || document.visibilityState !== "visible" || !document.hasFocus()) return;
   const scroller = $("scroller");
   const box = scroller.getBoundingClientRect();
   const items = $("messages").children;

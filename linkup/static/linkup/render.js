@@ -1,8 +1,12 @@
 // Drawing: the room list, the shown room's header and its messages. Elements are kept by key
 // and updated in place; user text goes in with textContent only.
 
+import { drawCount } from "./alerts.js";
 import {
   byActivity,
+  dayLabel,
+  newMessagesText,
+  timeline,
   initial,
   messageItems,
   otherMember,
@@ -21,8 +25,9 @@ import { markVisibleRead } from "./receipts.js";
 import { cancelSend, outbox, progress, queueChange, retry } from "./send.js";
 import { leaveTray, openViewer } from "./attach.js";
 import { drawSafety } from "./safety.js";
+import { parse } from "./richtext.js";
 import { markTerms } from "./search.js";
-import { current, found, people, rooms } from "./store.js";
+import { current, drafts, found, people, rooms } from "./store.js";
 
 export function render() {
   renderRooms();
@@ -67,8 +72,12 @@ export function renderRooms() {
       typing: typingNames(room, people),
       queued: outbox.forRoom(room.id),
       meId: me.id,
+      draft: room === current ? "" : drafts.get(room.id),
     });
-    last.textContent = preview.text;
+    if (preview.draft) {
+      const label = el("span", "draft-label", "Draft: ");
+      last.replaceChildren(label, document.createTextNode(preview.text));
+    } else last.textContent = preview.text;
     last.classList.toggle("typing", preview.typing);
     const badge = button.querySelector(".badge");
     badge.hidden = !(room.unread_count > 0);
@@ -82,6 +91,7 @@ export function renderRooms() {
       roomEls.delete(id);
     }
   }
+  drawCount();
 }
 
 export function renderConversation() {
@@ -130,9 +140,19 @@ export function renderMessages() {
   const scroller = $("scroller");
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   const items = messageItems(room.seg.list(), outbox.forRoom(room.id), me);
+  const names = memberNames(room);
   const keep = new Set();
   shown.clear();
-  items.forEach((message, index) => {
+  let index = 0;
+  for (const row of timeline(items, room.divider ? room.divider.seq : null)) {
+    if (row.kind !== "message") {
+      keep.add(row.key);
+      const li = drawMarker(row, room);
+      if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+      index++;
+      continue;
+    }
+    const message = row.message;
     if (message.seq != null) shown.set(message.seq, message);
     const key = `${room.id}:${message.sender.id}:${message.client_id}`;
     keep.add(key);
@@ -166,8 +186,7 @@ export function renderMessages() {
     const body = li.querySelector(".body");
     const text = shownBody(message);
     const hit = found.room === room.id && found.seq === message.seq && !message.deleted;
-    if (hit) body.replaceChildren(...markedPieces(markTerms(text, found.terms)));
-    else body.textContent = text;
+    drawBody(body, message.deleted ? null : text, text, names, hit ? found.terms : null);
     li.classList.toggle("found", hit);
     body.hidden = !text; // a photo without a caption
     body.classList.toggle("deleted", Boolean(message.deleted));
@@ -206,7 +225,8 @@ export function renderMessages() {
       }
     }
     if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
-  });
+    index++;
+  }
   for (const [key, li] of messageEls) {
     if (!keep.has(key)) {
       li.remove();
@@ -215,6 +235,89 @@ export function renderMessages() {
   }
   if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   markVisibleRead();
+  drawJump();
+}
+
+/** The "jump to latest" button: shown while the newest messages are out of sight, with how
+ * many of them I have not read. */
+export function drawJump() {
+  const scroller = $("scroller");
+  const room = current;
+  const away = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
+  const button = $("jump-latest");
+  button.hidden = !room || away < Math.max(200, scroller.clientHeight / 2);
+  const unread = room && !button.hidden ? room.unread_count || 0 : 0;
+  const count = $("jump-count");
+  count.hidden = unread === 0;
+  count.textContent = unread > 99 ? "99+" : String(unread);
+  button.setAttribute(
+    "aria-label",
+    unread ? `Jump to the latest messages, ${unread} unread` : "Jump to the latest messages",
+  );
+}
+
+/** A day's separator, or the "new messages" line (kept with the messages, by key). */
+function drawMarker(row, room) {
+  let li = messageEls.get(row.key);
+  if (!li) {
+    li = el("li", row.kind === "day" ? "day" : "unread-divider");
+    li.append(el("span"));
+    if (row.kind === "divider") li.setAttribute("role", "separator");
+    messageEls.set(row.key, li);
+  }
+  li.firstChild.textContent =
+    row.kind === "day" ? dayLabel(row.iso) : newMessagesText(room.divider.count);
+  return li;
+}
+
+const drawn = new WeakMap(); // a bubble's body -> what it was drawn from
+
+/** A message's text, formatted (richtext.js) with the search's words marked in it; a
+ * deleted message's line (`source` null) as plain text. Drawn again only when it changed. */
+function drawBody(body, source, text, names, terms) {
+  const key = JSON.stringify([source, text, terms, names.version]);
+  if (drawn.get(body) === key) return;
+  drawn.set(body, key);
+  if (source === null) body.textContent = text;
+  else body.replaceChildren(...richNodes(parse(source, { names, me: me.username }), terms));
+}
+
+/** DOM nodes for a token tree: elements made here, every text in a text node. */
+function richNodes(nodes, terms) {
+  return nodes.flatMap((node) => {
+    if (node.t === "text") {
+      return terms ? markedPieces(markTerms(node.text, terms)) : [document.createTextNode(node.text)];
+    }
+    if (node.t === "link") {
+      const link = el("a", "link", node.text);
+      link.href = node.href;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer nofollow";
+      return [link];
+    }
+    if (node.t === "mention") return [el("span", node.me ? "mention me" : "mention", node.text)];
+    if (node.t === "code") return [el("code", "", node.text)];
+    if (node.t === "pre") return [el("pre", "", node.text)];
+    const tag = { b: "strong", i: "em", s: "del" }[node.t];
+    const wrap = el(tag);
+    wrap.append(...richNodes(node.children, terms));
+    return [wrap];
+  });
+}
+
+const memberSets = new WeakMap(); // a room -> its members' usernames, by their signature
+let namesVersion = 0;
+
+/** The usernames a mention in this room may name (a Set with a `version` for drawBody). */
+function memberNames(room) {
+  const list = (room.members || []).map((m) => m.username);
+  const signature = list.join("\u0000");
+  const known = memberSets.get(room);
+  if (known && known.signature === signature) return known.names;
+  const names = new Set(list);
+  names.version = ++namesVersion;
+  memberSets.set(room, { signature, names });
+  return names;
 }
 
 /** A sent message's files: images in a box of their size over their placeholder (a click
@@ -367,6 +470,19 @@ export function showNotice(text) {
   noticeTimer = setTimeout(() => {
     notice.hidden = true;
   }, 6000);
+}
+
+/** The "new messages" line near the top of the pane (or the bottom, if all of it fits). */
+export function scrollToDivider() {
+  const place = () => {
+    const line = $("messages").querySelector(".unread-divider");
+    const scroller = $("scroller");
+    if (!line) return;
+    const offset = line.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+    scroller.scrollTop += offset - 8;
+  };
+  place();
+  requestAnimationFrame(place);
 }
 
 export function scrollToBottom() {

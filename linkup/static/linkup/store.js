@@ -15,6 +15,7 @@ import { showList } from "./navigate.js";
 import { me } from "./page.js";
 import { receipt } from "./receipts.js";
 import { render, renderConversation, renderRooms } from "./render.js";
+import { browserStorage, Drafts } from "./drafts.js";
 import { dropFiles } from "./filestore.js";
 import { outbox, pendingAcks } from "./send.js";
 
@@ -23,6 +24,7 @@ export const people = new Map(); // user id -> {id, username, status, last_seen}
 const orphans = new Map(); // room id -> messages that came before the room did
 
 export let current = null; // the room shown
+export const drafts = new Drafts(browserStorage(), me.id); // per room: what was typed, unsent
 // The search hit last opened: its message shows the words it matched marked (find.js).
 export const found = { room: null, seq: null, terms: [] };
 
@@ -63,6 +65,7 @@ export async function loadRooms() {
     seen.add(room.id);
   }
   for (const id of [...rooms.keys()]) if (!seen.has(id)) dropRoom(id);
+  drafts.prune(seen); // a room left or removed takes its draft with it
   for (const [id, messages] of orphans) {
     if (rooms.has(id)) takeMessages(rooms.get(id), messages);
   }

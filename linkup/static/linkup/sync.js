@@ -1,6 +1,7 @@
 // The chat socket and staying in sync: frames from the server, catching up from the held
 // cursors when a socket says hello, and polling over HTTP while there is no live socket.
 
+import { alertAdded, alertMessages } from "./alerts.js";
 import { api, signedOut } from "./api.js";
 import { Connection } from "./connection.js";
 import { stateText } from "./format.js";
@@ -62,7 +63,8 @@ function onFrame(frame) {
         keepOrphan(message);
         return;
       }
-      takeMessages(room, [message]);
+      const added = takeMessages(room, [message]);
+      if (frame.type === "message.new") alertMessages(room, added).catch(() => {});
       break;
     }
     case "change.ack":
@@ -117,8 +119,11 @@ function onFrame(frame) {
       break;
     }
     case "room.updated":
-      if (!rooms.has(frame.room.id)) refreshRoomsSoon(); // a new room: its members' presence
-      upsertRoom(frame.room);
+      if (!rooms.has(frame.room.id)) {
+        refreshRoomsSoon(); // a new room: its members' presence
+        const room = upsertRoom(frame.room);
+        if (room.kind === "group") alertAdded(room).catch(() => {});
+      } else upsertRoom(frame.room);
       break;
     case "room.removed":
       dropRoom(typeof frame.room === "object" ? frame.room.id : frame.room);
@@ -229,7 +234,10 @@ async function pollOverHttp() {
 }
 
 /** Tell the server which room this tab shows (none while hidden). */
+/** Which room this tab shows, and whether it is in sight at all: a hidden tab shows none
+ * (its rooms' notifications are made), and with every tab hidden the person is away
+ * (notifications go by Web Push and email too). */
 export function sendFocus() {
-  const room = current && document.visibilityState === "visible" ? current.id : null;
-  connection.send({ type: "focus", room });
+  const visible = document.visibilityState === "visible";
+  connection.send({ type: "focus", room: current && visible ? current.id : null, visible });
 }

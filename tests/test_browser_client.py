@@ -1,0 +1,301 @@
+"""The web client people keep open all day (issue 20), in a real Chromium: drafts per room;
+formatted text, links and mentions (hostile ones inert); the conversation at the bottom,
+day separators, the "new messages" line above the first unread and the jump to the latest.
+
+Same fixtures and rules as tests/test_browser.py (CI=true fails without Chromium)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.live import api, new_user, send_over_rest
+from tests.test_browser import (
+    Watch,
+    browser,
+    bubbles,
+    direct_room,
+    open_room,
+    pair,
+    seed_messages,
+    shot,
+    sign_in,
+    wait_bubble,
+    watch,
+    web,
+)
+
+FIXTURES = (browser, watch, web)  # used by name, as parameters
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+def composer(page: Any) -> str:
+    return str(page.input_value("#composer-input"))
+
+
+def test_a_draft_stays_with_its_room_across_switches_and_a_reload(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, carol = new_user(base, "alice"), new_user(base, "bob"), new_user(base, "carol")
+    direct_room(base, alice, bob)
+    direct_room(base, alice, carol)
+    context = browser.new_context()
+    page = sign_in(watch, context, base, alice)
+    open_room(page, bob["name"])
+    page.fill("#composer-input", "half a thought for bob")
+    open_room(page, carol["name"])
+    assert composer(page) == ""  # nothing carried over: Enter here cannot send bob's words
+    page.press("#composer-input", "Enter")
+    page.fill("#composer-input", "for carol")
+    # The list shows the other room's draft.
+    line = page.text_content(f"#rooms button:has(.room-name:text-is('{bob['name']}')) .room-last")
+    assert line == "Draft: half a thought for bob"
+    page.reload()
+    open_room(page, bob["name"])
+    assert composer(page) == "half a thought for bob"
+    # Editing a sent message borrows the box and gives the draft back.
+    page.fill("#composer-input", "sent to bob")
+    page.press("#composer-input", "Enter")
+    wait_bubble(page, "sent to bob", "sent")
+    assert composer(page) == ""
+    page.fill("#composer-input", "the next one")
+    open_room(page, carol["name"])
+    assert composer(page) == "for carol"
+    page.press("#composer-input", "Enter")
+    wait_bubble(page, "for carol")
+    open_room(page, bob["name"])
+    assert composer(page) == "the next one"
+    page.click("#messages .msg.own .more")
+    page.click("[role=menuitem][data-action=edit]")
+    assert composer(page) == "sent to bob"
+    page.press("#composer-input", "Escape")
+    assert composer(page) == "the next one"
+    # Nothing went anywhere it was not sent.
+    assert [b["body"] for b in bubbles(page)] == ["sent to bob"]
+    open_room(page, carol["name"])
+    assert [b["body"] for b in bubbles(page)] == ["for carol"]
+    page.reload()
+    open_room(page, carol["name"])
+    assert composer(page) == ""  # sent: its draft is gone
+    context.close()
+
+
+# Formatting that tries to become markup: each must stay text, or become a safe link.
+RICH_PAYLOADS = [
+    "*<img src=x onerror=window.__xss=8>*",
+    'https://ex.com/"onmouseover="window.__xss=9',
+    "```<script>window.__xss=10</script>```",
+    "_[x](javascript:window.__xss=11)_",
+    "www.ex.com/<svg/onload=window.__xss=12>",
+    "`<iframe src=javascript:window.__xss=13>`",
+    "~<style>body{display:none}</style>~",
+]
+
+
+def test_formatting_links_and_mentions_render_safely(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    bodies = [
+        f"*bold* _italic_ ~gone~ `code` and https://example.org/a_b?x=1. Hi @{alice['name']}!",
+        *RICH_PAYLOADS,
+    ]
+    for body in bodies:
+        status, answer = send_over_rest(base, room, body, bob["token"])
+        assert status == 201, answer
+    context = browser.new_context()
+    page = sign_in(watch, context, base, alice)
+    open_room(page, bob["name"])
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#messages .msg').length === {len(bodies)}"
+    )
+    page.wait_for_timeout(300)  # let any onerror/onload that could fire, fire
+    first = page.eval_on_selector(
+        "#messages .msg .body",
+        """b => ({strong: b.querySelector('strong').textContent,
+                  em: b.querySelector('em').textContent, del: b.querySelector('del').textContent,
+                  code: b.querySelector('code').textContent,
+                  link: [b.querySelector('a').textContent, b.querySelector('a').href],
+                  mine: b.querySelector('.mention.me').textContent})""",
+    )
+    assert first == {
+        "strong": "bold",
+        "em": "italic",
+        "del": "gone",
+        "code": "code",
+        "link": ["https://example.org/a_b?x=1", "https://example.org/a_b?x=1"],
+        "mine": f"@{alice['name']}",
+    }
+    assert page.evaluate("window.__xss") is None
+    assert (
+        page.evaluate(
+            "document.querySelectorAll('#messages script, #messages img, #messages svg,"
+            " #messages iframe, #messages style').length"
+        )
+        == 0
+    )
+    links = page.eval_on_selector_all(
+        "#messages a",
+        "els => els.map(a => [a.getAttribute('href'), a.target, a.rel])",
+    )
+    assert links and all(
+        href.startswith(("https://", "http://"))
+        and target == "_blank"
+        and rel == "noopener noreferrer nofollow"
+        for href, target, rel in links
+    ), links
+    # The text read is the text sent, markers aside.
+    texts = [b["body"] for b in bubbles(page)][1:]
+    assert texts == [
+        "<img src=x onerror=window.__xss=8>",
+        'https://ex.com/"onmouseover="window.__xss=9',
+        "<script>window.__xss=10</script>",
+        "[x](javascript:window.__xss=11)",
+        "www.ex.com/<svg/onload=window.__xss=12>",
+        "<iframe src=javascript:window.__xss=13>",
+        "<style>body{display:none}</style>",
+    ]
+    assert page.evaluate("window.__csp") == []
+    # The @ list: typing "@" and a letter offers the member, Enter puts the name in.
+    page.fill("#composer-input", f"ping @{bob['name'][:2]}")
+    page.press("#composer-input", "End")  # input and caret as a person leaves them
+    page.type("#composer-input", bob["name"][2:3])
+    page.wait_for_selector("#mention-list:not([hidden]) .mention-choice")
+    page.press("#composer-input", "Enter")
+    assert page.input_value("#composer-input") == f"ping @{bob['name']} "
+    page.press("#composer-input", "Enter")
+    page.wait_for_function(
+        """name => [...document.querySelectorAll('#messages .msg.own .body .mention')]
+                     .some(m => m.textContent === '@' + name)""",
+        arg=bob["name"],
+    )
+    shot(page, "formatting")
+    context.close()
+
+
+def test_a_room_opens_at_the_first_unread_under_a_new_messages_line(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    carol = new_user(base, "carol")
+    other = direct_room(base, alice, carol)
+    for i in range(3):
+        assert send_over_rest(base, room, f"early {i}", bob["token"])[0] == 201
+    assert send_over_rest(base, other, "hello from carol", carol["token"])[0] == 201
+    context = browser.new_context()
+    page = sign_in(watch, context, base, alice)
+    open_room(page, bob["name"])  # reads the three
+    page.wait_for_function(f"() => window.linkup.rooms.get({room}).read_seq === 3")
+    # A short conversation sits at the bottom of the pane, under today's separator.
+    low = page.evaluate(
+        """() => { const s = document.getElementById('scroller').getBoundingClientRect();
+                   const m = [...document.querySelectorAll('#messages .msg')].pop()
+                       .getBoundingClientRect();
+                   return s.bottom - m.bottom; }"""
+    )
+    assert 0 <= low < 40, low
+    assert page.text_content("#messages li.day") == "Today"
+    open_room(page, carol["name"])
+    seed_messages(web, room, bob["id"], 40)  # seqs 4 to 43, while alice is elsewhere
+    page.wait_for_function(
+        """name => [...document.querySelectorAll('#rooms button')].some(b =>
+               b.querySelector('.room-name').textContent === name
+               && b.querySelector('.badge').textContent === '40')""",
+        arg=bob["name"],
+    )
+    open_room(page, bob["name"])
+    page.wait_for_selector("#messages .unread-divider")
+    placed = page.evaluate(
+        """() => { const line = document.querySelector('#messages .unread-divider');
+                   const s = document.getElementById('scroller').getBoundingClientRect();
+                   const r = line.getBoundingClientRect();
+                   const next = Number(line.nextElementSibling.dataset.seq);
+                   return {text: line.textContent, next,
+                           top: r.top - s.top, height: s.height}; }"""
+    )
+    assert placed["text"] == "40 new messages" and placed["next"] == 4, placed
+    assert 0 <= placed["top"] < placed["height"] / 3, placed  # near the top, in view
+    # The newest are out of sight: the jump button says how many are still unread.
+    page.wait_for_selector("#jump-latest:not([hidden]) #jump-count:not([hidden])")
+    unread = int(page.text_content("#jump-count"))
+    assert 0 < unread < 40
+    shot(page, "unread-divider")
+    page.click("#jump-latest")
+    page.wait_for_selector("#jump-latest", state="hidden")
+    page.wait_for_function(f"() => window.linkup.rooms.get({room}).read_seq === 43")
+    context.close()
+
+
+# Records the page's desktop notifications (and keeps the last, to click it) in place of the
+# browser's own, which a headless browser does not show; the permission is the real one.
+NOTIFICATION_SPY = """
+window.__notes = [];
+const Real = window.Notification;
+function Spy(title, options = {}) {
+  window.__notes.push({title, body: options.body, tag: options.tag});
+  Spy.last = this;
+  this.close = () => {};
+}
+Object.defineProperty(Spy, "permission", {get: () => Real.permission});
+Spy.requestPermission = (...args) => Real.requestPermission(...args);
+window.Notification = Spy;
+"""
+
+AWAY = """() => { document.hasFocus = () => false; window.dispatchEvent(new Event('blur')); }"""
+
+
+def test_a_tab_in_the_background_alerts_once_with_a_count_in_the_title(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    carol = new_user(base, "carol")
+    walks = {"kind": "group", "name": "Walks", "members": [alice["id"], carol["id"]]}
+    status, group = api(base, "POST", "/rooms", walks, bob["token"])
+    assert status == 201, group
+    context = browser.new_context()
+    context.grant_permissions(["notifications"], origin=base)
+    context.add_init_script(NOTIFICATION_SPY)
+    tabs = [sign_in(watch, context, base, alice), watch.page(context)]
+    tabs[1].goto(base + "/")
+    tabs[1].wait_for_selector("#conn[data-state='online']")
+    for tab in tabs:
+        tab.evaluate(AWAY)  # both tabs in the background
+    assert send_over_rest(base, room, "are you there?", bob["token"])[0] == 201
+    assert send_over_rest(base, group["id"], "a walk, anyone?", bob["token"])[0] == 201
+    assert send_over_rest(base, group["id"], f"@{alice['name']} you?", bob["token"])[0] == 201
+    for tab in tabs:
+        tab.wait_for_function("() => document.title === '(3) Linkup'")
+        assert tab.eval_on_selector("link[rel~=icon]", "l => l.href").startswith(
+            "data:image/svg+xml"
+        )
+    tabs[0].wait_for_timeout(500)  # any second alert would have come by now
+    notes = [n for tab in tabs for n in tab.evaluate("window.__notes")]
+    # One alert per message across both tabs; the group message without a mention: none.
+    assert sorted((n["title"], n["body"]) for n in notes) == [
+        (bob["name"], "are you there?"),
+        (f"{bob['name']} in Walks", f"@{alice['name']} you?"),
+    ], notes
+    # A click on the alert brings its conversation up.
+    holder = next(tab for tab in tabs if tab.evaluate("window.__notes.length") > 0)
+    holder.evaluate("() => window.Notification.last.onclick()")
+    holder.wait_for_function("() => document.getElementById('room-title').textContent !== 'Linkup'")
+    # While one tab is in front, the others do not alert.
+    front = tabs[0]
+    front.evaluate(
+        "() => { document.hasFocus = () => true; window.dispatchEvent(new Event('focus')); }"
+    )
+    before = sum(tab.evaluate("window.__notes.length") for tab in tabs)
+    assert send_over_rest(base, room, "still there?", bob["token"])[0] == 201
+    for tab in tabs:
+        tab.wait_for_function(
+            "room => (window.linkup.rooms.get(room).last_message || {}).body === 'still there?'",
+            arg=room,
+        )
+    tabs[1].wait_for_timeout(300)
+    assert sum(tab.evaluate("window.__notes.length") for tab in tabs) == before
+    context.close()
