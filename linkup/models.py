@@ -320,8 +320,16 @@ class Account(models.Model):
         on_delete=models.CASCADE,
         related_name="linkup_account",
     )
+
+    class Theme(models.TextChoices):
+        SYSTEM = ""  # as the device says (prefers-color-scheme)
+        LIGHT = "light"
+        DARK = "dark"
+
     # "" follows the site's GROUP_ADDS_DEFAULT; whoever may not add the user invites them.
     group_adds = models.CharField(max_length=8, choices=GroupAdds.choices, blank=True, default="")
+    # The web client's colours: the device's choice, or the person's.
+    theme = models.CharField(max_length=5, choices=Theme.choices, blank=True, default="")
     # The address a verification link was followed for: digests go to user.email only
     # while it is this one.
     verified_email = models.EmailField(blank=True, default="")

@@ -76,6 +76,10 @@ class Api:
     def delete(self, path: str, **extra: Any) -> Any:
         return self.client.delete(API + path, **self.headers, **extra)
 
+    def patch(self, path: str, data: Any = None) -> Any:
+        body = {} if data is None else data
+        return self.client.patch(API + path, body, content_type="application/json", **self.headers)
+
 
 def me_dict(user: Any, **changed: Any) -> dict[str, Any]:
     """What `GET /me` answers a user who changed nothing but `changed`."""
@@ -86,6 +90,7 @@ def me_dict(user: Any, **changed: Any) -> dict[str, Any]:
         "group_adds": "everyone",
         "email": "",
         "email_verified": False,
+        "theme": "",
         **changed,
     }
 
@@ -447,6 +452,24 @@ def test_me(alice: Any) -> None:
     response = Api(alice).get("/me")
     assert response.status_code == 200
     assert response.json() == me_dict(alice)
+
+
+def test_the_theme_is_kept_and_anything_else_refused(alice: Any) -> None:
+    api = Api(alice)
+    for theme in ("dark", "light", ""):
+        changed = api.patch("/me", {"theme": theme})
+        assert changed.status_code == 200 and changed.json() == me_dict(alice, theme=theme)
+        assert api.get("/me").json()["theme"] == theme
+    api.patch("/me", {"theme": "dark"})
+    for wrong in ("DARK", "blue", 1, None, "<script>"):
+        if wrong is None:
+            assert_error(api.patch("/me", {}), 400, "invalid_request")
+            continue
+        assert_error(api.patch("/me", {"theme": wrong}), 400, "invalid_request")
+    assert api.get("/me").json()["theme"] == "dark"  # nothing half-changed
+    page = Client()
+    page.force_login(alice)
+    assert b'<html lang="en" data-theme="dark">' in page.get("/").content
 
 
 def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, carol: Any) -> None:

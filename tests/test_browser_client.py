@@ -299,3 +299,76 @@ def test_a_tab_in_the_background_alerts_once_with_a_count_in_the_title(
     tabs[1].wait_for_timeout(300)
     assert sum(tab.evaluate("window.__notes.length") for tab in tabs) == before
     context.close()
+
+
+def test_dark_colours_follow_the_device_and_the_toggle_and_are_kept(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    for body in ("*Dark* mode, with a link: https://example.org", "and `code` 😀"):
+        assert send_over_rest(base, room, body, bob["token"])[0] == 201
+    background = "() => getComputedStyle(document.querySelector('.sidebar')).backgroundColor"
+    # The device asks for dark: dark, with nothing chosen.
+    context = browser.new_context(color_scheme="dark")
+    page = sign_in(watch, context, base, alice)
+    open_room(page, bob["name"])
+    assert page.evaluate(background) == "rgb(17, 27, 33)"
+    assert page.get_attribute("#theme-toggle", "aria-pressed") == "true"
+    shot(page, "dark")
+    context.close()
+    # A light device; the toggle picks dark, kept by the server across a reload and a
+    # new browser.
+    context = browser.new_context(color_scheme="light")
+    page = sign_in(watch, context, base, alice)
+    assert page.evaluate(background) == "rgb(255, 255, 255)"
+    page.click("#theme-toggle")
+    assert page.evaluate(background) == "rgb(17, 27, 33)"
+    page.wait_for_function(
+        "async () => (await (await fetch('/api/v1/me')).json()).theme === 'dark'"
+    )
+    page.reload()
+    page.wait_for_selector("html[data-theme='dark']")
+    assert page.evaluate(background) == "rgb(17, 27, 33)"
+    context.close()
+
+
+def test_keyboard_shortcuts_and_new_messages_told_to_screen_readers(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    carol = new_user(base, "carol")
+    direct_room(base, alice, carol)
+    assert send_over_rest(base, room, "first from bob", bob["token"])[0] == 201
+    context = browser.new_context()
+    page = sign_in(watch, context, base, alice)
+    page.wait_for_selector("#rooms button")
+    order = page.eval_on_selector_all("#rooms .room-name", "els => els.map(e => e.textContent)")
+    page.keyboard.press("Alt+ArrowDown")  # nothing open: the first chat
+    page.wait_for_function(
+        "name => document.getElementById('room-title').textContent === name", arg=order[0]
+    )
+    page.keyboard.press("Alt+ArrowDown")
+    page.wait_for_function(
+        "name => document.getElementById('room-title').textContent === name", arg=order[1]
+    )
+    page.keyboard.press("Alt+ArrowUp")
+    page.wait_for_function(
+        "name => document.getElementById('room-title').textContent === name", arg=order[0]
+    )
+    open_room(page, bob["name"])
+    page.keyboard.press("Alt+r")  # reply to bob's newest
+    page.wait_for_selector("#composer-context:not([hidden])")
+    assert page.text_content("#context-title") == f"Replying to {bob['name']}"
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+k")
+    assert page.evaluate("document.activeElement.id") == "find"
+    # A new message in the open chat is read out, politely.
+    assert send_over_rest(base, room, "*are* you there?", bob["token"])[0] == 201
+    page.wait_for_function(
+        "text => document.getElementById('announcer').textContent === text",
+        arg=f"{bob['name']}: are you there?",
+    )
+    assert page.get_attribute("#announcer", "aria-live") == "polite"
+    context.close()

@@ -1,5 +1,6 @@
-"""A person's own settings: privacy (last seen, who may add them to groups) and their email
-address, which must be verified before any notification is emailed to it."""
+"""A person's own settings: privacy (last seen, who may add them to groups), their email
+address, which must be verified before any notification is emailed to it, and the web
+client's colours."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ def settings_of(user: Any) -> dict[str, Any]:
         "group_adds": rooms.group_adds_of([user.pk])[user.pk],
         "email": user.email,
         "email_verified": mail.is_verified(user),
+        "theme": theme_of(user),
     }
+
+
+def theme_of(user: Any) -> str:
+    """The person's colours: "" (the device's choice), "light" or "dark"."""
+    found = Account.objects.filter(user_id=user.pk).values_list("theme", flat=True).first()
+    return found or ""
 
 
 def check_email(value: Any) -> str:
@@ -44,6 +52,7 @@ def do_update_settings(
     hide_last_seen: bool | None = None,
     group_adds: str | None = None,
     email: str | None = None,
+    theme: str | None = None,
 ) -> bool:
     """Change what was given; return whether the email address changed (to a new one that
     needs verifying)."""
@@ -53,6 +62,10 @@ def do_update_settings(
             presence.do_set_privacy(user, hide_last_seen)
         if group_adds is not None:
             rooms.do_set_group_adds(user, group_adds)
+        if theme is not None:
+            if theme not in Account.Theme.values:
+                raise InvalidInput('theme is "", "light" or "dark"')
+            Account.objects.update_or_create(user_id=user.pk, defaults={"theme": theme})
         if email is not None:
             email = check_email(email)
             if email.lower() != user.email.lower():

@@ -391,10 +391,11 @@ async def me(request: HttpRequest) -> Any:
 async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
     """Change any of: hiding last seen (reciprocal: who hides it sees no one's); who may
     add me to groups (the others invite me); my email address (a link to verify it is
-    emailed there; until it is followed, no notification is)."""
+    emailed there; until it is followed, no notification is); the web client's colours."""
     user = _me(request)
-    if payload.hide_last_seen is None and payload.group_adds is None and payload.email is None:
-        raise InvalidInput("give hide_last_seen, group_adds or email")
+    given = (payload.hide_last_seen, payload.group_adds, payload.email, payload.theme)
+    if all(value is None for value in given):
+        raise InvalidInput("give hide_last_seen, group_adds, email or theme")
     if payload.email is not None:
         await spend("verify_email", user.pk)
     changed = await perform(
@@ -403,6 +404,7 @@ async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
         hide_last_seen=payload.hide_last_seen,
         group_adds=payload.group_adds,
         email=payload.email,
+        theme=payload.theme,
     )
     if changed:
         await verification.ask(request, user)

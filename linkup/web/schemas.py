@@ -32,6 +32,7 @@ class MemberOut(PersonOut):
 
 
 GroupAdds = Literal["everyone", "contacts", "nobody"]
+Theme = Literal["", "light", "dark"]
 
 
 class MeOut(UserOut):
@@ -39,6 +40,7 @@ class MeOut(UserOut):
     group_adds: GroupAdds  # who may add me to groups; the others invite me
     email: str
     email_verified: bool  # only a verified address is sent notifications
+    theme: Theme  # the web client's colours: "" the device's choice
 
 
 class PrivacyIn(Strict):
@@ -47,6 +49,7 @@ class PrivacyIn(Strict):
     hide_last_seen: StrictBool | None = None  # "yes" or 1 is a mistake to report, not a True
     group_adds: GroupAdds | None = None
     email: StrictStr | None = Field(default=None, max_length=254)  # "" removes it
+    theme: Theme | None = None
 
 
 class VerifyEmailIn(Strict):

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from linkup.actions import accounts, credentials, exports, farewell
 from linkup.core.conf import setting
-from linkup.core.errors import LinkupError, RateLimited
+from linkup.core.errors import InvalidInput, LinkupError, RateLimited
 from linkup.realtime.edges import perform, read
 from linkup.realtime.ratelimit import spend
 from linkup.realtime.routing import ROUTE_EXAMPLES
@@ -212,7 +212,13 @@ async def sessions(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("linkup-sessions"))
     listed = await read(credentials.sessions_of, user.pk, current_session=current)
     return render(
-        request, "linkup/sessions.html", {"sessions": listed, "username": user.get_username()}
+        request,
+        "linkup/sessions.html",
+        {
+            "sessions": listed,
+            "username": user.get_username(),
+            "theme": await read(accounts.theme_of, user),
+        },
     )
 
 
@@ -226,7 +232,14 @@ async def account(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         action = str(request.POST.get("action", ""))
-        if action == "export":
+        if action == "theme":
+            try:
+                theme = str(request.POST.get("theme", ""))
+                await perform(accounts.do_update_settings, user, theme=theme)
+                return HttpResponseRedirect(reverse("linkup-account"))
+            except InvalidInput:
+                error = "Choose one of the colours offered."
+        elif action == "export":
             try:
                 await spend("exports", user.pk)
                 await perform(exports.do_request_export, user)
@@ -253,7 +266,12 @@ async def account(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "linkup/account.html",
-        {"username": user.get_username(), "exports": listed, "error": error},
+        {
+            "username": user.get_username(),
+            "exports": listed,
+            "error": error,
+            "theme": await read(accounts.theme_of, user),
+        },
     )
 
 
@@ -289,4 +307,6 @@ async def chat(request: HttpRequest) -> HttpResponse:
         # Where to go when the session has ended (the pages may be mounted under a prefix).
         "sign_in": reverse("linkup-sign-in"),
     }
-    return render(request, "linkup/chat.html", {"config": config, "me": config["user"]})
+    theme = await read(accounts.theme_of, user)
+    context = {"config": config, "me": config["user"], "theme": theme}
+    return render(request, "linkup/chat.html", context)

@@ -25,6 +25,9 @@
 //                                   with progress; queued files kept in IndexedDB
 //   alertrules.js, alerts.js        when to alert (tested); desktop notifications, sound, the
 //                                   count in the title and icon, tabs agreeing on one alert
+//   keys.js, keyboard.js            shortcuts: which key means what (tested); doing it, and the
+//                                   screen reader's line for new messages
+//   theme.js                        light or dark: the device's, or the person's (kept by the server)
 //   bell.js                         notifications and Web Push (sw.js: its service worker)
 //
 // The modules import one another's functions directly (a UI's calls go both ways: drawing
@@ -40,6 +43,7 @@ import { trayHolds, wireAttach } from "./attach.js";
 import { sweepFiles } from "./filestore.js";
 import { wireFind } from "./find.js";
 import { cancelContext, composerKey, editing, submit } from "./menu.js";
+import { wireKeyboard } from "./keyboard.js";
 import { closeMentions, mentionKey, suggestMentions } from "./mentions.js";
 import { $ } from "./page.js";
 import { wirePeople } from "./people.js";
@@ -47,6 +51,7 @@ import { markVisibleRead } from "./receipts.js";
 import { drawJump, render, renderRooms, scrollToBottom } from "./render.js";
 import { loadBlocks, wireSafety } from "./safety.js";
 import { outbox, typed } from "./send.js";
+import { wireTheme } from "./theme.js";
 import { current, drafts, loadRooms, people, rooms } from "./store.js";
 import { connection, sendFocus, stateChanged } from "./sync.js";
 
@@ -110,6 +115,8 @@ function wire() {
 }
 
 wire();
+wireTheme();
+wireKeyboard();
 wireAlerts();
 wireAttach();
 wireFind();

@@ -130,6 +130,12 @@ function react(seq, emoji) {
   queueChange(current.id, seq, { kind: "reaction", emoji, react: toggledState(message, emoji) });
 }
 
+/** Reply to a message (the keyboard's Alt+R): the composer's reply mode, focused. */
+export function replyTo(message) {
+  if (!current || message.seq == null) return;
+  startContext({ mode: "reply", room: current.id, seq: message.seq, quote: quoteOf(message) });
+}
+
 function act(action, seq) {
   const message = shown.get(seq);
   if (!message || !current) return;

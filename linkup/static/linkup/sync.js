@@ -2,6 +2,7 @@
 // cursors when a socket says hello, and polling over HTTP while there is no live socket.
 
 import { alertAdded, alertMessages } from "./alerts.js";
+import { announce } from "./keyboard.js";
 import { api, signedOut } from "./api.js";
 import { Connection } from "./connection.js";
 import { stateText } from "./format.js";
@@ -64,7 +65,10 @@ function onFrame(frame) {
         return;
       }
       const added = takeMessages(room, [message]);
-      if (frame.type === "message.new") alertMessages(room, added).catch(() => {});
+      if (frame.type === "message.new") {
+        alertMessages(room, added).catch(() => {});
+        announce(room, added);
+      }
       break;
     }
     case "change.ack":
