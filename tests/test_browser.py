@@ -835,7 +835,7 @@ def test_web_push_subscribes_through_the_service_worker(browser: Any, watch: Wat
         scopes = page.evaluate(
             "async () => (await navigator.serviceWorker.getRegistrations()).map(r => r.scope)"
         )
-        assert scopes == [base + "/static/linkup/"]
+        assert scopes == [base + "/"]  # the app's one worker: offline shell and push
         assert outcome.startswith("Done") or outcome.startswith(
             "Push notifications are not available: "
         ), outcome

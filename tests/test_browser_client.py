@@ -6,6 +6,7 @@ Same fixtures and rules as tests/test_browser.py (CI=true fails without Chromium
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -28,6 +29,15 @@ from tests.test_browser import (
 
 FIXTURES = (browser, watch, web)  # used by name, as parameters
 pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+def until(page: Any, check: str, timeout_s: float = 20) -> None:
+    """Wait until an async check in the page answers true (wait_for_function takes the
+    promise an async function returns for a true answer)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(check):
+        assert time.monotonic() < deadline, check
+        page.wait_for_timeout(100)
 
 
 def composer(page: Any) -> str:
@@ -324,9 +334,7 @@ def test_dark_colours_follow_the_device_and_the_toggle_and_are_kept(
     assert page.evaluate(background) == "rgb(255, 255, 255)"
     page.click("#theme-toggle")
     assert page.evaluate(background) == "rgb(17, 27, 33)"
-    page.wait_for_function(
-        "async () => (await (await fetch('/api/v1/me')).json()).theme === 'dark'"
-    )
+    until(page, "async () => (await (await fetch('/api/v1/me')).json()).theme === 'dark'")
     page.reload()
     page.wait_for_selector("html[data-theme='dark']")
     assert page.evaluate(background) == "rgb(17, 27, 33)"
@@ -371,4 +379,61 @@ def test_keyboard_shortcuts_and_new_messages_told_to_screen_readers(
         arg=f"{bob['name']}: are you there?",
     )
     assert page.get_attribute("#announcer", "aria-live") == "polite"
+    context.close()
+
+
+def test_the_app_opens_offline_with_recent_messages_and_sends_when_back(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, room = pair(base)
+    for i in range(3):
+        assert send_over_rest(base, room, f"kept {i}", bob["token"])[0] == 201
+    context = browser.new_context()
+    page = sign_in(watch, context, base, alice)
+    # The worker is in charge of the page, and the conversations are kept.
+    until(page, "async () => (await navigator.serviceWorker.ready).active.state === 'activated'")
+    page.reload()
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    open_room(page, bob["name"])
+    wait_bubble(page, "kept 2")
+    until(
+        page,
+        """async () => (await indexedDB.databases()).some(d => d.name === 'linkup-snapshot')
+            && await new Promise(done => { const open = indexedDB.open('linkup-snapshot');
+               open.onsuccess = () => { const get = open.result.transaction('snapshots')
+                   .objectStore('snapshots').getAll(); get.onsuccess = () => done(
+                   get.result.length > 0 && get.result[0].rooms.length > 0
+                   && get.result[0].rooms[0].messages.length === 3); };
+               open.onerror = () => done(false); })""",
+    )
+    context.set_offline(True)
+    page.reload()  # from the worker's copy
+    page.wait_for_selector("#conn[data-state='offline']")
+    open_room(page, bob["name"])
+    wait_bubble(page, "kept 2")
+    assert [b["body"] for b in bubbles(page)] == ["kept 0", "kept 1", "kept 2"]
+    shot(page, "offline")
+    # The outbox works as ever: written offline, sent once back.
+    page.fill("#composer-input", "written offline")
+    page.press("#composer-input", "Enter")
+    wait_bubble(page, "written offline", "pending")
+    context.set_offline(False)
+    wait_bubble(page, "written offline", "sent")
+    status, history = api(base, "GET", f"/rooms/{room}/messages", token=bob["token"])
+    assert status == 200 and history["messages"][-1]["body"] == "written offline"
+    # Signing out forgets what was kept of this person: the chat page, the conversations
+    # (static files may be kept again by the sign-in page).
+    page.click("#sign-out")
+    page.wait_for_url("**/sign-in/**")
+    until(page, "async () => !(await caches.match('/'))")
+    assert (
+        page.evaluate(
+            """() => new Promise(done => { const open = indexedDB.open('linkup-snapshot');
+               open.onsuccess = () => { const get = open.result.transaction('snapshots')
+                   .objectStore('snapshots').getAll(); get.onsuccess = () => done(
+                   get.result.length); }; })"""
+        )
+        == 0
+    )
     context.close()

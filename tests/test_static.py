@@ -148,10 +148,30 @@ def test_pages_name_hashed_files_cached_for_good_and_nosniff(server: dict[str, A
     found = re.search(r'id="linkup-config" type="application/json">(.*?)<', html)
     assert found, html
     config = json.loads(found[1])
+    # The service worker the page registers: its setup, then its source; every file it
+    # keeps is one the server serves.
     status, headers, body = fetch(server, config["service_worker"])
     assert status == 200 and headers["content-type"].startswith("text/javascript")
     assert headers["x-content-type-options"] == "nosniff"
-    assert body == source_of(config["service_worker"])
+    assert headers["cache-control"] == "no-cache"
+    setup_line, _, source = body.partition(b"\n")
+    assert source == (SOURCE / "linkup" / "sw.js").read_bytes()
+    setup = json.loads(setup_line.removeprefix(b"self.LINKUP = ").removesuffix(b";"))
+    assert setup["home"] == "/" and setup["static"] == "/static/linkup/"
+    assert set(setup["shell"]) >= set(urls) | {"/", "/static/linkup/api.js"}
+    for url in setup["shell"]:
+        if url != "/":  # the chat page itself is a signed-in person's
+            assert fetch(server, url)[0] == 200, url
+    # The manifest: installable (a name, the chat as start and scope, icons that are served).
+    status, headers, body = fetch(server, "/manifest.webmanifest")
+    assert status == 200 and headers["content-type"] == "application/manifest+json"
+    manifest = json.loads(body)
+    assert manifest["start_url"] == manifest["scope"] == "/"
+    assert manifest["display"] == "standalone" and manifest["name"] == "Linkup"
+    sizes = {icon["sizes"] for icon in manifest["icons"]}
+    assert {"192x192", "512x512"} <= sizes
+    for icon in manifest["icons"]:
+        assert fetch(server, icon["src"])[0] == 200, icon
 
 
 def test_the_hashed_chat_module_loads_every_module_it_imports(server: dict[str, Any]) -> None:

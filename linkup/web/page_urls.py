@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from linkup.web import views
+from linkup.web import appshell, views
 
 urlpatterns = [
     path("", views.chat, name="linkup-chat"),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("sessions/", views.sessions, name="linkup-sessions"),
     path("account/", views.account, name="linkup-account"),
     path("verify-email/", views.verify_email, name="linkup-verify-email"),
+    path("sw.js", appshell.service_worker, name="linkup-sw"),
+    path("manifest.webmanifest", appshell.manifest, name="linkup-manifest"),
 ]

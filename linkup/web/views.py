@@ -12,13 +12,11 @@ import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import alogin, alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -31,7 +29,7 @@ from linkup.realtime.ratelimit import spend
 from linkup.realtime.routing import ROUTE_EXAMPLES
 from linkup.store import files
 from linkup.tasks.fallback import push_enabled
-from linkup.web import throttle, verification
+from linkup.web import appshell, throttle, verification
 
 View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
 
@@ -289,10 +287,12 @@ async def chat(request: HttpRequest) -> HttpResponse:
         "notifications_socket": ROUTE_EXAMPLES["linkup-notifications"],
         # Web Push: the VAPID key to subscribe with (null: off), and the worker that shows it.
         "push_key": setting("VAPID_PUBLIC_KEY") if push_enabled() else None,
-        # Under its plain name: a browser checks an installed worker's own URL for updates,
-        # and a hashed one would never change.
-        "service_worker": static("linkup/") + "sw.js?home=" + quote(request.path),
-        "service_worker_scope": static("linkup/"),
+        # At the chat's own level, so that its scope is the chat (see appshell.py): it keeps
+        # the app for offline use and shows Web Push notifications.
+        "service_worker": reverse("linkup-sw"),
+        "service_worker_scope": reverse("linkup-chat"),
+        # Where an older version's worker was registered (push only): unregistered.
+        "legacy_worker_scope": appshell.static_prefix(),
         "push_wait_s": float(setting("CLIENT_PUSH_WAIT_S")),
         "heartbeat_s": setting("HEARTBEAT_S"),
         "reconnect_first_s": float(setting("CLIENT_RECONNECT_FIRST_S")),

@@ -28,6 +28,8 @@
 //   keys.js, keyboard.js            shortcuts: which key means what (tested); doing it, and the
 //                                   screen reader's line for new messages
 //   theme.js                        light or dark: the device's, or the person's (kept by the server)
+//   snapshot.js, offline.js         recent conversations for opening offline: what (tested); kept
+//                                   in IndexedDB; the service worker (sw.js) keeps the app shell
 //   bell.js                         notifications and Web Push (sw.js: its service worker)
 //
 // The modules import one another's functions directly (a UI's calls go both ways: drawing
@@ -45,14 +47,15 @@ import { wireFind } from "./find.js";
 import { cancelContext, composerKey, editing, submit } from "./menu.js";
 import { wireKeyboard } from "./keyboard.js";
 import { closeMentions, mentionKey, suggestMentions } from "./mentions.js";
-import { $ } from "./page.js";
+import { forgetAll, registerWorker } from "./offline.js";
+import { $, config } from "./page.js";
 import { wirePeople } from "./people.js";
 import { markVisibleRead } from "./receipts.js";
 import { drawJump, render, renderRooms, scrollToBottom } from "./render.js";
 import { loadBlocks, wireSafety } from "./safety.js";
 import { outbox, typed } from "./send.js";
 import { wireTheme } from "./theme.js";
-import { current, drafts, loadRooms, people, rooms } from "./store.js";
+import { current, drafts, loadRooms, people, restoreSnapshot, rooms } from "./store.js";
 import { connection, sendFocus, stateChanged } from "./sync.js";
 
 function wire() {
@@ -85,6 +88,7 @@ function wire() {
   input.addEventListener("blur", () => setTimeout(closeMentions, 150));
   $("back").addEventListener("click", showList);
   $("sign-out").form.addEventListener("submit", () => {
+    forgetAll(); // the kept conversations and app shell
     leave();
     connection.stop();
   });
@@ -127,7 +131,8 @@ notifier.start();
 outbox.expire(); // a week-old item shows ✗ at once, even offline
 sweepFiles(outbox.all().map((item) => item.client_id)).catch(() => {}); // files of sent ones
 stateChanged("connecting");
-loadRooms().catch(() => {});
+loadRooms().catch(() => restoreSnapshot()); // offline: the conversations kept last time
+registerWorker(config);
 loadBlocks().catch(() => {});
 connection.start();
 render();

@@ -2,6 +2,7 @@
 // and updated in place; user text goes in with textContent only.
 
 import { drawCount } from "./alerts.js";
+import { saveSoon } from "./offline.js";
 import {
   byActivity,
   dayLabel,
@@ -92,6 +93,7 @@ export function renderRooms() {
     }
   }
   drawCount();
+  saveSoon(rooms); // kept for opening offline
 }
 
 export function renderConversation() {

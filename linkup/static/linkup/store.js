@@ -16,6 +16,7 @@ import { me } from "./page.js";
 import { receipt } from "./receipts.js";
 import { render, renderConversation, renderRooms } from "./render.js";
 import { browserStorage, Drafts } from "./drafts.js";
+import { readSnapshot } from "./offline.js";
 import { dropFiles } from "./filestore.js";
 import { outbox, pendingAcks } from "./send.js";
 
@@ -72,6 +73,20 @@ export async function loadRooms() {
   orphans.clear();
   renderRooms();
   renderConversation();
+}
+
+/** Offline at the start: show the conversations kept last time (offline.js), until the
+ * room list can be fetched. */
+export async function restoreSnapshot() {
+  const snapshot = await readSnapshot();
+  if (!snapshot || rooms.size) return;
+  for (const { room, messages } of snapshot.rooms) {
+    const held = upsertRoom(room);
+    held.seg.append(messages);
+  }
+  renderRooms();
+  renderConversation();
+  refreshRoomsSoon(); // and ask again: the network may be back
 }
 
 let roomsRefresh = null;

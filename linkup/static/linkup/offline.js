@@ -1,0 +1,77 @@
+// Recent conversations kept in IndexedDB (snapshot.js says what): saved a moment after they
+// change, read back when the room list cannot be fetched (offline), so the app opens with
+// the last messages of recent chats; dropped on signing out. Keyed by user: one person's
+// never shows to another on a shared browser.
+
+import { me } from "./page.js";
+import { snapshotOf } from "./snapshot.js";
+
+const DB = "linkup-snapshot";
+const STORE = "snapshots";
+const SAVE_AFTER_MS = 2000;
+
+let opened = null;
+let timer = null;
+
+function db() {
+  if (!opened) {
+    opened = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  return opened;
+}
+
+async function run(mode, work) {
+  const store = (await db()).transaction(STORE, mode).objectStore(STORE);
+  return new Promise((resolve, reject) => {
+    const request = work(store);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+/** Save what the app holds soon (many changes together make one write). */
+export function saveSoon(rooms) {
+  clearTimeout(timer);
+  timer = setTimeout(async () => {
+    const previous = await readSnapshot();
+    const snapshot = snapshotOf(rooms.values(), { previous });
+    if (snapshot.rooms.length) run("readwrite", (store) => store.put(snapshot, me.id)).catch(() => {});
+  }, SAVE_AFTER_MS);
+}
+
+/** The kept snapshot of this user's recent conversations, or null. */
+export function readSnapshot() {
+  return run("readonly", (store) => store.get(me.id)).catch(() => null);
+}
+
+/** Signing out: forget this user's snapshot and the app shell the worker keeps. */
+export function forgetAll() {
+  clearTimeout(timer);
+  run("readwrite", (store) => store.delete(me.id)).catch(() => {});
+  if ("serviceWorker" in navigator && navigator.serviceWorker.controller) {
+    navigator.serviceWorker.controller.postMessage({ type: "forget" });
+  }
+}
+
+/** Register the service worker (it keeps the app for offline use and shows Web Push), and
+ * unregister an older version's, which lived under the static files and only pushed. */
+export function registerWorker(config) {
+  if (!("serviceWorker" in navigator) || !config.service_worker) return;
+  navigator.serviceWorker
+    .register(config.service_worker, { scope: config.service_worker_scope })
+    .catch(() => {});
+  navigator.serviceWorker
+    .getRegistrations()
+    .then((all) => {
+      for (const registration of all) {
+        const legacy = config.legacy_worker_scope;
+        if (legacy && registration.scope.endsWith(legacy)) registration.unregister();
+      }
+    })
+    .catch(() => {});
+}
