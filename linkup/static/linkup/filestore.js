@@ -3,34 +3,14 @@
 // sent or cancelled. Keyed `<user>:<client_id>:<index>`, each with the time it was kept, so
 // one user's page never touches another's files on a shared browser.
 
+import { objectStore } from "./idb.js";
 import { me } from "./page.js";
 
 const DB = "linkup-files";
 const STORE = "files";
 const SWEEP_AFTER_MS = 10 * 60 * 1000; // a file younger than this may be a send in progress
 
-let opened = null;
-
-function db() {
-  if (!opened) {
-    opened = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-  return opened;
-}
-
-async function run(mode, work) {
-  const store = (await db()).transaction(STORE, mode).objectStore(STORE);
-  return new Promise((resolve, reject) => {
-    const request = work(store);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
+const run = objectStore(DB, STORE);
 
 const prefix = (clientId) => `${me.id}:${clientId}:`;
 

@@ -3,6 +3,7 @@
 // the last messages of recent chats; dropped on signing out. Keyed by user: one person's
 // never shows to another on a shared browser.
 
+import { objectStore } from "./idb.js";
 import { me } from "./page.js";
 import { snapshotOf } from "./snapshot.js";
 
@@ -10,29 +11,8 @@ const DB = "linkup-snapshot";
 const STORE = "snapshots";
 const SAVE_AFTER_MS = 2000;
 
-let opened = null;
+const run = objectStore(DB, STORE);
 let timer = null;
-
-function db() {
-  if (!opened) {
-    opened = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  }
-  return opened;
-}
-
-async function run(mode, work) {
-  const store = (await db()).transaction(STORE, mode).objectStore(STORE);
-  return new Promise((resolve, reject) => {
-    const request = work(store);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
 
 /** Save what the app holds soon (many changes together make one write). */
 export function saveSoon(rooms) {
