@@ -262,3 +262,11 @@ test("unreadDivider: my first unread message from someone else, and how many", (
   assert.deepEqual(unreadDivider(msgs, 2, 1), { seq: 3, count: 3 });
   assert.equal(unreadDivider(msgs, 6, 1), null);
 });
+
+test("roomPreview shows a formatted message as it reads, markers gone", () => {
+  const last = { seq: 9, body: "*big* news: `v2` is _out_", sender: BOB };
+  assert.equal(
+    roomPreview({ ...direct, last_message: last }, { typing: [], queued: [], meId: ME.id }).text,
+    "big news: v2 is out",
+  );
+});

@@ -4,6 +4,7 @@
 import { filesLabel } from "./attachments.js";
 import { isSend, withPending } from "./changes.js";
 import { presenceText, shownBody, TICK_LABELS, typingText } from "./model.js";
+import { parse, plain } from "./richtext.js";
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -61,7 +62,10 @@ export function roomPreview(room, { typing, queued, meId, draft = "" }) {
   if (!message) return { text: "", typing: false, draft: false };
   const mine = message.mine || (message.sender && message.sender.id === meId);
   const who = mine ? "You: " : room.kind === "group" ? `${message.sender.username}: ` : "";
-  const text = shownBody(message) || (message.deleted ? "" : filesLabel(message.attachments));
+  const shown = shownBody(message);
+  const text = message.deleted
+    ? shown
+    : (shown && plain(parse(shown))) || filesLabel(message.attachments);
   return { text: who + text.split("\n")[0], typing: false, draft: false };
 }
 
