@@ -17,6 +17,8 @@ class Room(models.Model):
     kind = models.CharField(max_length=6, choices=Kind.choices)
     # Empty for direct rooms: clients name those after the other member.
     name = models.CharField(max_length=200, blank=True, default="")
+    # A group's description (what it is for), set by its owner or admins.
+    description = models.CharField(max_length=500, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -80,6 +80,10 @@ class Api:
         body = {} if data is None else data
         return self.client.patch(API + path, body, content_type="application/json", **self.headers)
 
+    def put(self, path: str, data: Any = None) -> Any:
+        body = {} if data is None else data
+        return self.client.put(API + path, body, content_type="application/json", **self.headers)
+
 
 def me_dict(user: Any, **changed: Any) -> dict[str, Any]:
     """What `GET /me` answers a user who changed nothing but `changed`."""
@@ -1240,7 +1244,7 @@ def test_unknown_paths_answer_json_404(alice: Any, path: str) -> None:
         ("put", "/me", "GET"),
         ("put", "/rooms", None),
         ("get", "/auth/token", "POST"),
-        ("patch", "/rooms/1", None),
+        ("put", "/rooms/1", None),
         ("get", "/rooms/1/receipts", "POST"),
     ],
 )

@@ -318,6 +318,73 @@ def do_set_group_adds(user: Any, value: Any) -> str:
     return str(value)
 
 
+def check_description(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("a description is text")
+    text = value.strip()
+    if len(text) > 500 or any(not (c.isprintable() or c == "\n") for c in text):
+        raise InvalidInput("a description is at most 500 printable characters")
+    return text
+
+
+def _managing(actor: Any, room_id: int, what: str) -> Membership:
+    """The actor's membership of a group they manage (owner or admin), the room locked."""
+    membership = access_membership(actor, room_id, lock_room=True)
+    if membership.room.kind != Room.Kind.GROUP:
+        raise Forbidden(f"a direct room has no {what}")
+    if membership.role not in (Membership.Role.OWNER, Membership.Role.ADMIN):
+        raise Forbidden(f"only the owner or an admin changes the group's {what}")
+    return membership
+
+
+def do_update_room(
+    actor: Any, room_id: int, *, name: Any = None, description: Any = None
+) -> dict[str, Any]:
+    """Rename a group or change its description (owner or admins); the room as the actor
+    sees it. Every member's tabs get `room.updated`."""
+    if name is None and description is None:
+        raise InvalidInput("give name or description")
+    with transaction.atomic():
+        room = _managing(actor, room_id, "name and description").room
+        fields = []
+        if name is not None:
+            room.name = check_room_name(name)
+            fields.append("name")
+        if description is not None:
+            room.description = check_description(description)
+            fields.append("description")
+        room.save(update_fields=fields)
+        members = list(Membership.objects.filter(room=room).values_list("user_id", flat=True))
+        notify_room_updated(room.pk, members)
+    return queries.room_view(actor, room.pk)
+
+
+def do_set_role(actor: Any, room_id: int, user_id: int, role: Any) -> dict[str, Any]:
+    """Make a member an admin, or an admin a member again: the owner or an admin promotes;
+    only the owner demotes. The owner's own role does not change here (the owner leaving
+    passes it on). Returns the room as the actor sees it."""
+    if role not in (Membership.Role.ADMIN, Membership.Role.MEMBER):
+        raise InvalidInput('role is "admin" or "member"')
+    with transaction.atomic():
+        mine = _managing(actor, room_id, "admins")
+        target = Membership.objects.filter(room=mine.room, user_id=user_id).first()
+        if target is None:
+            raise NotFound("no such member")
+        if target.role == Membership.Role.OWNER:
+            raise Forbidden("the owner's role does not change")
+        demoting = role == Membership.Role.MEMBER and target.role == Membership.Role.ADMIN
+        if demoting and mine.role != Membership.Role.OWNER:
+            raise Forbidden("only the owner makes an admin a member again")
+        if target.role != role:
+            target.role = role
+            target.save(update_fields=["role"])
+            members = list(
+                Membership.objects.filter(room=mine.room).values_list("user_id", flat=True)
+            )
+            notify_room_updated(mine.room.pk, members)
+    return queries.room_view(actor, mine.room.pk)
+
+
 def do_remove_member(actor: Any, room_id: int, user_id: int) -> None:
     """Remove a member from a group: the owner or admins remove anyone, anyone leaves."""
     with transaction.atomic():

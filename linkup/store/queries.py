@@ -63,6 +63,7 @@ def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
                 "id": room.pk,
                 "kind": room.kind,
                 "name": room.name,
+                "description": room.description,
                 "members": members[room.pk],
                 "last_message": None if last is None else last.viewed_by(m.user_id),
                 "last_seq": room.last_seq,

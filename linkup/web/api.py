@@ -107,9 +107,11 @@ from linkup.web.schemas import (
     RegisterIn,
     ReportAnswerOut,
     ReportIn,
+    RoleIn,
     RoomCreatedOut,
     RoomIn,
     RoomOut,
+    RoomPatchIn,
     RoomsOut,
     SearchOut,
     SendIn,
@@ -585,6 +587,42 @@ async def create_room(request: HttpRequest, payload: RoomIn) -> Any:
 @read_view()
 async def get_room(request: HttpRequest, room_id: int) -> Any:
     room = await read(queries.room_view, _me(request), check_id(room_id, "room"))
+    await _with_presence(_me(request), room["members"])
+    return room
+
+
+@api.patch(
+    "/rooms/{room_id}",
+    response={200: RoomOut, 400: E, 401: E, 429: E, 403: E, 404: E},
+    tags=["rooms"],
+)
+async def update_room(request: HttpRequest, room_id: int, payload: RoomPatchIn) -> Any:
+    """Rename a group or change its description (owner or admins)."""
+    room = await perform(
+        rooms.do_update_room,
+        _me(request),
+        check_id(room_id, "room"),
+        name=payload.name,
+        description=payload.description,
+    )
+    await _with_presence(_me(request), room["members"])
+    return room
+
+
+@api.put(
+    "/rooms/{room_id}/members/{user_id}",
+    response={200: RoomOut, 400: E, 401: E, 429: E, 403: E, 404: E},
+    tags=["rooms"],
+)
+async def set_role(request: HttpRequest, room_id: int, user_id: int, payload: RoleIn) -> Any:
+    """Make a member an admin (owner or admins), or an admin a member again (the owner)."""
+    room = await perform(
+        rooms.do_set_role,
+        _me(request),
+        check_id(room_id, "room"),
+        check_id(user_id, "user"),
+        payload.role,
+    )
     await _with_presence(_me(request), room["members"])
     return room
 

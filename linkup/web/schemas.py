@@ -128,6 +128,7 @@ class RoomOut(Schema):
     id: int
     kind: Literal["direct", "group"]
     name: str
+    description: str = ""  # a group's, set by its owner or admins
     members: list[MemberOut]
     last_message: MessageOut | None
     last_seq: int
@@ -253,6 +254,17 @@ class RoomIn(Strict):
 
 class MembersIn(Strict):
     user_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
+
+
+class RoomPatchIn(Strict):
+    """`PATCH /rooms/{id}`: a group's name or description (owner or admins)."""
+
+    name: StrictStr | None = Field(default=None, max_length=1000)
+    description: StrictStr | None = Field(default=None, max_length=2000)
+
+
+class RoleIn(Strict):
+    role: Literal["admin", "member"]
 
 
 class SendIn(Strict):
