@@ -267,8 +267,9 @@ def test_conversation_ticks_typing_and_presence(web: dict[str, Any], browser: An
     open_room(b, alice["name"])
     wait_bubble(b, "hello bob")
     wait_bubble(a, "hello bob", "read")
+    # Blue (#027eb5: the lighter #34b7f1 reached only 2:1 on the bubble; see the contrast audit).
     assert a.eval_on_selector(".msg.own .tick", "e => getComputedStyle(e).color") == (
-        "rgb(52, 183, 241)"
+        "rgb(2, 126, 181)"
     )
     b.wait_for_selector("#rooms .badge", state="hidden")
 

@@ -437,3 +437,77 @@ def test_the_app_opens_offline_with_recent_messages_and_sends_when_back(
         == 0
     )
     context.close()
+
+
+def test_a_group_is_managed_from_its_info_panel_and_a_member_leaves(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, carol = new_user(base, "alice"), new_user(base, "bob"), new_user(base, "carol")
+    walks = {"kind": "group", "name": "Walks", "members": [bob["id"], carol["id"]]}
+    status, group = api(base, "POST", "/rooms", walks, alice["token"])
+    assert status == 201, group
+    a_ctx, b_ctx = browser.new_context(), browser.new_context()
+    a, b = sign_in(watch, a_ctx, base, alice), sign_in(watch, b_ctx, base, bob)
+    for page in (a, b):
+        page.on("dialog", lambda dialog: dialog.accept())  # the confirmations
+        open_room(page, "Walks")
+    # bob is a member: the panel shows, but offers him nothing to change.
+    b.click("#room-info")
+    assert b.is_visible("#info-leave") and not b.is_visible("#info-save")
+    assert b.eval_on_selector("#info-name", "e => e.readOnly") is True
+    assert b.query_selector_all("#info-members button") == []
+    b.click("#info-close")
+    # alice, the owner: renames and describes it; bob's header follows.
+    a.click("#room-info")
+    listed = a.eval_on_selector_all(
+        "#info-members .member",
+        "els => els.map(e => [e.querySelector('.member-name').textContent,"
+        " e.querySelector('.member-role').textContent])",
+    )
+    assert listed == [["You", "Owner"], [bob["name"], ""], [carol["name"], ""]]
+    a.fill("#info-name", "Sunday walks")
+    a.fill("#info-description", "Hills, then tea")
+    a.click("#info-save")
+    b.wait_for_function(
+        "() => document.getElementById('room-title').textContent === 'Sunday walks'"
+    )
+    # bob made an admin: his panel now lets him manage; carol's row offers alice a choice.
+    a.click("#room-info")
+    a.click(f"#info-members li[data-user='{bob['id']}'] button[data-action='admin']")
+    a.wait_for_selector(f"#info-members li[data-user='{bob['id']}'] .member-role:text-is('Admin')")
+    assert a.is_visible(f"#info-members li[data-user='{bob['id']}'] button[data-action='member']")
+    b.click("#room-info")
+    b.wait_for_selector("#info-save:not([hidden])")
+    assert b.input_value("#info-description") == "Hills, then tea"
+    # bob leaves: the group goes from his list, and alice's panel shows two members.
+    b.click("#info-leave")
+    b.wait_for_function(
+        "() => ![...document.querySelectorAll('#rooms .room-name')]"
+        ".some(e => e.textContent === 'Sunday walks')"
+    )
+    a.wait_for_function("() => document.querySelectorAll('#info-members .member').length === 2")
+    shot(a, "group-info")
+    a.click("#info-close")
+    a_ctx.close()
+    b_ctx.close()
+
+
+def test_my_message_s_info_says_who_read_it(
+    web: dict[str, Any], browser: Any, watch: Watch
+) -> None:
+    base = web["base"]
+    alice, bob, _ = pair(base)
+    a_ctx, b_ctx = browser.new_context(), browser.new_context()
+    a, b = sign_in(watch, a_ctx, base, alice), sign_in(watch, b_ctx, base, bob)
+    open_room(a, bob["name"])
+    open_room(b, alice["name"])
+    a.fill("#composer-input", "did you read this?")
+    a.press("#composer-input", "Enter")
+    wait_bubble(a, "did you read this?", "read")
+    a.click("#messages .msg.own .more")
+    a.click("[role=menuitem][data-action=info]")
+    a.wait_for_selector("#message-info-read li")
+    assert a.text_content("#message-info-read li").startswith(f"{bob['name']} · ")
+    a_ctx.close()
+    b_ctx.close()

@@ -130,11 +130,15 @@ test("the menu offers edit and delete for everyone only where the server would a
   const at = (secondsAgo) => new Date(now - secondsAgo * 1000).toISOString();
   const rules = { meId: ME.id, role: "member", now, editWindowS: 900, deleteWindowS: 172800 };
   const mine = { seq: 5, sender: ME, created_at: at(60) };
-  assert.deepEqual(menuActions(mine, rules), ["reply", "react", "edit", "delete-me", "delete-everyone"]);
-  assert.deepEqual(menuActions({ ...mine, created_at: at(901) }, rules), [
-    "reply", "react", "delete-me", "delete-everyone",
+  assert.deepEqual(menuActions(mine, rules), [
+    "reply", "react", "edit", "delete-me", "delete-everyone", "info",
   ]);
-  assert.deepEqual(menuActions({ ...mine, created_at: at(172801) }, rules), ["reply", "react", "delete-me"]);
+  assert.deepEqual(menuActions({ ...mine, created_at: at(901) }, rules), [
+    "reply", "react", "delete-me", "delete-everyone", "info",
+  ]);
+  assert.deepEqual(menuActions({ ...mine, created_at: at(172801) }, rules), [
+    "reply", "react", "delete-me", "info",
+  ]);
   const theirs = { seq: 6, sender: BOB, created_at: at(10) };
   assert.deepEqual(menuActions(theirs, rules), ["reply", "react", "delete-me", "report"]);
   for (const role of ["owner", "admin"]) {

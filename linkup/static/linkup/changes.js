@@ -121,7 +121,8 @@ export function menuActions(message, { meId, role, now, editWindowS, deleteWindo
   if (MODERATORS.has(role) || (mine && within(deleteWindowS, message.created_at, now))) {
     actions.push("delete-everyone");
   }
-  if (!mine) actions.push("report"); // to the site's moderators
+  if (mine) actions.push("info"); // who it was delivered to and read by, and when
+  else actions.push("report"); // to the site's moderators
   return actions;
 }
 

@@ -27,6 +27,8 @@
 //                                   count in the title and icon, tabs agreeing on one alert
 //   keys.js, keyboard.js            shortcuts: which key means what (tested); doing it, and the
 //                                   screen reader's line for new messages
+//   groups.js, info.js              a group's info panel: who may do what (tested); the panel,
+//                                   and a message's info (delivered to, read by)
 //   theme.js                        light or dark: the device's, or the person's (kept by the server)
 //   snapshot.js, offline.js         recent conversations for opening offline: what (tested); kept
 //                                   in IndexedDB; the service worker (sw.js) keeps the app shell
@@ -45,6 +47,7 @@ import { trayHolds, wireAttach } from "./attach.js";
 import { sweepFiles } from "./filestore.js";
 import { wireFind } from "./find.js";
 import { cancelContext, composerKey, editing, submit } from "./menu.js";
+import { wireInfo } from "./info.js";
 import { wireKeyboard } from "./keyboard.js";
 import { closeMentions, mentionKey, suggestMentions } from "./mentions.js";
 import { forgetAll, registerWorker } from "./offline.js";
@@ -120,6 +123,7 @@ function wire() {
 
 wire();
 wireTheme();
+wireInfo();
 wireKeyboard();
 wireAlerts();
 wireAttach();

@@ -8,6 +8,7 @@ import { takeTray } from "./attach.js";
 import { menuActions, QUICK_EMOJI, quoteOf, roleIn, toggledState } from "./changes.js";
 import { loadOlder } from "./navigate.js";
 import { $, config, el, me } from "./page.js";
+import { openMessageInfo } from "./info.js";
 import { openReport } from "./safety.js";
 import { shown, showNotice, titleChips } from "./render.js";
 import { compose, queueChange } from "./send.js";
@@ -19,6 +20,7 @@ const LABELS = {
   "delete-me": "Delete for me",
   "delete-everyone": "Delete for everyone",
   report: "Report…",
+  info: "Info",
 };
 const LONG_PRESS_MS = 500;
 const JUMP_PAGES = 50; // older pages loaded at most to reach a quoted message
@@ -144,6 +146,7 @@ function act(action, seq) {
     startContext({ mode: "edit", room: current.id, seq });
     $("composer-input").value = message.body;
   } else if (action === "report") openReport(current.id, message);
+  else if (action === "info") openMessageInfo(current.id, message);
   else {
     if (context && context.seq === seq) cancelContext();
     const scope = action === "delete-me" ? "me" : "everyone";

@@ -58,7 +58,7 @@ async function startDirect(person) {
 const picked = new Map(); // user id -> person, in the group dialog
 let dialogMode = "create";
 
-function openPeopleDialog(mode) {
+export function openPeopleDialog(mode) {
   dialogMode = mode;
   picked.clear();
   $("people-dialog-title").textContent = mode === "create" ? "New group" : "Add people";

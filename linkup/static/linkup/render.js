@@ -2,6 +2,7 @@
 // and updated in place; user text goes in with textContent only.
 
 import { drawCount } from "./alerts.js";
+import { drawInfo } from "./info.js";
 import { saveSoon } from "./offline.js";
 import {
   byActivity,
@@ -101,6 +102,8 @@ export function renderConversation() {
   $("composer").hidden = !room;
   $("placeholder").hidden = !!room;
   $("add-members").hidden = !room || room.kind !== "group";
+  $("room-info").hidden = !room || room.kind !== "group";
+  if (room && $("info-dialog").open) drawInfo(room);
   $("mute").hidden = !room;
   $("search-room").hidden = !room;
   showContext();

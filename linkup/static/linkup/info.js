@@ -1,0 +1,147 @@
+// A group's info panel (members with their roles and presence, the name and description,
+// adding, removing, making admins, leaving) and a message's info (who it was delivered to
+// and read by, and when). What is offered follows groups.js; the server decides.
+
+import { api } from "./api.js";
+import { manages, memberActions, memberOrder, ROLE_LABELS } from "./groups.js";
+import { presenceText, roomName, shortTime } from "./model.js";
+import { $, el, me } from "./page.js";
+import { openPeopleDialog } from "./people.js";
+import { showNotice } from "./render.js";
+import { current, people, upsertRoom } from "./store.js";
+
+const ACTION_LABELS = { admin: "Make admin", member: "Make member", remove: "Remove" };
+
+export function wireInfo() {
+  $("room-info").addEventListener("click", () => openInfo());
+  $("room-title").addEventListener("click", () => {
+    if (current && current.kind === "group") openInfo();
+  });
+  $("info-save").addEventListener("click", saveInfo);
+  $("info-add").addEventListener("click", () => {
+    $("info-dialog").close();
+    openPeopleDialog("add");
+  });
+  $("info-leave").addEventListener("click", leaveGroup);
+}
+
+function myRole(room) {
+  const mine = (room.members || []).find((m) => m.id === me.id);
+  return mine ? mine.role : room.role;
+}
+
+export function openInfo() {
+  const room = current;
+  if (!room || room.kind !== "group") return;
+  drawInfo(room);
+  $("info-error").hidden = true;
+  $("info-dialog").showModal();
+}
+
+/** Draw the panel for the room as it stands (again whenever the room changes while open). */
+export function drawInfo(room = current) {
+  if (!room || room.kind !== "group") return;
+  const role = myRole(room);
+  const editable = manages(role);
+  $("info-title").textContent = roomName(room, me.id);
+  for (const id of ["info-name", "info-description"]) $(id).readOnly = !editable;
+  if (document.activeElement !== $("info-name")) $("info-name").value = room.name || "";
+  if (document.activeElement !== $("info-description")) {
+    $("info-description").value = room.description || "";
+  }
+  $("info-save").hidden = !editable;
+  $("info-add").hidden = !editable;
+  const members = memberOrder(room.members || [], me.id);
+  $("info-count").textContent = `${members.length} members`;
+  $("info-members").replaceChildren(
+    ...members.map((member) => {
+      const person = people.get(member.id) || member;
+      const li = el("li", "member");
+      li.dataset.user = member.id;
+      const who = el("span", "member-name", member.id === me.id ? "You" : member.username);
+      const role = el("span", "member-role", ROLE_LABELS[member.role] || "");
+      const seen = el("span", "member-seen", member.id === me.id ? "" : presenceText(person));
+      li.append(who, role, seen);
+      for (const action of memberActions(myRole(room), member, me.id)) {
+        const button = el("button", "secondary small", ACTION_LABELS[action]);
+        button.type = "button";
+        button.dataset.action = action;
+        button.addEventListener("click", () => memberAction(room, member, action));
+        li.append(button);
+      }
+      return li;
+    }),
+  );
+}
+
+async function memberAction(room, member, action) {
+  try {
+    if (action === "remove") {
+      if (!confirm(`Remove ${member.username} from ${roomName(room, me.id)}?`)) return;
+      await api("DELETE", `/rooms/${room.id}/members/${member.id}`);
+      room.members = room.members.filter((m) => m.id !== member.id);
+    } else {
+      upsertRoom(await api("PUT", `/rooms/${room.id}/members/${member.id}`, { role: action }));
+    }
+    drawInfo(room);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function saveInfo() {
+  const room = current;
+  if (!room) return;
+  try {
+    const body = { name: $("info-name").value, description: $("info-description").value };
+    upsertRoom(await api("PATCH", `/rooms/${room.id}`, body));
+    $("info-error").hidden = true;
+    $("info-dialog").close();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function leaveGroup() {
+  const room = current;
+  if (!room || !confirm(`Leave ${roomName(room, me.id)}? You will no longer get its messages.`)) {
+    return;
+  }
+  try {
+    await api("DELETE", `/rooms/${room.id}/members/${me.id}`);
+    $("info-dialog").close();
+    // The server's room.removed takes the room away, in every tab.
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function showError(error) {
+  $("info-error").textContent = error.message || "That did not work: try again.";
+  $("info-error").hidden = false;
+}
+
+// -- a message's info --------------------------------------------------------------------------
+
+/** Who my message was delivered to and read by, and when (the REST API's message info). */
+export async function openMessageInfo(roomId, message) {
+  const dialog = $("message-info");
+  $("message-info-text").textContent = message.body || "📎";
+  $("message-info-read").replaceChildren();
+  $("message-info-delivered").replaceChildren();
+  dialog.showModal();
+  try {
+    const info = await api("GET", `/rooms/${roomId}/messages/${message.seq}/info`);
+    const line = (member, at) =>
+      el("li", "", `${member.user.username} · ${at ? shortTime(at) : "not yet"}`);
+    $("message-info-read").replaceChildren(
+      ...info.members.filter((m) => m.read_at).map((m) => line(m, m.read_at)),
+    );
+    $("message-info-delivered").replaceChildren(
+      ...info.members.filter((m) => !m.read_at).map((m) => line(m, m.delivered_at)),
+    );
+  } catch (error) {
+    dialog.close();
+    showNotice(error.message || "The message's info could not be loaded.");
+  }
+}
