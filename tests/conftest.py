@@ -56,6 +56,8 @@ def pytest_report_header(config: Any) -> str:
 LONGEST_FIRST = [
     "test_delivery.py",
     "test_fuzz.py",
+    "test_browser_client.py",
+    "test_browser_app.py",
     "test_blocks.py",
     "test_account_deletion.py",
     "test_browser.py",
@@ -65,6 +67,7 @@ LONGEST_FIRST = [
     "test_presence_processes.py",
     "test_bench.py",
     "test_search.py",
+    "test_group_admin.py",
     "test_uploads.py",
     "test_browser_changes.py",
     "test_browser_files.py",

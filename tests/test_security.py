@@ -108,6 +108,8 @@ BODIES: dict[str, Any] = {
     "/rooms/{room_id}/receipts": {"kind": "read", "seq": 1},
     "/rooms/{room_id}/mute": {"muted": True},
     "/rooms/{room_id}/messages/{seq}": {"client_id": "c-1", "body": "x"},
+    "/rooms/{room_id}": {"name": "x"},
+    "/rooms/{room_id}/members/{user_id}": {"role": "admin"},
 }
 
 

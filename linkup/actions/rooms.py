@@ -342,10 +342,11 @@ def do_update_room(
 ) -> dict[str, Any]:
     """Rename a group or change its description (owner or admins); the room as the actor
     sees it. Every member's tabs get `room.updated`."""
-    if name is None and description is None:
-        raise InvalidInput("give name or description")
     with transaction.atomic():
+        # Who may comes first: an outsider learns nothing, whatever the body.
         room = _managing(actor, room_id, "name and description").room
+        if name is None and description is None:
+            raise InvalidInput("give name or description")
         fields = []
         if name is not None:
             room.name = check_room_name(name)
@@ -363,10 +364,10 @@ def do_set_role(actor: Any, room_id: int, user_id: int, role: Any) -> dict[str, 
     """Make a member an admin, or an admin a member again: the owner or an admin promotes;
     only the owner demotes. The owner's own role does not change here (the owner leaving
     passes it on). Returns the room as the actor sees it."""
-    if role not in (Membership.Role.ADMIN, Membership.Role.MEMBER):
-        raise InvalidInput('role is "admin" or "member"')
     with transaction.atomic():
         mine = _managing(actor, room_id, "admins")
+        if role not in (Membership.Role.ADMIN, Membership.Role.MEMBER):
+            raise InvalidInput('role is "admin" or "member"')
         target = Membership.objects.filter(room=mine.room, user_id=user_id).first()
         if target is None:
             raise NotFound("no such member")

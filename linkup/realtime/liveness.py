@@ -103,8 +103,9 @@ class Liveness:
         self.sockets.pop(consumer.conn_id, None)
         await self.departures.submit((consumer.user.pk, consumer.conn_id, consumer.focus))
         if not getattr(consumer, "hidden", True):
-            # A tab in sight went: the user's other tabs may all be hidden now.
-            background(self.note_away(consumer.user.pk))
+            # A tab in sight went: the user's other tabs may all be hidden now (it cannot
+            # have made them come back: only that is written).
+            background(self.note_away(consumer.user.pk, only_away=True))
 
     async def _admit_many(self, asks: list[Admission]) -> list[bool]:
         """One batch of admissions. The timeout bounds the store's answer, not the time a
@@ -139,13 +140,14 @@ class Liveness:
         await self.store.set_hidden(consumer.user.pk, consumer.conn_id, hidden)
         await self.note_away(consumer.user.pk)
 
-    async def note_away(self, user: int) -> None:
+    async def note_away(self, user: int, only_away: bool = False) -> None:
         """Write down in the database since when every tab of the user is hidden (or that
-        one is in sight): the notification fallback (another process) reads it there."""
+        one is in sight, unless `only_away`): the notification fallback (another process)
+        reads it there."""
         now = time.time()
         try:
             away = await self.store.all_hidden(user, now)
-            if away is not None:
+            if away or (away is False and not only_away):
                 await perform(record_away, user, away, now)
         except Exception as exc:  # the fallback waits for the user to go offline, as before
             log_event(logging.WARNING, "connection", "away not recorded", exc, user_id=user)

@@ -97,19 +97,22 @@ function drawSound() {
 
 /** New messages came to a room: alert for those that would, unless someone is looking. */
 export async function alertMessages(room, messages) {
+  if (looking()) return; // the conversation itself shows them
   for (const message of messages) {
     if (!wouldAlert(room, message, me)) continue;
-    await alert(`m:${room.id}:${message.seq}`, alertText(room, message, roomName(room, me.id)), room.id);
+    const text = alertText(room, message, roomName(room, me.id));
+    await alertOnce(`m:${room.id}:${message.seq}`, text, room.id);
   }
 }
 
 /** I was added to a group. */
 export async function alertAdded(room) {
   if (room.muted) return;
-  await alert(`r:${room.id}`, { title: roomName(room, me.id), body: "You were added to the group" }, room.id);
+  const text = { title: roomName(room, me.id), body: "You were added to the group" };
+  await alertOnce(`r:${room.id}`, text, room.id);
 }
 
-async function alert(key, text, roomId) {
+async function alertOnce(key, text, roomId) {
   if (looking()) return; // the conversation itself shows it
   const run = async () => {
     const now = Date.now();

@@ -54,7 +54,7 @@ import { forgetAll, registerWorker } from "./offline.js";
 import { $, config } from "./page.js";
 import { wirePeople } from "./people.js";
 import { markVisibleRead } from "./receipts.js";
-import { drawJump, render, renderRooms, scrollToBottom } from "./render.js";
+import { drawJump, render, scrollToBottom } from "./render.js";
 import { loadBlocks, wireSafety } from "./safety.js";
 import { outbox, typed } from "./send.js";
 import { wireTheme } from "./theme.js";
@@ -80,10 +80,8 @@ function wire() {
   });
   $("context-cancel").addEventListener("click", cancelContext);
   input.addEventListener("input", () => {
-    if (current && !editing()) {
-      drafts.set(current.id, input.value);
-      renderRooms(); // the list shows the draft
-    }
+    // The list shows other rooms' drafts: this one's shows once another room is open.
+    if (current && !editing()) drafts.set(current.id, input.value);
     typed();
     suggestMentions();
   });
