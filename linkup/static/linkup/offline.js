@@ -13,14 +13,18 @@ const SAVE_AFTER_MS = 2000;
 
 const run = objectStore(DB, STORE);
 let timer = null;
+let forgotten = false; // signing out: nothing more is kept
 
-/** Save what the app holds soon (many changes together make one write). */
+/** Save what the app holds soon: one write for the changes of the next moment (at most
+ * one every SAVE_AFTER_MS, however busy the chats). */
 export function saveSoon(rooms) {
-  clearTimeout(timer);
+  if (timer || forgotten) return;
   timer = setTimeout(async () => {
+    timer = null;
     const previous = await readSnapshot();
     const snapshot = snapshotOf(rooms.values(), { previous });
-    if (snapshot.rooms.length) run("readwrite", (store) => store.put(snapshot, me.id)).catch(() => {});
+    if (forgotten || !snapshot.rooms.length) return;
+    run("readwrite", (store) => store.put(snapshot, me.id)).catch(() => {});
   }, SAVE_AFTER_MS);
 }
 
@@ -31,7 +35,9 @@ export function readSnapshot() {
 
 /** Signing out: forget this user's snapshot and the app shell the worker keeps. */
 export function forgetAll() {
+  forgotten = true;
   clearTimeout(timer);
+  timer = null;
   run("readwrite", (store) => store.delete(me.id)).catch(() => {});
   if ("serviceWorker" in navigator && navigator.serviceWorker.controller) {
     navigator.serviceWorker.controller.postMessage({ type: "forget" });

@@ -18,11 +18,21 @@ self.addEventListener("install", (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      // One file that cannot be fetched must not keep the others from being kept.
-      .then((cache) => Promise.all(SETUP.shell.map((url) => cache.add(url).catch(() => null))))
+      // One file that cannot be fetched must not keep the others from being kept; the chat
+      // page of someone signed out (a redirect to the sign-in page) is not kept.
+      .then((cache) => Promise.all(SETUP.shell.map((url) => keep(cache, url))))
       .then(() => self.skipWaiting()),
   );
 });
+
+async function keep(cache, url) {
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.ok && !response.redirected) await cache.put(url, response);
+  } catch (error) {
+    // offline while installing: kept on the next visit instead
+  }
+}
 
 self.addEventListener("activate", (event) => {
   if (!CACHE) return;
