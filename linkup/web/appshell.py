@@ -28,6 +28,12 @@ NOT_KEPT = {WORKER}  # the worker itself is the browser's to fetch
 
 
 @lru_cache(maxsize=1)
+def worker_source() -> str:
+    """The worker's source, read once per process (it changes only with a deploy)."""
+    return (CLIENT / WORKER).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
 def client_files() -> tuple[tuple[str, ...], str]:
     """The client's file names and a version: a hash of every one of them."""
     digest = hashlib.sha256()
@@ -72,10 +78,10 @@ def worker_setup() -> dict[str, Any]:
 async def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, its setup in front of its source; never cached by HTTP (the
     browser compares it byte for byte to decide on an update)."""
-    source = (CLIENT / WORKER).read_text(encoding="utf-8")
     setup = json.dumps(worker_setup(), separators=(",", ":"))
     response = HttpResponse(
-        f"self.LINKUP = {setup};\n{source}", content_type="text/javascript; charset=utf-8"
+        f"self.LINKUP = {setup};\n{worker_source()}",
+        content_type="text/javascript; charset=utf-8",
     )
     response["Cache-Control"] = "no-cache"
     response["X-Content-Type-Options"] = "nosniff"
