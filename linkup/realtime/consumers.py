@@ -952,7 +952,7 @@ class NotificationConsumer(LinkupSocket):
     async def _away(self) -> bool:
         """Whether every chat tab of the user is hidden (the bell's own socket cannot tell)."""
         try:
-            return await liveness().store.all_hidden(self.user.pk, time.time()) is True
+            return await liveness().away(self.user.pk)
         except Exception as exc:  # as before: the bell's delivery counts
             log_event(logging.WARNING, "connection", "away not readable", exc, **self._ctx())
             return False

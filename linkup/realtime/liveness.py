@@ -157,6 +157,10 @@ class Liveness:
         if consumer.focus != room:
             await self.store.set_focus(consumer.user.pk, consumer.conn_id, consumer.focus, room)
 
+    async def away(self, user: int) -> bool:
+        """Whether every chat tab of the user (any process) is hidden."""
+        return await self.store.all_hidden(user, time.time()) is True
+
     async def focused(self, rooms: list[int]) -> dict[int, set[int]]:
         """Who is looking at each room now (any process), to spare them its notifications."""
         return await self.store.focused(rooms, time.time())

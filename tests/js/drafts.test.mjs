@@ -38,11 +38,6 @@ test("each room's draft is the last text typed there, per person", () => {
         for (const r of [1, 2, 3, 4]) {
           assert.equal(people[i].get(r), model[i].get(r) || "", `seed ${seed} step ${step}`);
         }
-        assert.deepEqual(
-          [...people[i].all()].sort((a, b) => a[0] - b[0]),
-          [...model[i]].sort((a, b) => a[0] - b[0]),
-          `seed ${seed} step ${step}`,
-        );
       }
     }
     assert.equal(storage.getItem("unrelated"), "keep me");
@@ -59,7 +54,6 @@ test("a draft untouched for a week is forgotten; a newer one stays", () => {
   now += 2;
   assert.equal(drafts.get(1), "");
   assert.equal(drafts.get(2), "new");
-  assert.deepEqual([...drafts.all()], [[2, "new"]]);
 });
 
 test("storage that refuses or holds garbage loses nothing and throws nothing", () => {
@@ -78,9 +72,12 @@ test("storage that refuses or holds garbage loses nothing and throws nothing", (
   assert.equal(drafts.set(5, "text"), false);
   assert.equal(drafts.get(5), "");
   assert.equal(drafts.clear(5), false);
-  assert.deepEqual([...drafts.all()], []);
   const odd = new MemoryStorage();
   odd.setItem("linkup:draft:1:3", JSON.stringify({ text: 5, at: 0 }));
+  assert.equal(new Drafts(odd, 1).get(3), "");
+  // prune leaves keys that are not drafts of a room alone.
   odd.setItem("linkup:draft:1:x", JSON.stringify({ text: "no room", at: Date.now() }));
-  assert.deepEqual([...new Drafts(odd, 1).all()], []);
+  new Drafts(odd, 1).prune(new Set());
+  assert.equal(odd.getItem("linkup:draft:1:3"), null);
+  assert.notEqual(odd.getItem("linkup:draft:1:x"), null);
 });

@@ -46,16 +46,6 @@ export class Drafts {
     }
   }
 
-  /** room id -> draft text, for every room with a draft (the room list shows them). */
-  all() {
-    const found = new Map();
-    for (const key of this.#keys()) {
-      const entry = this.#read(key);
-      if (entry) found.set(Number(key.slice(this.prefix.length)), entry.text);
-    }
-    return found;
-  }
-
   /** Forget the drafts of rooms not in `keep` (rooms left or removed). */
   prune(keep) {
     for (const key of this.#keys()) {

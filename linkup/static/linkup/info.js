@@ -3,6 +3,7 @@
 // and read by, and when). What is offered follows groups.js; the server decides.
 
 import { api } from "./api.js";
+import { roleIn } from "./changes.js";
 import { manages, memberActions, memberOrder, ROLE_LABELS } from "./groups.js";
 import { presenceText, roomName, shortTime } from "./model.js";
 import { $, el, me } from "./page.js";
@@ -25,11 +26,6 @@ export function wireInfo() {
   $("info-leave").addEventListener("click", leaveGroup);
 }
 
-function myRole(room) {
-  const mine = (room.members || []).find((m) => m.id === me.id);
-  return mine ? mine.role : room.role;
-}
-
 export function openInfo() {
   const room = current;
   if (!room || room.kind !== "group") return;
@@ -41,7 +37,7 @@ export function openInfo() {
 /** Draw the panel for the room as it stands (again whenever the room changes while open). */
 export function drawInfo(room = current) {
   if (!room || room.kind !== "group") return;
-  const role = myRole(room);
+  const role = roleIn(room, me.id);
   const editable = manages(role);
   $("info-title").textContent = roomName(room, me.id);
   for (const id of ["info-name", "info-description"]) $(id).readOnly = !editable;
@@ -62,7 +58,7 @@ export function drawInfo(room = current) {
       const role = el("span", "member-role", ROLE_LABELS[member.role] || "");
       const seen = el("span", "member-seen", member.id === me.id ? "" : presenceText(person));
       li.append(who, role, seen);
-      for (const action of memberActions(myRole(room), member, me.id)) {
+      for (const action of memberActions(roleIn(room, me.id), member, me.id)) {
         const button = el("button", "secondary small", ACTION_LABELS[action]);
         button.type = "button";
         button.dataset.action = action;
