@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint audit serve bench bench-smoke clean
+.PHONY: demo test lint audit serve bench bench-smoke messages clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ lint: $(STAMP)
 # vulnerability, and (--strict) on a package it could not look up.
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.lock
+
+# The translations (linkup/locale): extract what the templates, views and web client mark, then
+# compile; needs GNU gettext. tests/test_i18n.py checks both are current and complete.
+messages: $(STAMP)
+	cd linkup && PYTHONPATH=.. DJANGO_SETTINGS_MODULE=tests.settings ../$(BIN)/python -m django makemessages --no-obsolete -l es -d django --ignore='static/*'
+	cd linkup && PYTHONPATH=.. DJANGO_SETTINGS_MODULE=tests.settings ../$(BIN)/python -m django makemessages --no-obsolete -l es -d djangojs
+	cd linkup && PYTHONPATH=.. DJANGO_SETTINGS_MODULE=tests.settings ../$(BIN)/python -m django compilemessages -l es
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -339,6 +339,13 @@ class Account(models.Model):
     # skeletons): no two accounts hold the same one ("" where an older account holds it).
     name_key = models.CharField(max_length=600, blank=True, default="")
     name_key_caseless = models.CharField(max_length=600, blank=True, default="")
+    # The profile others see: a name to be shown by ("" shows the username), a line about
+    # them, and their picture (the storage's name for it, linkup.actions.profiles; "" none).
+    display_name = models.CharField(max_length=64, blank=True, default="")
+    about = models.CharField(max_length=140, blank=True, default="")
+    avatar = models.CharField(max_length=200, blank=True, default="")
+    # The pages' language ("" follows the browser's Accept-Language; settings.LANGUAGES).
+    language = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -85,6 +85,9 @@ class Api:
         return self.client.put(API + path, body, content_type="application/json", **self.headers)
 
 
+NO_PROFILE = {"display_name": "", "avatar": None}  # a person who set no name or picture
+
+
 def me_dict(user: Any, **changed: Any) -> dict[str, Any]:
     """What `GET /me` answers a user who changed nothing but `changed`."""
     return {
@@ -95,6 +98,10 @@ def me_dict(user: Any, **changed: Any) -> dict[str, Any]:
         "email": "",
         "email_verified": False,
         "theme": "",
+        "language": "",
+        "display_name": "",
+        "about": "",
+        "avatar": None,
         **changed,
     }
 
@@ -485,14 +492,14 @@ def test_users_search_by_substring_excluding_the_caller(alice: Any, bob: Any, ca
     assert sorted(found.json()["users"], key=lambda u: u["id"]) == [
         # Nobody is connected: offline, never seen.
         # Strangers (no room shared with the caller): no presence shown.
-        {"id": alicia.pk, "username": "alicia", "status": None, "last_seen": None},
-        {"id": malice.pk, "username": "malice", "status": None, "last_seen": None},
+        {"id": alicia.pk, "username": "alicia", **NO_PROFILE, "status": None, "last_seen": None},
+        {"id": malice.pk, "username": "malice", **NO_PROFILE, "status": None, "last_seen": None},
     ]
     # Fewer than three characters find nobody: no listing everyone a letter at a time.
     for short in ("", "a", "li", "  li  "):
         assert api.get("/users", q=short).json() == {"users": []}
     assert api.get("/users", q="alice").json()["users"] == [
-        {"id": malice.pk, "username": "malice", "status": None, "last_seen": None}
+        {"id": malice.pk, "username": "malice", **NO_PROFILE, "status": None, "last_seen": None}
     ]
     assert api.get("/users", q="nobody-like-this").json() == {"users": []}
 
@@ -506,7 +513,9 @@ def test_users_search_shows_presence_only_to_people_sharing_a_room(
     found = {u["username"]: u for u in Api(alice).get("/users", q="o").json()["users"]}
     assert found == {}  # one letter finds nobody
     bob_seen = Api(alice).get("/users", q="bob").json()["users"]
-    assert bob_seen == [{"id": bob.pk, "username": "bob", "status": "offline", "last_seen": None}]
+    assert bob_seen == [
+        {"id": bob.pk, "username": "bob", **NO_PROFILE, "status": "offline", "last_seen": None}
+    ]
     carol_seen = Api(alice).get("/users", q="carol").json()["users"]
     assert carol_seen == [{"id": carol.pk, "username": "carol", "status": None, "last_seen": None}]
 

@@ -396,7 +396,7 @@ async def test_removed_member_hears_nothing_more(
     await publish(await db(remove)())
     assert (await recv_type(b, "room.removed"))["room"] == group["id"]
     assert (await recv_type(a, "room.updated"))["room"]["members"] == [
-        {"id": alice.pk, "username": "alice", "role": "owner"}
+        {"id": alice.pk, "username": "alice", "display_name": "", "avatar": None, "role": "owner"}
     ]
     await send(
         a, {"type": "message.send", "room": group["id"], "client_id": cid(), "body": "secret"}

@@ -72,8 +72,15 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
     config = json.loads(
         re.search(r'<script id="linkup-config" type="application/json">(.*?)</script>', html)[1]
     )
+    assert config.pop("catalog") == {}  # English: the words are the code's own
     assert config == {
-        "user": {"id": user.pk, "username": "alice"},
+        "user": {
+            "id": user.pk,
+            "username": "alice",
+            "display_name": "",
+            "avatar": None,
+            "about": "",
+        },
         "api": "/api/v1",
         "socket": "/ws/chat/",
         "notifications_socket": "/ws/notifications/",
@@ -91,6 +98,7 @@ def test_sign_in_then_the_chat_page_carries_the_user_and_no_inline_script() -> N
         "upload_max_bytes": 25 * 1024 * 1024,
         "attachments_max": 10,
         "sign_in": "/sign-in/",
+        "language": "en",
     }
     # Every other script is an external module (the policy would refuse inline code).
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)

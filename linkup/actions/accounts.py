@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from linkup.actions import presence, rooms
+from linkup.actions import presence, profiles, rooms
 from linkup.core.errors import InvalidInput
 from linkup.models import Account
 from linkup.tasks import mail
@@ -24,8 +25,31 @@ def settings_of(user: Any) -> dict[str, Any]:
         "group_adds": rooms.group_adds_of([user.pk])[user.pk],
         "email": user.email,
         "email_verified": mail.is_verified(user),
-        "theme": theme_of(user),
+        **appearance_of(user),
+        **_own_profile(user),
     }
+
+
+def _own_profile(user: Any) -> dict[str, Any]:
+    view = profiles.profile_view(user, user.pk)
+    return {key: view[key] for key in ("display_name", "about", "avatar")}
+
+
+def appearance_of(user: Any) -> dict[str, str]:
+    """The person's colours ("" the device's, "light" or "dark") and language ("" the
+    browser's, or one of settings.LANGUAGES)."""
+    found = Account.objects.filter(user_id=user.pk).values_list("theme", "language").first()
+    theme, language = found or ("", "")
+    return {"theme": theme or "", "language": language or ""}
+
+
+def check_language(value: Any) -> str:
+    if value == "":
+        return ""
+    codes = [code for code, _ in django_settings.LANGUAGES]
+    if not isinstance(value, str) or value not in codes:
+        raise InvalidInput(f'language is "" or one of {", ".join(codes)}')
+    return value
 
 
 def theme_of(user: Any) -> str:
@@ -53,6 +77,9 @@ def do_update_settings(
     group_adds: str | None = None,
     email: str | None = None,
     theme: str | None = None,
+    language: str | None = None,
+    display_name: str | None = None,
+    about: str | None = None,
 ) -> bool:
     """Change what was given; return whether the email address changed (to a new one that
     needs verifying)."""
@@ -66,6 +93,11 @@ def do_update_settings(
             if theme not in Account.Theme.values:
                 raise InvalidInput('theme is "", "light" or "dark"')
             Account.objects.update_or_create(user_id=user.pk, defaults={"theme": theme})
+        if language is not None:
+            language = check_language(language)
+            Account.objects.update_or_create(user_id=user.pk, defaults={"language": language})
+        if display_name is not None or about is not None:
+            profiles.do_update_profile(user, display_name=display_name, about=about)
         if email is not None:
             email = check_email(email)
             if email.lower() != user.email.lower():

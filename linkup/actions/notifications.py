@@ -29,6 +29,7 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from linkup.actions import profiles
 from linkup.actions.events import notify_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, NotFound
@@ -135,6 +136,9 @@ def for_new_messages(
             by_name.setdefault(room_id, {})[username] = user_id
     at = now or timezone.now()
     created: list[Notification] = []
+    senders = {m["sender"]["id"] for m in messages if m["room"] in direct or m["room"] in by_name}
+    known = {sender for sender in senders if sender is not None}
+    shown = profiles.display_names(known) if known else {}
     for m in messages:
         room_id, sender = m["room"], m["sender"]
         looking = focused.get(room_id, set())
@@ -144,9 +148,10 @@ def for_new_messages(
             "message": m["id"],
             "sender": {"id": sender["id"], "username": sender["username"]},
         }
+        who = shown.get(sender["id"] or 0) or sender["username"]
         if room_id in direct:
             recipients = [u for u in direct[room_id] if u != sender["id"]]
-            kind, title = Notification.Kind.MESSAGE, sender["username"]
+            kind, title = Notification.Kind.MESSAGE, who
         elif room_id in by_name:
             members = by_name[room_id]
             named: dict[int, None] = {}
@@ -159,7 +164,7 @@ def for_new_messages(
                         break
             recipients = list(named)
             kind = Notification.Kind.MENTION
-            title = f"{sender['username']} mentioned you in {room_names[room_id]}"
+            title = f"{who} mentioned you in {room_names[room_id]}"
         else:
             continue
         for user_id in recipients:
@@ -194,11 +199,12 @@ def for_invited(room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetim
 def _about_group(
     kind: str, verb: str, room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetime
 ) -> None:
+    name = profiles.display_names([actor.pk]).get(actor.pk) or actor.get_username()
     created = [
         Notification(
             recipient_id=user_id,
             kind=kind,
-            title=f"{actor.get_username()} {verb} you to {room.name}"[:200],
+            title=f"{name} {verb} you to {room.name}"[:200],
             body="",
             data={"room": room.pk, "by": {"id": actor.pk, "username": actor.get_username()}},
             # Reading the room reads it; an invitee is no member and cannot.

@@ -26,7 +26,7 @@ from django.utils import timezone
 from linkup.core import media
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, NotFound, TooLarge
-from linkup.models import Membership, Upload
+from linkup.models import Account, Membership, Upload
 from linkup.store import files
 from linkup.tasks import uploads as upload_tasks
 
@@ -203,6 +203,8 @@ def orphans(*, delete: bool = False, now: dt.datetime | None = None) -> dict[str
     known: set[str] = set()
     for file, thumb in Upload.objects.values_list("file", "thumbnail").iterator():
         known.update(name for name in (file, thumb) if name)
+    # Profile pictures (linkup.actions.profiles) live under the same prefix.
+    known.update(Account.objects.exclude(avatar="").values_list("avatar", flat=True))
     cutoff = (now or timezone.now()) - ORPHAN_GRACE
     lost = sorted(name for name in stored - known if files.modified_before(name, cutoff))
     if delete:

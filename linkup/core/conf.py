@@ -217,6 +217,8 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_UNSENT_TTL_S": 24 * 3600,
     # Images: pixels at most (a decompression bomb is refused), and the thumbnail's box.
     "IMAGE_MAX_PIXELS": 40_000_000,
+    # A profile picture as uploaded (it is stored as a 256 px square, a few KiB).
+    "AVATAR_MAX_BYTES": 5 * 1024 * 1024,
     "THUMBNAIL_PX": 320,
     # Serving: a storage that signs URLs (S3) is redirected to for this long; with a prefix
     # here, the local disk's files are handed to nginx (X-Accel-Redirect) instead of being

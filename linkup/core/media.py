@@ -203,6 +203,22 @@ def thumbnail(source: IO[bytes] | bytes, box: int, max_pixels: int) -> bytes:
     return out.getvalue()
 
 
+def avatar(source: IO[bytes] | bytes, side: int, max_pixels: int) -> bytes:
+    """A person's picture: the middle square of an image (its first frame), upright, `side`
+    pixels a side, as WebP with its transparency; nothing of the original but its pixels."""
+    image = _open(source, max_pixels)
+    try:
+        image.draft("RGB", (side, side))
+        image = ImageOps.exif_transpose(image)
+        image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "PA", "P") else "RGB")
+        image = ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InvalidInput("the file is not a readable image") from None
+    out = io.BytesIO()
+    image.save(out, "WEBP", quality=85)
+    return out.getvalue()
+
+
 # -- audio and video -----------------------------------------------------------------------
 
 

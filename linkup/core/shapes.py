@@ -150,6 +150,27 @@ class RoomRemovedEvent(TypedDict):
     room: int
 
 
+class ProfileFields(TypedDict):
+    display_name: str  # "" shows the username
+    avatar: str | None  # the picture's URL
+
+
+class PersonDict(TypedDict):
+    """A person as anyone who sees them sees them (linkup.store.views.person_dict)."""
+
+    id: int
+    username: str
+    display_name: str  # "" shows the username
+    avatar: str | None  # the picture's URL
+
+
+class UserUpdatedEvent(TypedDict):
+    """Someone who shares a room with the socket's user (or the user) changed their profile."""
+
+    type: Literal["user.updated"]
+    user: PersonDict
+
+
 class ChatBlocksEvent(TypedDict):
     """A block made or lifted between the socket's user and `user` (`mine`: by them)."""
 
@@ -188,6 +209,7 @@ EventPayload = (
     | ChatTypingEvent
     | RoomUpdatedEvent
     | RoomRemovedEvent
+    | UserUpdatedEvent
     | ChatBlocksEvent
     | AuthRevokedEvent
     | NotifyNewEvent

@@ -65,6 +65,7 @@ from linkup.core.shapes import (
     NotifyReadEvent,
     RoomRemovedEvent,
     RoomUpdatedEvent,
+    UserUpdatedEvent,
 )
 from linkup.realtime import coalesce
 from linkup.realtime.auth import SocketAuth
@@ -873,6 +874,9 @@ class ChatConsumer(LinkupSocket):
         if event["room"] in self.rooms:
             await self._leave(event["room"])
         await self.send_frame({"type": "room.removed", "room": event["room"]})
+
+    async def user_updated(self, event: UserUpdatedEvent) -> None:
+        await self.send_frame({"type": "user.updated", "user": event["user"]})
 
     def offer_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == "chat.blocks":

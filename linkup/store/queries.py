@@ -11,10 +11,10 @@ from django.db.models.functions import RowNumber
 from linkup.core.conf import setting
 from linkup.core.errors import NotFound
 from linkup.core.serialization import dumps, format_time
-from linkup.core.shapes import MessageDict, UserDict
+from linkup.core.shapes import MessageDict, PersonDict
 from linkup.models import DeletedForMe, Membership, Message, MessageChange, Room
 from linkup.store import views
-from linkup.store.views import user_dict
+from linkup.store.views import person_dict, user_dict
 
 __all__ = ["user_dict"]  # here for the many callers; linkup.store.views builds it
 
@@ -48,10 +48,10 @@ def _room_dicts(viewer_memberships: list[Membership]) -> list[dict[str, Any]]:
     members: dict[int, list[dict[str, Any]]] = {rid: [] for rid in room_ids}
     for m in (
         Membership.objects.filter(room_id__in=room_ids)
-        .select_related("user")
+        .select_related("user__linkup_account")
         .order_by("room_id", "joined_at", "pk")
     ):
-        members[m.room_id].append({**user_dict(m.user), "role": m.role})
+        members[m.room_id].append({**person_dict(m.user), "role": m.role})
     viewers = {m.user_id for m in viewer_memberships}
     last_messages = _last_messages(room_ids, next(iter(viewers)) if len(viewers) == 1 else None)
     out = []
@@ -361,16 +361,17 @@ def build_sync(
 
 def search_users(
     query: str, *, exclude: Any = None, limit: int = 20, min_chars: int = 1
-) -> list[UserDict]:
-    """Active users whose username contains `query` (at least `min_chars` characters long:
-    a shorter one finds nobody)."""
+) -> list[PersonDict]:
+    """Active users whose username or display name contains `query` (at least `min_chars`
+    characters long: a shorter one finds nobody)."""
     query = query.strip()
     if len(query) < min_chars:
         return []
-    qs = User.objects.filter(is_active=True, username__icontains=query)
+    named = Q(username__icontains=query) | Q(linkup_account__display_name__icontains=query)
+    qs = User.objects.filter(named, is_active=True).select_related("linkup_account")
     if exclude is not None:
         qs = qs.exclude(pk=exclude.pk)
-    return [user_dict(u) for u in qs.order_by("username")[:limit]]
+    return [person_dict(u) for u in qs.order_by("username")[:limit]]
 
 
 def sharing_a_room(viewer_id: int, user_ids: list[int]) -> set[int]:

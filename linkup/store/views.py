@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 from django.urls import reverse
 
@@ -26,18 +27,56 @@ from linkup.core.serialization import format_time
 from linkup.core.shapes import (
     ChatChangeEvent,
     MessageDict,
+    PersonDict,
+    ProfileFields,
     ReactionDict,
     ReplyDict,
     SenderDict,
     UserDict,
 )
-from linkup.models import DeletedForMe, Message, Reaction, Upload
+from linkup.models import Account, DeletedForMe, Message, Reaction, Upload
 
 PREVIEW_CHARS = 100  # a reply's preview of its original: the first code points
 
 
 def user_dict(user: Any) -> UserDict:
     return {"id": user.pk, "username": user.get_username()}
+
+
+def avatar_url(user_id: int, stored: str) -> str | None:
+    """Where a picture is fetched from (its digest in the URL: a new one is a new URL)."""
+    if not stored:
+        return None
+    digest = stored.rsplit("-", 1)[-1].split(".", 1)[0]
+    return f"{reverse('linkup-api:user_avatar', args=[user_id])}?v={digest}"
+
+
+def public_fields(user_id: int, account: Account | None) -> ProfileFields:
+    """What anyone who sees the person sees besides their id and username."""
+    if account is None:
+        return {"display_name": "", "avatar": None}
+    return {
+        "display_name": account.display_name,
+        "avatar": avatar_url(user_id, account.avatar),
+    }
+
+
+def account_of(user: Any) -> Account | None:
+    """The user's Account where it was read with them (select_related), or one query."""
+    try:
+        found: Account = user.linkup_account
+        return found
+    except ObjectDoesNotExist:
+        return None
+
+
+def person_dict(user: Any) -> PersonDict:
+    """{id, username, display_name, avatar} of a user read with `linkup_account` related."""
+    return {
+        "id": user.pk,
+        "username": user.get_username(),
+        **public_fields(user.pk, account_of(user)),
+    }
 
 
 DELETED_USER = "Deleted user"

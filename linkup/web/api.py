@@ -38,6 +38,7 @@ from linkup.actions import (
     farewell,
     notifications,
     presence,
+    profiles,
     receipts,
     reports,
     rooms,
@@ -99,6 +100,7 @@ from linkup.web.schemas import (
     NotificationsReadOut,
     OkOut,
     PrivacyIn,
+    ProfileOut,
     PushKeyOut,
     PushSubscriptionIn,
     ReceiptIn,
@@ -393,11 +395,15 @@ async def me(request: HttpRequest) -> Any:
 async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
     """Change any of: hiding last seen (reciprocal: who hides it sees no one's); who may
     add me to groups (the others invite me); my email address (a link to verify it is
-    emailed there; until it is followed, no notification is); the web client's colours."""
+    emailed there; until it is followed, no notification is); the web client's colours and
+    language; my display name and about line (everyone sharing a room with me is told:
+    `user.updated`)."""
     user = _me(request)
-    given = (payload.hide_last_seen, payload.group_adds, payload.email, payload.theme)
-    if all(value is None for value in given):
-        raise InvalidInput("give hide_last_seen, group_adds, email or theme")
+    given = payload.model_dump(exclude_none=True)
+    if not given:
+        raise InvalidInput(
+            "give hide_last_seen, group_adds, email, theme, language, display_name or about"
+        )
     if payload.email is not None:
         await spend("verify_email", user.pk)
     changed = await perform(
@@ -407,6 +413,9 @@ async def update_me(request: HttpRequest, payload: PrivacyIn) -> Any:
         group_adds=payload.group_adds,
         email=payload.email,
         theme=payload.theme,
+        language=payload.language,
+        display_name=payload.display_name,
+        about=payload.about,
     )
     if changed:
         await verification.ask(request, user)
@@ -494,6 +503,19 @@ async def users(request: HttpRequest, q: str = "") -> Any:
     ]
     await _with_presence(me, [p for p in people if p["id"] in known])
     return {"users": people}
+
+
+@api.get("/users/{user_id}", response={200: ProfileOut, 401: E, 404: E, 429: E}, tags=["users"])
+@read_view()
+async def user_profile(request: HttpRequest, user_id: int) -> Any:
+    """A person's profile: display name, about line, picture; presence too for someone who
+    shares a room with the caller (null for others, as in `GET /users`)."""
+    me = _me(request)
+    person = await read(profiles.profile_view, me, user_id)
+    person.update(status=None, last_seen=None)
+    if person["id"] == me.pk or await read(queries.sharing_a_room, me.pk, [person["id"]]):
+        await _with_presence(me, [person])
+    return person
 
 
 # -- blocks ----------------------------------------------------------------------------------
@@ -1112,6 +1134,44 @@ async def attachment_thumbnail(request: HttpRequest, upload_id: str) -> Any:
     """An image attachment's thumbnail (a JPEG at most THUMBNAIL_PX a side); the image
     itself, not to be cached, until the task worker has made it."""
     fetch = await read(uploads.attachment_for, _me(request), upload_id, thumbnail=True)
+    return await files.serve(request, fetch)
+
+
+@api.post(
+    "/me/avatar",
+    response={200: ProfileOut, 400: E, 401: E, 403: E, 411: E, 413: E, 429: E, 503: E},
+    tags=["users"],
+    openapi_extra=MULTIPART_FILE,
+)
+async def set_avatar(request: HttpRequest) -> Any:
+    """Make an image (multipart, field `file`: JPEG, PNG, GIF or WebP) my picture: its middle
+    square, 256 px, re-encoded without metadata. Everyone sharing a room with me is told."""
+    user = _me(request)
+    files.announced_length(request)
+    await spend("uploads", user.pk)
+    return await perform(files.take_avatar, request, user)
+
+
+@api.delete("/me/avatar", response={200: ProfileOut, 401: E, 403: E, 429: E}, tags=["users"])
+async def remove_avatar(request: HttpRequest) -> Any:
+    """Take my picture away."""
+    return await perform(profiles.do_remove_avatar, _me(request))
+
+
+@api.get(
+    "/users/{user_id}/avatar",
+    auth=None,
+    response={404: E, 429: E, 503: E},
+    tags=["users"],
+    url_name="user_avatar",
+    openapi_extra=FILE_ANSWERS,
+)
+@members_only
+@read_view(budget="files")
+async def user_avatar(request: HttpRequest, user_id: int) -> Any:
+    """A person's picture (WebP), for anyone signed in; the same 404 where none is set, a
+    block stands between the two, or the caller is not signed in."""
+    fetch = await read(profiles.avatar_for, _me(request), user_id)
     return await files.serve(request, fetch)
 
 

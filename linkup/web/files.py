@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 
-from linkup.actions import uploads
+from linkup.actions import profiles, uploads
 from linkup.core import media
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, LengthRequired, NotFound, RangeNotSatisfiable
@@ -43,18 +43,33 @@ def announced_length(request: HttpRequest) -> int:
     return length
 
 
-def take_upload(request: HttpRequest, user: Any) -> dict[str, Any]:
-    """Parse the multipart body (Django spools a big file to a temporary file, so memory
-    stays flat) and store its `file` part. Runs on a request thread, never the loop."""
+def _file_part(request: HttpRequest) -> Any:
+    """The multipart body's `file` part (Django spools a big one to a temporary file, so
+    memory stays flat). Runs on a request thread, never the loop."""
     try:
         part = request.FILES.get("file")
     except (MultiPartParserError, RequestDataTooBig, ValueError) as exc:
         raise InvalidInput(f"the body is not a usable multipart upload: {exc}") from None
     if part is None or part.file is None:
         raise InvalidInput('a multipart body with a "file" part is required')
+    return part
+
+
+def take_upload(request: HttpRequest, user: Any) -> dict[str, Any]:
+    """Store the body's file as an upload to attach to a message."""
+    part = _file_part(request)
     try:
         hint = _number(request.POST.get("duration_s"))
         return uploads.do_upload(user, part.file, part.size or 0, part.name, duration_hint=hint)
+    finally:
+        part.close()
+
+
+def take_avatar(request: HttpRequest, user: Any) -> dict[str, Any]:
+    """Make the body's file the user's picture."""
+    part = _file_part(request)
+    try:
+        return profiles.do_set_avatar(user, part.file, part.size or 0)
     finally:
         part.close()
 

@@ -23,8 +23,14 @@ class SenderOut(Schema):
 
 
 class PersonOut(UserOut):
+    display_name: str = ""  # the name they are shown by; "" shows the username
+    avatar: str | None = None  # their picture's URL (a 256 px WebP square); null: none
     status: Literal["online", "offline"] | None = None
     last_seen: str | None = None
+
+
+class ProfileOut(PersonOut):
+    about: str = ""
 
 
 class MemberOut(PersonOut):
@@ -41,6 +47,10 @@ class MeOut(UserOut):
     email: str
     email_verified: bool  # only a verified address is sent notifications
     theme: Theme  # the web client's colours: "" the device's choice
+    language: str  # the pages' language; "" follows the browser's
+    display_name: str
+    about: str
+    avatar: str | None
 
 
 class PrivacyIn(Strict):
@@ -50,6 +60,9 @@ class PrivacyIn(Strict):
     group_adds: GroupAdds | None = None
     email: StrictStr | None = Field(default=None, max_length=254)  # "" removes it
     theme: Theme | None = None
+    language: StrictStr | None = Field(default=None, max_length=16)  # "" follows the browser
+    display_name: StrictStr | None = Field(default=None, max_length=1000)  # checked: 64
+    about: StrictStr | None = Field(default=None, max_length=1000)  # checked: 140
 
 
 class VerifyEmailIn(Strict):

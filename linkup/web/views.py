@@ -8,20 +8,25 @@ message body that slipped past `textContent` still could not run.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth import alogin, alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.i18n import JSONCatalog
 
-from linkup.actions import accounts, credentials, exports, farewell
+from linkup.actions import accounts, credentials, exports, farewell, profiles
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, LinkupError, RateLimited
 from linkup.realtime.edges import perform, read
@@ -30,6 +35,7 @@ from linkup.realtime.routing import ROUTE_EXAMPLES
 from linkup.store import files
 from linkup.tasks.fallback import push_enabled
 from linkup.web import appshell, throttle, verification
+from linkup.web import files as web_files
 
 View = Callable[..., Any]  # async views (django-stubs types path() for sync ones)
 
@@ -89,7 +95,7 @@ def _too_many_sign_ins(request: HttpRequest, username: str, exc: RateLimited) ->
         request,
         "linkup/sign_in.html",
         {
-            "error": f"Too many failed sign-ins. Try again in {wait} seconds.",
+            "error": _("Too many failed sign-ins. Try again in %(wait)s seconds.") % {"wait": wait},
             "username": username,
             "next": request.GET.get("next", ""),
             "registration_open": bool(setting("REGISTRATION_OPEN")),
@@ -120,8 +126,10 @@ async def sign_in(request: HttpRequest) -> HttpResponse:
             return _too_many_sign_ins(request, username, exc)
         if user is not None:
             await alogin(request, user)
-            return HttpResponseRedirect(_next_url(request))
-        error = "Wrong username or password."
+            language = (await read(accounts.appearance_of, user))["language"]
+            response = HttpResponseRedirect(_next_url(request))
+            return remember_language(response, language) if language else response
+        error = _("Wrong username or password.")
     return render(
         request,
         "linkup/sign_in.html",
@@ -146,7 +154,7 @@ async def sign_up(request: HttpRequest) -> HttpResponse:
         username = request.POST.get("username", "")
         password = request.POST.get("password", "")
         if password != request.POST.get("password2", ""):
-            error = "The two passwords differ."
+            error = _("The two passwords differ.")
         else:
             try:
                 user = await sync_to_async(credentials.do_register, thread_sensitive=False)(
@@ -230,20 +238,28 @@ async def account(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         action = str(request.POST.get("action", ""))
-        if action == "theme":
+        if action in ("profile", "avatar", "avatar_remove", "language"):
+            error = await _change_profile(request, user, action)
+            if not error:
+                done = HttpResponseRedirect(reverse("linkup-account"))
+                if action == "language":
+                    chosen = (await read(accounts.appearance_of, user))["language"]
+                    return remember_language(done, chosen)
+                return done
+        elif action == "theme":
             try:
                 theme = str(request.POST.get("theme", ""))
                 await perform(accounts.do_update_settings, user, theme=theme)
                 return HttpResponseRedirect(reverse("linkup-account"))
             except InvalidInput:
-                error = "Choose one of the colours offered."
+                error = _("Choose one of the colours offered.")
         elif action == "export":
             try:
                 await spend("exports", user.pk)
                 await perform(exports.do_request_export, user)
                 return HttpResponseRedirect(reverse("linkup-account"))
             except RateLimited:
-                error = "You asked for a copy a moment ago: try again in an hour."
+                error = _("You asked for a copy a moment ago: try again in an hour.")
         elif action == "delete":
             password = str(request.POST.get("password", ""))
 
@@ -253,13 +269,13 @@ async def account(request: HttpRequest) -> HttpResponse:
 
             try:
                 if await throttle.guarded(request, user.get_username(), check) is None:
-                    error = "That is not your password: the account was not deleted."
+                    error = _("That is not your password: the account was not deleted.")
                 else:
                     await perform(farewell.do_delete_account, user)
                     await alogout(request)
                     return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?deleted=1")
             except RateLimited:
-                error = "Too many wrong passwords: wait a while before trying again."
+                error = _("Too many wrong passwords: wait a while before trying again.")
     listed = await read(exports.recent_exports, user)
     return render(
         request,
@@ -268,9 +284,34 @@ async def account(request: HttpRequest) -> HttpResponse:
             "username": user.get_username(),
             "exports": listed,
             "error": error,
-            "theme": await read(accounts.theme_of, user),
+            "profile": await read(profiles.profile_view, user, user.pk),
+            "languages": settings.LANGUAGES,
+            **await read(accounts.appearance_of, user),
         },
     )
+
+
+async def _change_profile(request: HttpRequest, user: Any, action: str) -> str:
+    """The account page's profile forms; what went wrong, or "" when it is done."""
+    try:
+        if action == "profile":
+            name = str(request.POST.get("display_name", ""))
+            about = str(request.POST.get("about", ""))
+            await perform(profiles.do_update_profile, user, display_name=name, about=about)
+        elif action == "avatar":
+            web_files.announced_length(request)
+            await spend("uploads", user.pk)
+            await perform(web_files.take_avatar, request, user)
+        elif action == "avatar_remove":
+            await perform(profiles.do_remove_avatar, user)
+        else:
+            language = str(request.POST.get("language", ""))
+            await perform(accounts.do_update_settings, user, language=language)
+    except RateLimited:
+        return _("Too many changes at once: wait a minute and try again.")
+    except LinkupError as exc:
+        return _("That was not saved: %(reason)s.") % {"reason": exc.detail}
+    return ""
 
 
 @with_csp
@@ -281,7 +322,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
     if not user.is_authenticated:
         return HttpResponseRedirect(f"{reverse('linkup-sign-in')}?next={request.path}")
     config = {
-        "user": {"id": user.pk, "username": user.get_username()},
+        "user": await read(profiles.profile_view, user, user.pk),
         "api": reverse("linkup-api:api-root").rstrip("/"),
         "socket": ROUTE_EXAMPLES["linkup-chat"],
         "notifications_socket": ROUTE_EXAMPLES["linkup-notifications"],
@@ -307,6 +348,39 @@ async def chat(request: HttpRequest) -> HttpResponse:
         # Where to go when the session has ended (the pages may be mounted under a prefix).
         "sign_in": reverse("linkup-sign-in"),
     }
+    # The client's words in the page's language (Django's JSON catalog of the djangojs domain).
+    config["language"] = get_language() or settings.LANGUAGE_CODE
+    config["catalog"] = js_catalog(request)
     theme = await read(accounts.theme_of, user)
     context = {"config": config, "me": config["user"], "theme": theme}
     return render(request, "linkup/chat.html", context)
+
+
+def js_catalog(request: HttpRequest) -> dict[str, Any]:
+    """The web client's translations for the request's language: `catalog` (msgid -> the
+    translation, or the list of plural forms) as Django's JSONCatalog serves it."""
+    language = get_language() or settings.LANGUAGE_CODE
+    cached = _catalogs.get(language)
+    if cached is None:
+        answer = JSONCatalog(packages=["linkup"]).get(request)
+        cached = _catalogs[language] = json.loads(answer.content)["catalog"]
+    return cached
+
+
+_catalogs: dict[str, dict[str, Any]] = {}  # per language: the files do not change while running
+
+
+def remember_language(response: HttpResponse, language: str) -> HttpResponse:
+    """Make the person's language the pages' from now on in this browser (Django's language
+    cookie, which LocaleMiddleware reads before Accept-Language); "" forgets it."""
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            samesite="Lax",
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, path=settings.LANGUAGE_COOKIE_PATH)
+    return response

@@ -168,7 +168,7 @@ test("request: the reply resolves it, an error without ref or a close rejects it
   await assert.rejects(refused, (e) => e.code === "bad_request");
   const cut = connection.request({ type: "sync" }, "sync.result");
   sockets[0].onclose({ code: 1006 });
-  await assert.rejects(cut, /socket closed/);
+  await assert.rejects(cut, /connection closed/);
   connection.stop();
 });
 

@@ -52,5 +52,5 @@ test("replyTarget and announcement", () => {
   assert.equal(replyTarget(msgs, 1).seq, 1);
   assert.equal(replyTarget(msgs.slice(2), 1), null);
   assert.equal(announcement(msgs[0], " hi \n there "), "bob: hi there");
-  assert.equal(announcement(msgs[0], ""), "bob: sent an attachment");
+  assert.equal(announcement(msgs[0], ""), "bob sent an attachment");
 });

@@ -1,6 +1,7 @@
 // When the page alerts a person, and how it says so: pure rules (tested with node --test).
 // alerts.js does the browser's part.
 
+import { gettext } from "./i18n.js";
 import { parse } from "./richtext.js";
 
 /** Whether a new message would alert me: someone else's, in a room I have not muted, and
@@ -48,12 +49,12 @@ export function badgedIcon(count) {
 }
 
 /** A desktop notification's title and text for a message. */
-export function alertText(room, message, roomName) {
-  const who = message.sender.username;
-  const title = room.kind === "direct" ? who : `${who} in ${roomName}`;
+export function alertText(room, message, roomName, who = message.sender.username) {
+  const title =
+    room.kind === "direct" ? who : gettext("%(name)s in %(chat)s", { name: who, chat: roomName });
   const text = (message.body || "").replace(/\s+/g, " ").trim();
   const files = (message.attachments || []).length;
-  const body = text ? (text.length > 140 ? `${text.slice(0, 139)}…` : text) : files ? "📎 Attachment" : "";
+  const body = text ? (text.length > 140 ? `${text.slice(0, 139)}…` : text) : files ? gettext("📎 Attachment") : "";
   return { title, body };
 }
 

@@ -13,10 +13,11 @@ import {
   wouldAlert,
 } from "./alertrules.js";
 import { browserStorage } from "./drafts.js";
-import { roomName } from "./model.js";
+import { gettext } from "./i18n.js";
+import { roomName, senderName } from "./model.js";
 import { openRoom } from "./navigate.js";
 import { $, me } from "./page.js";
-import { rooms } from "./store.js";
+import { people, rooms } from "./store.js";
 
 const TAB = Math.random().toString(36).slice(2);
 const storage = browserStorage();
@@ -90,7 +91,7 @@ function drawSound() {
   const on = soundOn();
   const button = $("sound-toggle");
   button.setAttribute("aria-pressed", String(on));
-  button.textContent = on ? "Sound on" : "Sound off";
+  button.textContent = on ? gettext("Sound on") : gettext("Sound off");
   const ask = $("alerts-enable");
   ask.hidden = !("Notification" in window) || Notification.permission !== "default";
 }
@@ -100,7 +101,7 @@ export async function alertMessages(room, messages) {
   if (looking()) return; // the conversation itself shows them
   for (const message of messages) {
     if (!wouldAlert(room, message, me)) continue;
-    const text = alertText(room, message, roomName(room, me.id));
+    const text = alertText(room, message, roomName(room, me.id), senderName(message.sender, people));
     await alertOnce(`m:${room.id}:${message.seq}`, text, room.id);
   }
 }
@@ -108,7 +109,7 @@ export async function alertMessages(room, messages) {
 /** I was added to a group. */
 export async function alertAdded(room) {
   if (room.muted) return;
-  const text = { title: roomName(room, me.id), body: "You were added to the group" };
+  const text = { title: roomName(room, me.id), body: gettext("You were added to the group") };
   await alertOnce(`r:${room.id}`, text, room.id);
 }
 

@@ -3,6 +3,7 @@
 // viewer a photo opens in. Sending itself is send.js's (the files wait in IndexedDB).
 
 import { checkFiles, clock, humanSize, voiceNoteName } from "./attachments.js";
+import { gettext } from "./i18n.js";
 import { $, config, el } from "./page.js";
 import { showNotice } from "./render.js";
 import { compose } from "./send.js";
@@ -43,7 +44,10 @@ export function addFiles(list) {
   trayRoom = current.id;
   for (const file of taken) tray.push({ file, meta: { name: file.name || "file" } });
   if (refused.length) {
-    showNotice(refused.map((r) => `${r.name} was not added: ${r.why}.`).join(" "));
+    const lines = refused.map((r) =>
+      gettext("%(name)s was not added: %(reason)s.", { name: r.name, reason: r.why }),
+    );
+    showNotice(lines.join(" "));
   }
   drawTray();
 }
@@ -58,7 +62,7 @@ function drawTray() {
       item.append(el("span", "file-detail", humanSize(entry.file.size)));
       const remove = el("button", "tray-remove", "✕");
       remove.type = "button";
-      remove.setAttribute("aria-label", `Remove ${entry.meta.name}`);
+      remove.setAttribute("aria-label", gettext("Remove %(name)s", { name: entry.meta.name }));
       remove.addEventListener("click", () => {
         tray.splice(index, 1);
         drawTray();
@@ -111,14 +115,14 @@ let recording = null; // {recorder, stream, chunks, started, timer, send}
 async function startRecording() {
   if (recording || !current) return;
   if (!navigator.mediaDevices || typeof MediaRecorder === "undefined") {
-    showNotice("This browser cannot record voice notes.");
+    showNotice(gettext("This browser cannot record voice notes."));
     return;
   }
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true });
   } catch {
-    showNotice("The microphone is not available (allow it in the browser to record).");
+    showNotice(gettext("The microphone is not available (allow it in the browser to record)."));
     return;
   }
   const recorder = new MediaRecorder(stream);

@@ -3,6 +3,8 @@
 // video, or a card), and where an upload stands in the outbox. No DOM, no network:
 // attach.js and send.js do those; `node --test` checks these.
 
+import { gettext, ngettext } from "./i18n.js";
+
 const UNITS = ["B", "KB", "MB", "GB"];
 export const IMAGE_BOX = { width: 280, height: 280 }; // an image's box in a bubble at most
 
@@ -27,11 +29,17 @@ export function checkFiles(files, held, { maxBytes, maxFiles }) {
   const taken = [];
   const refused = [];
   for (const file of files) {
-    if (!file.size) refused.push({ name: file.name, why: "it is empty" });
+    if (!file.size) refused.push({ name: file.name, why: gettext("it is empty") });
     else if (file.size > maxBytes) {
-      refused.push({ name: file.name, why: `it is larger than ${humanSize(maxBytes)}` });
+      const why = gettext("it is larger than %(size)s", { size: humanSize(maxBytes) });
+      refused.push({ name: file.name, why });
     } else if (held + taken.length >= maxFiles) {
-      refused.push({ name: file.name, why: `a message takes at most ${maxFiles} files` });
+      const why = ngettext(
+        "a message takes at most %(count)s file",
+        "a message takes at most %(count)s files",
+        maxFiles,
+      );
+      refused.push({ name: file.name, why });
     } else taken.push(file);
   }
   return { taken, refused };
@@ -105,10 +113,12 @@ export function uploadStep(item) {
 export function filesLabel(files) {
   if (!files || !files.length) return "";
   const kinds = files.map((f) => f.kind || kindOf(f.type || f.content_type));
-  if (files.length > 1) return `📎 ${files.length} files`;
-  if (kinds[0] === "image") return "📷 Photo";
-  if (kinds[0] === "audio") return (files[0].name || "").startsWith("voice-note") ? "🎤 Voice note" : "🎵 Audio";
-  if (kinds[0] === "video") return "🎬 Video";
+  if (files.length > 1) return gettext("📎 %(count)s files", { count: files.length });
+  if (kinds[0] === "image") return gettext("📷 Photo");
+  if (kinds[0] === "audio") {
+    return (files[0].name || "").startsWith("voice-note") ? gettext("🎤 Voice note") : gettext("🎵 Audio");
+  }
+  if (kinds[0] === "video") return gettext("🎬 Video");
   return `📎 ${files[0].name}`;
 }
 

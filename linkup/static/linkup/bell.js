@@ -4,6 +4,7 @@
 import { api, signedOut } from "./api.js";
 import { Connection } from "./connection.js";
 import { bellCount, bellLabel, recentNotes } from "./format.js";
+import { gettext } from "./i18n.js";
 import { readNotes, unreadAfterLoad } from "./merge.js";
 import { shortTime, vapidKey } from "./model.js";
 import { openRoom } from "./navigate.js";
@@ -91,7 +92,7 @@ async function acceptInvitation(note, room) {
   const listed = await api("GET", "/invitations").catch(() => null);
   const invitation = listed && listed.invitations.find((one) => one.room.id === room);
   if (!invitation) return false; // accepted or declined already, elsewhere
-  if (!window.confirm(`${note.title}. Join the group?`)) return false;
+  if (!window.confirm(gettext("%(title)s. Join the group?", { title: note.title }))) return false;
   await api("POST", `/invitations/${invitation.id}/accept`);
   await loadRooms().catch(() => {});
   return true;
@@ -128,13 +129,13 @@ async function activeWorker(registration) {
 
 async function enablePush() {
   const status = $("push-status");
-  status.textContent = "Asking the browser…";
+  status.textContent = gettext("Asking the browser…");
   try {
     if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
-      throw new Error("this browser has no Web Push");
+      throw new Error(gettext("this browser has no Web Push"));
     }
     if ((await Notification.requestPermission()) !== "granted") {
-      throw new Error("notifications are blocked for this site");
+      throw new Error(gettext("notifications are blocked for this site"));
     }
     const registration = await navigator.serviceWorker.register(config.service_worker, {
       scope: config.service_worker_scope,
@@ -147,13 +148,16 @@ async function enablePush() {
         applicationServerKey: vapidKey(config.push_key),
       }),
       new Promise((_, reject) => {
-        setTimeout(() => reject(new Error("the browser's push service did not answer")), PUSH_WAIT_MS);
+        const late = gettext("the browser's push service did not answer");
+        setTimeout(() => reject(new Error(late)), PUSH_WAIT_MS);
       }),
     ]);
     await api("POST", "/push/subscriptions", subscription.toJSON());
-    status.textContent = "Done: you will be notified here while Linkup is closed.";
+    status.textContent = gettext("Done: you will be notified here while Linkup is closed.");
   } catch (error) {
-    status.textContent = `Push notifications are not available: ${error.message || error}`;
+    status.textContent = gettext("Push notifications are not available: %(reason)s", {
+      reason: error.message || error,
+    });
   }
 }
 

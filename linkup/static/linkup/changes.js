@@ -3,6 +3,8 @@
 // change still in the outbox shows on the message (optimistic, like a send's clock). No DOM,
 // no network: send.js queues and sends, render.js draws, `node --test` checks these.
 
+import { gettext, ngettext } from "./i18n.js";
+
 export const QUICK_EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 export const PREVIEW_CHARS = 100; // a reply's quote: the original's first 100 code points
 const MODERATORS = new Set(["owner", "admin"]);
@@ -150,11 +152,17 @@ export function refreshQuotes(seg, message) {
 }
 
 /** Who reacted with one emoji, as a chip's tooltip: "alice, bob and 3 others". */
-export function reactorsText(users, meId, shown = 3) {
-  const names = users.map((u) => (u.id === meId ? "You" : u.username));
+export function reactorsText(users, meId, shown = 3, nameOf = (u) => u.username) {
+  const names = users.map((u) => (u.id === meId ? gettext("You") : nameOf(u)));
   if (names.length <= shown) {
-    return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+    if (names.length < 2) return names.join("");
+    return gettext("%(names)s and %(last)s", {
+      names: names.slice(0, -1).join(", "),
+      last: names.at(-1),
+    });
   }
   const rest = names.length - shown;
-  return `${names.slice(0, shown).join(", ")} and ${rest} other${rest === 1 ? "" : "s"}`;
+  return ngettext("%(names)s and %(count)s other", "%(names)s and %(count)s others", rest, {
+    names: names.slice(0, shown).join(", "),
+  });
 }

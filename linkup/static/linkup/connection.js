@@ -5,6 +5,7 @@
 // the app sends and polls over HTTP while the socket keeps retrying in the background),
 // "offline" (the browser says the network is gone: wait for it to come back).
 
+import { gettext } from "./i18n.js";
 import { backoffDelay } from "./model.js";
 
 const PONG_TIMEOUT_MS = 10000;
@@ -113,7 +114,7 @@ export class Connection {
     this.ready = false;
     this.stopHeartbeat();
     for (const queue of this.waiters.values()) {
-      for (const waiter of queue.splice(0)) waiter.reject(new Error("socket closed"));
+      for (const waiter of queue.splice(0)) waiter.reject(new Error(gettext("the connection closed")));
     }
     if (code === UNAUTHORIZED) {
       this.onUnauthorized();
@@ -191,7 +192,7 @@ export class Connection {
   request(frame, reply, timeoutMs = 15000) {
     return new Promise((resolve, reject) => {
       if (!this.send(frame)) {
-        reject(new Error("not connected"));
+        reject(new Error(gettext("not connected")));
         return;
       }
       if (!this.waiters.has(reply)) this.waiters.set(reply, []);
@@ -209,7 +210,7 @@ export class Connection {
       const timer = setTimeout(() => {
         const at = queue.indexOf(waiter);
         if (at >= 0) queue.splice(at, 1);
-        reject(new Error(`no ${reply} in time`));
+        reject(new Error(gettext("no %(reply)s in time", { reply })));
       }, timeoutMs);
       queue.push(waiter);
     });

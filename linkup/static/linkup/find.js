@@ -5,11 +5,12 @@
 
 import { api } from "./api.js";
 import { jumpTo } from "./menu.js";
-import { roomName, shortTime } from "./model.js";
+import { gettext } from "./i18n.js";
+import { roomName, senderName, shortTime } from "./model.js";
 import { openRoom } from "./navigate.js";
 import { $, el, markedPieces, me } from "./page.js";
 import { matchedTerms, snippetParts } from "./search.js";
-import { current, found, rooms } from "./store.js";
+import { current, found, people, rooms } from "./store.js";
 
 const MIN_CHARS = 2;
 const WAIT_MS = 300; // typing pauses this long before a search goes
@@ -21,8 +22,8 @@ let next = null; // the cursor of the shown search's next page
 function showScope() {
   const room = scope == null ? null : rooms.get(scope);
   $("find-scope").hidden = !room;
-  if (room) $("find-scope-name").textContent = `In ${roomName(room, me.id)}`;
-  $("find").placeholder = room ? "Search this chat…" : "Search messages…";
+  if (room) $("find-scope-name").textContent = gettext("In %(chat)s", { chat: roomName(room, me.id) });
+  $("find").placeholder = room ? gettext("Search this chat…") : gettext("Search messages…");
 }
 
 function say(text) {
@@ -37,13 +38,14 @@ function hitItem(hit) {
   const head = el("span", "hit-head");
   const room = rooms.get(hit.room);
   head.append(
-    el("strong", "hit-room", room ? roomName(room, me.id) : "A chat"),
+    el("strong", "hit-room", room ? roomName(room, me.id) : gettext("A chat")),
     el("span", "hit-time", shortTime(hit.message.created_at)),
   );
-  const sender = hit.message.sender.id === me.id ? "You" : hit.message.sender.username;
+  const sender =
+    hit.message.sender.id === me.id ? gettext("You") : senderName(hit.message.sender, people);
   const snippet = el("span", "hit-snippet");
   snippet.append(
-    el("span", "hit-sender", `${sender}: `),
+    el("span", "hit-sender", gettext("%(name)s: ", { name: sender })),
     ...markedPieces(snippetParts(hit.snippet, hit.highlights)),
   );
   button.append(head, snippet);
@@ -61,19 +63,21 @@ async function search(more = false) {
   }
   if (q.length < MIN_CHARS) {
     list.hidden = true;
-    say(q ? `Type at least ${MIN_CHARS} characters.` : "");
+    say(q ? gettext("Type at least %(count)s characters.", { count: MIN_CHARS }) : "");
     return;
   }
   const mine = ++asked;
   const params = new URLSearchParams({ q, limit: "20" });
   if (scope != null) params.set("room", String(scope));
   if (more && next) params.set("before", next);
-  say("Searching…");
+  say(gettext("Searching…"));
   let answer;
   try {
     answer = await api("GET", `/search?${params}`);
   } catch (error) {
-    if (mine === asked) say(error.status === 429 ? "Too many searches; wait a moment." : "Search failed.");
+    if (mine === asked) {
+      say(error.status === 429 ? gettext("Too many searches; wait a moment.") : gettext("Search failed."));
+    }
     return;
   }
   if (mine !== asked) return;
@@ -83,14 +87,14 @@ async function search(more = false) {
   next = answer.next;
   if (next) {
     const li = el("li", "more");
-    const button = el("button", "secondary", "More results");
+    const button = el("button", "secondary", gettext("More results"));
     button.type = "button";
     button.addEventListener("click", () => search(true));
     li.append(button);
     list.append(li);
   }
   const shown = list.querySelectorAll(".hit").length;
-  say(shown ? "" : "No messages found.");
+  say(shown ? "" : gettext("No messages found."));
 }
 
 /** Open a hit's chat at its message, the words it matched marked in it (render.js marks

@@ -3,15 +3,16 @@
 
 import { filesLabel } from "./attachments.js";
 import { isSend, withPending } from "./changes.js";
-import { presenceText, shownBody, TICK_LABELS, typingText } from "./model.js";
+import { gettext, ngettext } from "./i18n.js";
+import { presenceText, senderName, shownBody, shownName, TICK_LABELS, typingText } from "./model.js";
 import { parse, plain } from "./richtext.js";
 
 const STATE_TEXT = {
-  connecting: "Connecting…",
-  online: "Online",
-  reconnecting: "Reconnecting…",
-  fallback: "No live connection: using HTTP",
-  offline: "Offline: messages will be sent later",
+  connecting: gettext("Connecting…"),
+  online: gettext("Online"),
+  reconnecting: gettext("Reconnecting…"),
+  fallback: gettext("No live connection: using HTTP"),
+  offline: gettext("Offline: messages will be sent later"),
 };
 
 /** The status line for a connection state. */
@@ -40,12 +41,12 @@ export function otherMember(room, people, meId) {
 
 /** The names of who is typing in a room. */
 export function typingNames(room, people) {
-  return [...room.typing.keys()].map((id) => (people.get(id) || {}).username || "Someone");
+  return [...room.typing.keys()].map((id) => shownName(people.get(id)) || gettext("Someone"));
 }
 
 /** What is typing, as a room shows it: "typing…" in a direct room, who in a group. */
 function typingLine(room, typing) {
-  return room.kind === "direct" ? "typing…" : typingText(typing);
+  return room.kind === "direct" ? gettext("typing…") : typingText(typing);
 }
 
 /**
@@ -53,7 +54,7 @@ function typingLine(room, typing) {
  * message, else the last message ("You: …", or the sender's name in a group), first line
  * only. {text, typing, draft}.
  */
-export function roomPreview(room, { typing, queued, meId, draft = "" }) {
+export function roomPreview(room, { typing, queued, meId, draft = "", people = null }) {
   if (typing.length) return { text: typingLine(room, typing), typing: true, draft: false };
   if (draft.trim()) return { text: draft.trim().split("\n")[0], typing: false, draft: true };
   const sends = queued.filter(isSend);
@@ -61,7 +62,11 @@ export function roomPreview(room, { typing, queued, meId, draft = "" }) {
   const message = last ? { body: last.body, attachments: last.files, mine: true } : room.last_message;
   if (!message) return { text: "", typing: false, draft: false };
   const mine = message.mine || (message.sender && message.sender.id === meId);
-  const who = mine ? "You: " : room.kind === "group" ? `${message.sender.username}: ` : "";
+  const who = mine
+    ? gettext("You: ")
+    : room.kind === "group"
+      ? gettext("%(name)s: ", { name: senderName(message.sender, people) })
+      : "";
   const shown = shownBody(message);
   const text = message.deleted
     ? shown
@@ -73,7 +78,7 @@ export function roomPreview(room, { typing, queued, meId, draft = "" }) {
 export function roomStatus(room, { typing, other, meId }) {
   if (typing.length) return typingLine(room, typing);
   if (room.kind === "direct") return presenceText(other);
-  return (room.members || []).map((m) => (m.id === meId ? "You" : m.username)).join(", ");
+  return (room.members || []).map((m) => (m.id === meId ? gettext("You") : shownName(m))).join(", ");
 }
 
 /**
@@ -109,7 +114,9 @@ export function messageItems(confirmed, queued, me) {
 
 /** A tick's title: why it failed when known, else the status in words. */
 export function tickTitle(status, error) {
-  return status === "failed" && error ? `Not sent: ${error}` : TICK_LABELS[status];
+  return status === "failed" && error
+    ? gettext("Not sent: %(reason)s", { reason: error })
+    : TICK_LABELS[status];
 }
 
 /** The bell's badge: the count, "99+" past 99. */
@@ -119,7 +126,9 @@ export function bellCount(unread) {
 
 /** The bell's accessible name. */
 export function bellLabel(unread) {
-  return unread ? `Notifications, ${unread} unread` : "Notifications";
+  return unread
+    ? gettext("Notifications, %(count)s unread", { count: unread })
+    : gettext("Notifications");
 }
 
 /** The notifications the panel lists: the newest 50 (highest ids first). */
@@ -140,8 +149,8 @@ export function dayLabel(iso, now = new Date(), locale = undefined, words = {}) 
   const d = new Date(iso);
   const startOf = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate());
   const days = Math.round((startOf(now) - startOf(d)) / 86_400_000);
-  if (days === 0) return words.today || "Today";
-  if (days === 1) return words.yesterday || "Yesterday";
+  if (days === 0) return words.today || gettext("Today");
+  if (days === 1) return words.yesterday || gettext("Yesterday");
   if (days > 1 && days < 7) return d.toLocaleDateString(locale, { weekday: "long" });
   const options = { day: "numeric", month: "long" };
   if (d.getFullYear() !== now.getFullYear()) options.year = "numeric";
@@ -178,5 +187,5 @@ export function unreadDivider(messages, readSeq, meId) {
 
 /** The "new messages" line. */
 export function newMessagesText(count) {
-  return count === 1 ? "1 new message" : `${count} new messages`;
+  return ngettext("%(count)s new message", "%(count)s new messages", count);
 }

@@ -4,9 +4,11 @@
 // and make admins; only the owner makes an admin a member again; the owner is never
 // removed or demoted; anyone leaves.
 
+import { gettext } from "./i18n.js";
+
 const RANK = { owner: 0, admin: 1, member: 2 };
 
-export const ROLE_LABELS = { owner: "Owner", admin: "Admin", member: "" };
+export const ROLE_LABELS = { owner: gettext("Owner"), admin: gettext("Admin"), member: "" };
 
 /** Members in the panel's order: me first, then the owner, admins, members, by name. */
 export function memberOrder(members, meId) {

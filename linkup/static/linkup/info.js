@@ -5,13 +5,19 @@
 import { api } from "./api.js";
 import { roleIn } from "./changes.js";
 import { manages, memberActions, memberOrder, ROLE_LABELS } from "./groups.js";
-import { presenceText, roomName, shortTime } from "./model.js";
-import { $, el, me } from "./page.js";
+import { gettext, ngettext } from "./i18n.js";
+import { initial } from "./format.js";
+import { presenceText, roomName, shortTime, shownName } from "./model.js";
+import { $, drawAvatar, el, me } from "./page.js";
 import { openPeopleDialog } from "./people.js";
 import { showNotice } from "./render.js";
 import { current, people, upsertRoom } from "./store.js";
 
-const ACTION_LABELS = { admin: "Make admin", member: "Make member", remove: "Remove" };
+const ACTION_LABELS = {
+  admin: gettext("Make admin"),
+  member: gettext("Make member"),
+  remove: gettext("Remove"),
+};
 
 export function wireInfo() {
   $("room-info").addEventListener("click", () => openInfo());
@@ -48,16 +54,22 @@ export function drawInfo(room = current) {
   $("info-save").hidden = !editable;
   $("info-add").hidden = !editable;
   const members = memberOrder(room.members || [], me.id);
-  $("info-count").textContent = `${members.length} members`;
+  $("info-count").textContent = ngettext("%(count)s member", "%(count)s members", members.length);
   $("info-members").replaceChildren(
     ...members.map((member) => {
       const person = people.get(member.id) || member;
       const li = el("li", "member");
       li.dataset.user = member.id;
-      const who = el("span", "member-name", member.id === me.id ? "You" : member.username);
+      const avatar = el("span", "avatar small");
+      drawAvatar(avatar, initial(shownName(person)), person.avatar);
+      const who = el("span", "member-who");
+      who.append(
+        el("span", "member-name", member.id === me.id ? gettext("You") : shownName(person)),
+        el("span", "member-handle", `@${member.username}`),
+      );
       const role = el("span", "member-role", ROLE_LABELS[member.role] || "");
       const seen = el("span", "member-seen", member.id === me.id ? "" : presenceText(person));
-      li.append(who, role, seen);
+      li.append(avatar, who, role, seen);
       for (const action of memberActions(roleIn(room, me.id), member, me.id)) {
         const button = el("button", "secondary small", ACTION_LABELS[action]);
         button.type = "button";
@@ -73,7 +85,11 @@ export function drawInfo(room = current) {
 async function memberAction(room, member, action) {
   try {
     if (action === "remove") {
-      if (!confirm(`Remove ${member.username} from ${roomName(room, me.id)}?`)) return;
+      const question = gettext("Remove %(name)s from %(group)s?", {
+        name: shownName(people.get(member.id) || member),
+        group: roomName(room, me.id),
+      });
+      if (!confirm(question)) return;
       await api("DELETE", `/rooms/${room.id}/members/${member.id}`);
       room.members = room.members.filter((m) => m.id !== member.id);
     } else {
@@ -100,9 +116,11 @@ async function saveInfo() {
 
 async function leaveGroup() {
   const room = current;
-  if (!room || !confirm(`Leave ${roomName(room, me.id)}? You will no longer get its messages.`)) {
-    return;
-  }
+  if (!room) return;
+  const question = gettext("Leave %(group)s? You will no longer get its messages.", {
+    group: roomName(room, me.id),
+  });
+  if (!confirm(question)) return;
   try {
     await api("DELETE", `/rooms/${room.id}/members/${me.id}`);
     $("info-dialog").close();
@@ -113,7 +131,7 @@ async function leaveGroup() {
 }
 
 function showError(error) {
-  $("info-error").textContent = error.message || "That did not work: try again.";
+  $("info-error").textContent = error.message || gettext("That did not work: try again.");
   $("info-error").hidden = false;
 }
 
@@ -129,7 +147,13 @@ export async function openMessageInfo(roomId, message) {
   try {
     const info = await api("GET", `/rooms/${roomId}/messages/${message.seq}/info`);
     const line = (member, at) =>
-      el("li", "", `${member.user.username} · ${at ? shortTime(at) : "not yet"}`);
+      el(
+        "li",
+        "",
+        `${shownName(people.get(member.user.id) || member.user)} · ${
+          at ? shortTime(at) : gettext("not yet")
+        }`,
+      );
     $("message-info-read").replaceChildren(
       ...info.members.filter((m) => m.read_at).map((m) => line(m, m.read_at)),
     );
@@ -138,6 +162,6 @@ export async function openMessageInfo(roomId, message) {
     );
   } catch (error) {
     dialog.close();
-    showNotice(error.message || "The message's info could not be loaded.");
+    showNotice(error.message || gettext("The message's info could not be loaded."));
   }
 }

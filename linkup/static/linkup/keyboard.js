@@ -7,7 +7,8 @@ import { replyTo } from "./menu.js";
 import { openRoom } from "./navigate.js";
 import { $, me } from "./page.js";
 import { parse, plain } from "./richtext.js";
-import { current, rooms } from "./store.js";
+import { senderName } from "./model.js";
+import { current, people, rooms } from "./store.js";
 
 export function wireKeyboard() {
   document.addEventListener("keydown", (event) => {
@@ -37,6 +38,6 @@ export function announce(room, messages) {
   if (room !== current) return;
   const lines = messages
     .filter((m) => m.sender.id !== me.id && !m.deleted)
-    .map((m) => announcement(m, plain(parse(m.body || ""))));
+    .map((m) => announcement(m, plain(parse(m.body || "")), senderName(m.sender, people)));
   if (lines.length) $("announcer").textContent = lines.join(". ");
 }

@@ -6,6 +6,8 @@
 //   Alt+R                reply to the newest message from someone else in the open chat
 //   Escape               close the search's hits and go back to the composer
 
+import { gettext } from "./i18n.js";
+
 /** The action a keydown asks for, or null. `typing`: the focus is in a text field. */
 export function shortcut(event, { typing = false, inRoom = false } = {}) {
   const plain = !event.ctrlKey && !event.metaKey && !event.altKey;
@@ -40,7 +42,8 @@ export function replyTarget(messages, meId) {
 }
 
 /** What a screen reader is told of a new message in the open chat. */
-export function announcement(message, text) {
+export function announcement(message, text, who = message.sender.username) {
   const body = text.replace(/\s+/g, " ").trim();
-  return `${message.sender.username}: ${body || "sent an attachment"}`;
+  if (!body) return gettext("%(name)s sent an attachment", { name: who });
+  return gettext("%(name)s: %(text)s", { name: who, text: body });
 }

@@ -2,9 +2,10 @@
 // members who match (richtext.js chooses them); arrows move, Enter or Tab picks, Escape
 // closes, a click picks.
 
+import { shownName } from "./model.js";
 import { $, el, me } from "./page.js";
 import { insertMention, mentionAt, mentionChoices } from "./richtext.js";
-import { current } from "./store.js";
+import { current, people } from "./store.js";
 
 let open = null; // {start, choices, index} while the list shows
 
@@ -14,7 +15,11 @@ export function suggestMentions() {
   const at = current && input.selectionStart === input.selectionEnd
     ? mentionAt(input.value, input.selectionStart)
     : null;
-  const choices = at ? mentionChoices(current.members || [], at.query, me.id) : [];
+  const members = (current ? current.members || [] : []).map((m) => ({
+    ...m,
+    display_name: (people.get(m.id) || m).display_name || "",
+  }));
+  const choices = at ? mentionChoices(members, at.query, me.id) : [];
   if (!choices.length) return closeMentions();
   const same = open && open.start === at.start;
   open = { start: at.start, choices, index: same ? Math.min(open.index, choices.length - 1) : 0 };
@@ -61,7 +66,10 @@ function drawList() {
   const input = $("composer-input");
   list.replaceChildren(
     ...open.choices.map((member, i) => {
-      const item = el("li", "mention-choice", `@${member.username}`);
+      const item = el("li", "mention-choice");
+      const name = shownName(member);
+      if (name !== member.username) item.append(el("span", "mention-name", `${name} `));
+      item.append(el("span", "mention-handle", `@${member.username}`));
       item.id = `mention-${i}`;
       item.setAttribute("role", "option");
       item.setAttribute("aria-selected", String(i === open.index));

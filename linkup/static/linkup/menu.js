@@ -7,20 +7,22 @@ import { api } from "./api.js";
 import { takeTray } from "./attach.js";
 import { menuActions, QUICK_EMOJI, quoteOf, roleIn, toggledState } from "./changes.js";
 import { loadOlder } from "./navigate.js";
+import { gettext } from "./i18n.js";
+import { senderName } from "./model.js";
 import { $, config, el, me } from "./page.js";
 import { openMessageInfo } from "./info.js";
 import { openReport } from "./safety.js";
 import { shown, showNotice, titleChips } from "./render.js";
 import { compose, queueChange } from "./send.js";
-import { current, drafts } from "./store.js";
+import { current, drafts, people } from "./store.js";
 
 const LABELS = {
-  reply: "Reply",
-  edit: "Edit",
-  "delete-me": "Delete for me",
-  "delete-everyone": "Delete for everyone",
-  report: "Report…",
-  info: "Info",
+  reply: gettext("Reply"),
+  edit: gettext("Edit"),
+  "delete-me": gettext("Delete for me"),
+  "delete-everyone": gettext("Delete for everyone"),
+  report: gettext("Report…"),
+  info: gettext("Info"),
 };
 const LONG_PRESS_MS = 500;
 const JUMP_PAGES = 50; // older pages loaded at most to reach a quoted message
@@ -70,17 +72,17 @@ export function toggleMenu(li, button) {
   if (!actions.length) return;
   const menu = el("div", "menu");
   menu.setAttribute("role", "menu");
-  menu.setAttribute("aria-label", "Message actions");
+  menu.setAttribute("aria-label", gettext("Message actions"));
   for (const action of actions) {
     if (action === "react") {
       const row = el("div", "emoji-row");
       row.setAttribute("role", "group");
-      row.setAttribute("aria-label", "React");
+      row.setAttribute("aria-label", gettext("React"));
       for (const emoji of QUICK_EMOJI) {
         const item = menuItem(emoji, () => react(message.seq, emoji));
         item.classList.add("emoji");
         item.dataset.emoji = emoji;
-        item.setAttribute("aria-label", `React with ${emoji}`);
+        item.setAttribute("aria-label", gettext("React with %(emoji)s", { emoji }));
         row.append(item);
       }
       menu.append(row);
@@ -187,11 +189,13 @@ export function showContext() {
   if (!context) return;
   bar.dataset.mode = context.mode;
   if (context.mode === "reply") {
-    const who = context.quote.sender.id === me.id ? "yourself" : context.quote.sender.username;
-    $("context-title").textContent = `Replying to ${who}`;
+    const mine = context.quote.sender.id === me.id;
+    $("context-title").textContent = mine
+      ? gettext("Replying to yourself")
+      : gettext("Replying to %(name)s", { name: senderName(context.quote.sender, people) });
     $("context-text").textContent = context.quote.preview;
   } else {
-    $("context-title").textContent = "Editing message";
+    $("context-title").textContent = gettext("Editing message");
     $("context-text").textContent = (shown.get(context.seq) || { body: "" }).body;
   }
 }
@@ -249,7 +253,7 @@ export async function jumpTo(seq, { pageSize } = {}) {
   }
   const li = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
   if (!li) {
-    showNotice("The original message is no longer in this chat.");
+    showNotice(gettext("The original message is no longer in this chat."));
     return null;
   }
   li.scrollIntoView({ block: "center" });

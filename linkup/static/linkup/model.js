@@ -1,5 +1,7 @@
 // Pure functions of the client: no DOM, no network. The browser tests import them too.
 
+import { currentLanguage, gettext, ngettext } from "./i18n.js";
+
 /** Status of one of my messages from the room's watermark (the lowest markers of all members). */
 export function tickStatus(message, watermark) {
   if (message.failed) return "failed";
@@ -20,14 +22,18 @@ export function newer(message, held) {
 
 /** The text shown for a message: its body, or what is left of a deleted one. */
 export function shownBody(message) {
-  if (message.deleted === "me") return "You deleted this message";
-  if (message.deleted) return "This message was deleted";
+  if (message.deleted === "me") return gettext("You deleted this message");
+  if (message.deleted) return gettext("This message was deleted");
   return message.body;
 }
 
 export const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✗" };
 export const TICK_LABELS = {
-  pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
+  pending: gettext("Sending"),
+  sent: gettext("Sent"),
+  delivered: gettext("Delivered"),
+  read: gettext("Read"),
+  failed: gettext("Not sent"),
 };
 
 /**
@@ -127,9 +133,11 @@ export class Segment {
 /** "Bob is typing…", "Bob and Carol are typing…", "3 people are typing…", or "". */
 export function typingText(names) {
   if (names.length === 0) return "";
-  if (names.length === 1) return `${names[0]} is typing…`;
-  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
-  return `${names.length} people are typing…`;
+  if (names.length === 1) return gettext("%(name)s is typing…", { name: names[0] });
+  if (names.length === 2) {
+    return gettext("%(first)s and %(second)s are typing…", { first: names[0], second: names[1] });
+  }
+  return ngettext("%(count)s person is typing…", "%(count)s people are typing…", names.length);
 }
 
 /** Reconnect delay: 2 s, 4 s, 8 s … (capped), each scaled by a jitter in [0.5, 1.5). */
@@ -139,7 +147,7 @@ export function backoffDelay(attempt, random = Math.random, firstMs = 2000, capM
 }
 
 function hhmm(date) {
-  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return date.toLocaleTimeString(currentLanguage(), { hour: "2-digit", minute: "2-digit" });
 }
 
 /** A short time for a bubble or the room list: 14:05, or a date when not today. */
@@ -147,30 +155,51 @@ export function shortTime(iso, now = new Date()) {
   if (!iso) return "";
   const d = new Date(iso);
   if (d.toDateString() === now.toDateString()) return hhmm(d);
-  return d.toLocaleDateString([], { day: "numeric", month: "short" });
+  return d.toLocaleDateString(currentLanguage(), { day: "numeric", month: "short" });
 }
 
 /** The header line for a person: "online", "last seen today at 14:05", or "". */
 export function presenceText(person, now = new Date()) {
   if (!person) return "";
-  if (person.status === "online") return "online";
+  if (person.status === "online") return gettext("online");
   if (!person.last_seen) return "";
   const d = new Date(person.last_seen);
   const yesterday = new Date(now);
   yesterday.setDate(now.getDate() - 1);
-  if (d.toDateString() === now.toDateString()) return `last seen today at ${hhmm(d)}`;
-  if (d.toDateString() === yesterday.toDateString()) return `last seen yesterday at ${hhmm(d)}`;
-  return `last seen ${d.toLocaleDateString([], { day: "numeric", month: "short" })} at ${hhmm(d)}`;
+  const time = hhmm(d);
+  if (d.toDateString() === now.toDateString()) {
+    return gettext("last seen today at %(time)s", { time });
+  }
+  if (d.toDateString() === yesterday.toDateString()) {
+    return gettext("last seen yesterday at %(time)s", { time });
+  }
+  const day = d.toLocaleDateString(currentLanguage(), { day: "numeric", month: "short" });
+  return gettext("last seen %(day)s at %(time)s", { day, time });
+}
+
+/** The name a person is shown by: the one they chose, else their username. */
+export function shownName(person) {
+  if (!person) return "";
+  return person.display_name || person.username || "";
+}
+
+/** A message's sender as shown: their name as `people` knows it now (a profile changes
+ * after the message was sent), else the username the message carries. */
+export function senderName(sender, people) {
+  if (!sender) return "";
+  if (sender.id == null) return gettext("Deleted user"); // the account is gone
+  const known = people ? people.get(sender.id) : null;
+  return (known && known.display_name) || sender.username;
 }
 
 /** The display name of a room: a group's name, or the other member of a direct room. */
 export function roomName(room, me) {
-  if (room.kind === "group") return room.name || "Group";
+  if (room.kind === "group") return room.name || gettext("Group");
   const other = (room.members || []).find((m) => m.id !== me);
-  if (other) return other.username;
+  if (other) return shownName(other);
   // Only I am left: the other person deleted their account.
-  if (room.members && room.members.length) return "Deleted user";
-  return room.name || "Direct chat";
+  if (room.members && room.members.length) return gettext("Deleted user");
+  return room.name || gettext("Direct chat");
 }
 
 /** A new client_id (a UUID string). */

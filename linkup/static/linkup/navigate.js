@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import { historyComplete, mayLoadOlder } from "./merge.js";
+import { gettext } from "./i18n.js";
 import { Segment } from "./model.js";
 import { $, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
@@ -45,7 +46,7 @@ export async function openRoom(id) {
       takeMessages(room, page.messages);
       room.seg.prepend(page.messages);
     } catch (error) {
-      $("history-state").textContent = "Could not load the history.";
+      $("history-state").textContent = gettext("Could not load the history.");
     }
   }
   if (current === room) {
@@ -95,7 +96,7 @@ export function loadOlder(limit = HISTORY_MORE) {
 }
 
 async function fetchOlder(room, limit) {
-  $("history-state").textContent = "Loading earlier messages…";
+  $("history-state").textContent = gettext("Loading earlier messages…");
   try {
     const page = await api(
       "GET",
@@ -111,7 +112,7 @@ async function fetchOlder(room, limit) {
     $("history-state").textContent = "";
     return page.messages.length > 0;
   } catch {
-    $("history-state").textContent = "Could not load earlier messages.";
+    $("history-state").textContent = gettext("Could not load earlier messages.");
     return false;
   } finally {
     room.loadingOlder = false; // a promise while a page is under way

@@ -17,3 +17,27 @@ export function el(tag, className, text) {
 export function markedPieces(parts) {
   return parts.map((part) => (part.mark ? el("mark", "", part.text) : document.createTextNode(part.text)));
 }
+
+/** An avatar circle: the person's picture where they set one (its URL changes with it),
+ * else the letter; a picture that fails to load leaves the letter showing. */
+export function drawAvatar(avatar, letter, url) {
+  let letterEl = avatar.querySelector(".initial");
+  if (!letterEl) {
+    letterEl = el("span", "initial");
+    avatar.prepend(letterEl);
+  }
+  letterEl.textContent = letter;
+  let photo = avatar.querySelector("img.picture");
+  if (!url) {
+    if (photo) photo.remove();
+    return;
+  }
+  if (!photo) {
+    photo = el("img", "picture");
+    photo.alt = "";
+    photo.decoding = "async";
+    photo.addEventListener("error", () => photo.remove());
+    letterEl.after(photo);
+  }
+  if (photo.getAttribute("src") !== url) photo.src = url;
+}

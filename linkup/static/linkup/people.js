@@ -3,9 +3,10 @@
 
 import { api } from "./api.js";
 import { initial } from "./format.js";
-import { presenceText } from "./model.js";
+import { gettext } from "./i18n.js";
+import { presenceText, shownName } from "./model.js";
 import { openRoom } from "./navigate.js";
-import { $, el } from "./page.js";
+import { $, drawAvatar, el } from "./page.js";
 import { render, renderRooms } from "./render.js";
 import { current, rememberPerson, upsertRoom } from "./store.js";
 
@@ -21,12 +22,13 @@ async function searchPeople(query, target, onPick) {
   if (query.trim().length < SEARCH_MIN_CHARS) {
     // The server finds nobody for fewer: say so rather than show "Nobody found."
     target.hidden = false;
-    target.append(el("li", "empty", `Type at least ${SEARCH_MIN_CHARS} letters of a name.`));
+    const hint = gettext("Type at least %(count)s letters of a name.", { count: SEARCH_MIN_CHARS });
+    target.append(el("li", "empty", hint));
     return;
   }
   const data = await api("GET", `/users?q=${encodeURIComponent(query.trim())}`);
   target.hidden = false;
-  if (!data.users.length) target.append(el("li", "empty", "Nobody found."));
+  if (!data.users.length) target.append(el("li", "empty", gettext("Nobody found.")));
   for (const person of data.users) {
     rememberPerson(person);
     const li = el("li");
@@ -40,9 +42,11 @@ function directChoice(li, person) {
   const button = el("button");
   button.type = "button";
   const avatar = el("span", "avatar");
-  avatar.append(el("span", "initial", initial(person.username)));
-  button.append(avatar, el("span", "room-name", person.username));
-  button.append(el("span", "room-last", presenceText(person)));
+  drawAvatar(avatar, initial(shownName(person)), person.avatar);
+  button.append(avatar, el("span", "room-name", shownName(person)));
+  const handle = `@${person.username}`;
+  const status = presenceText(person);
+  button.append(el("span", "room-last", status ? `${handle} · ${status}` : handle));
   button.addEventListener("click", () => startDirect(person));
   li.append(button);
 }
@@ -61,8 +65,9 @@ let dialogMode = "create";
 export function openPeopleDialog(mode) {
   dialogMode = mode;
   picked.clear();
-  $("people-dialog-title").textContent = mode === "create" ? "New group" : "Add people";
-  $("people-ok").textContent = mode === "create" ? "Create" : "Add";
+  $("people-dialog-title").textContent =
+    mode === "create" ? gettext("New group") : gettext("Add people");
+  $("people-ok").textContent = mode === "create" ? gettext("Create") : gettext("Add");
   $("group-name").hidden = $("group-name-label").hidden = mode !== "create";
   $("group-name").value = "";
   $("people-search").value = "";
@@ -82,7 +87,8 @@ function pickable(li, person) {
     if (box.checked) picked.set(person.id, person);
     else picked.delete(person.id);
   });
-  label.append(box, el("span", "", person.username));
+  const shown = shownName(person);
+  label.append(box, el("span", "", shown === person.username ? shown : `${shown} (@${person.username})`));
   li.append(label);
 }
 
@@ -91,13 +97,13 @@ async function confirmPeopleDialog() {
   try {
     if (dialogMode === "create") {
       const name = $("group-name").value.trim();
-      if (!name) throw new Error("A group needs a name.");
+      if (!name) throw new Error(gettext("A group needs a name."));
       const room = upsertRoom(await api("POST", "/rooms", { kind: "group", name, members: ids }));
       $("people-dialog").close();
       renderRooms();
       openRoom(room.id);
     } else if (current) {
-      if (!ids.length) throw new Error("Pick someone to add.");
+      if (!ids.length) throw new Error(gettext("Pick someone to add."));
       upsertRoom(await api("POST", `/rooms/${current.id}/members`, { user_ids: ids }));
       $("people-dialog").close();
       render();

@@ -20,9 +20,10 @@ import {
 import { attachmentView, humanSize } from "./attachments.js";
 import { reactorsText, toggledState } from "./changes.js";
 import { closeMenu, jumpTo, showContext, toggleMenu, whoReacted, wireMessage } from "./menu.js";
-import { roomName, shortTime, shownBody, TICKS, tickStatus } from "./model.js";
+import { currentLanguage, gettext } from "./i18n.js";
+import { roomName, senderName, shortTime, shownBody, TICKS, tickStatus } from "./model.js";
 import { openRoom } from "./navigate.js";
-import { $, el, markedPieces, me } from "./page.js";
+import { $, drawAvatar, el, markedPieces, me } from "./page.js";
 import { markVisibleRead } from "./receipts.js";
 import { cancelSend, outbox, progress, queueChange, retry } from "./send.js";
 import { leaveTray, openViewer } from "./attach.js";
@@ -61,7 +62,7 @@ export function renderRooms() {
     const other = otherMember(room, people, me.id);
     button.dataset.room = room.id;
     button.setAttribute("aria-current", current === room ? "true" : "false");
-    button.querySelector(".initial").textContent = initial(name);
+    drawAvatar(button.querySelector(".avatar"), initial(name), other && other.avatar);
     const dot = button.querySelector(".dot");
     dot.hidden = !(other && other.status === "online");
     dot.title = dot.hidden ? "" : "online";
@@ -75,16 +76,17 @@ export function renderRooms() {
       queued: outbox.forRoom(room.id),
       meId: me.id,
       draft: room === current ? "" : drafts.get(room.id),
+      people,
     });
     if (preview.draft) {
-      const label = el("span", "draft-label", "Draft: ");
+      const label = el("span", "draft-label", gettext("Draft: "));
       last.replaceChildren(label, document.createTextNode(preview.text));
     } else last.textContent = preview.text;
     last.classList.toggle("typing", preview.typing);
     const badge = button.querySelector(".badge");
     badge.hidden = !(room.unread_count > 0);
     badge.textContent = room.unread_count > 0 ? String(room.unread_count) : "";
-    badge.setAttribute("aria-label", `${room.unread_count} unread`);
+    badge.setAttribute("aria-label", gettext("%(count)s unread", { count: room.unread_count }));
     if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
   });
   for (const [id, li] of roomEls) {
@@ -109,7 +111,7 @@ export function renderConversation() {
   showContext();
   leaveTray();
   if (room) {
-    $("mute").textContent = room.muted ? "Unmute" : "Mute";
+    $("mute").textContent = room.muted ? gettext("Unmute") : gettext("Mute");
     $("mute").setAttribute("aria-pressed", String(!!room.muted));
   }
   if (!room) {
@@ -165,7 +167,7 @@ export function renderMessages() {
     const own = message.sender.id === me.id;
     if (!li) {
       li = el("li", own ? "msg own" : "msg");
-      if (!own && room.kind === "group") li.append(el("span", "who", message.sender.username));
+      if (!own && room.kind === "group") li.append(el("span", "who"));
       const quote = el("button", "quote");
       quote.type = "button";
       quote.append(el("span", "quote-who"), el("span", "quote-text"));
@@ -173,14 +175,14 @@ export function renderMessages() {
       const files = el("div", "attachments");
       li.append(quote, files, el("span", "body"));
       const chips = el("ul", "reactions");
-      chips.setAttribute("aria-label", "Reactions");
+      chips.setAttribute("aria-label", gettext("Reactions"));
       li.append(chips);
       const meta = el("span", "meta");
       meta.append(el("time", "at"));
       if (own) meta.append(el("span", "tick"));
       const more = el("button", "more", "⌄");
       more.type = "button";
-      more.setAttribute("aria-label", "Message actions");
+      more.setAttribute("aria-label", gettext("Message actions"));
       more.setAttribute("aria-haspopup", "menu");
       more.setAttribute("aria-expanded", "false");
       more.addEventListener("click", () => toggleMenu(li, more));
@@ -188,6 +190,8 @@ export function renderMessages() {
       wireMessage(li, more);
       messageEls.set(key, li);
     }
+    const who = li.querySelector(".who");
+    if (who) who.textContent = senderName(message.sender, people); // a profile may change
     const body = li.querySelector(".body");
     const text = shownBody(message);
     const hit = found.room === room.id && found.seq === message.seq && !message.deleted;
@@ -218,10 +222,10 @@ export function renderMessages() {
       tick.setAttribute("aria-label", tick.title);
       let retryButton = li.querySelector(".retry");
       if (status === "failed" && !retryButton) {
-        retryButton = el("button", "retry", "Retry");
+        retryButton = el("button", "retry", gettext("Retry"));
         retryButton.type = "button";
         retryButton.addEventListener("click", () => retry(message.client_id));
-        const discard = el("button", "discard", "Discard");
+        const discard = el("button", "discard", gettext("Discard"));
         discard.type = "button";
         discard.addEventListener("click", () => cancelSend(message.client_id));
         li.querySelector(".meta").append(retryButton, discard);
@@ -257,7 +261,9 @@ export function drawJump() {
   count.textContent = unread > 99 ? "99+" : String(unread);
   button.setAttribute(
     "aria-label",
-    unread ? `Jump to the latest messages, ${unread} unread` : "Jump to the latest messages",
+    unread
+      ? gettext("Jump to the latest messages, %(count)s unread", { count: unread })
+      : gettext("Jump to the latest messages"),
   );
 }
 
@@ -271,7 +277,9 @@ function drawMarker(row, room) {
     messageEls.set(row.key, li);
   }
   li.firstChild.textContent =
-    row.kind === "day" ? dayLabel(row.iso) : newMessagesText(room.divider.count);
+    row.kind === "day"
+      ? dayLabel(row.iso, new Date(), currentLanguage())
+      : newMessagesText(room.divider.count);
   return li;
 }
 
@@ -340,7 +348,7 @@ function drawAttachment(view, a) {
   if (view.as === "image") {
     const frame = el("button", "photo");
     frame.type = "button";
-    frame.setAttribute("aria-label", `Open the photo ${view.label}`);
+    frame.setAttribute("aria-label", gettext("Open the photo %(name)s", { name: view.label }));
     frame.dataset.id = a.id;
     if (view.placeholder) {
       const under = el("img", "placeholder");
@@ -393,12 +401,12 @@ function drawUploads(box, message) {
         row.append(el("span", "file-name", file.name), el("span", "file-detail", humanSize(file.size)));
         const bar = el("progress");
         bar.max = 1;
-        bar.setAttribute("aria-label", `Uploading ${file.name}`);
+        bar.setAttribute("aria-label", gettext("Uploading %(name)s", { name: file.name }));
         row.append(bar);
         return row;
       }),
     );
-    const cancel = el("button", "cancel-upload", "Cancel");
+    const cancel = el("button", "cancel-upload", gettext("Cancel"));
     cancel.type = "button";
     cancel.addEventListener("click", () => cancelSend(message.client_id));
     box.append(cancel);
@@ -415,13 +423,17 @@ function drawQuote(quote, replyTo) {
   quote.hidden = !replyTo;
   if (!replyTo) return;
   quote.dataset.seq = replyTo.seq;
-  const who = replyTo.sender.id === me.id ? "You" : replyTo.sender.username;
+  const who = replyTo.sender.id === me.id ? gettext("You") : senderName(replyTo.sender, people);
   quote.querySelector(".quote-who").textContent = who;
   const text = quote.querySelector(".quote-text");
   const gone = !replyTo.preview && replyTo.deleted !== false;
-  text.textContent = replyTo.preview || (gone ? "This message was deleted" : "📎 Attachment");
+  text.textContent =
+    replyTo.preview || (gone ? gettext("This message was deleted") : gettext("📎 Attachment"));
   text.classList.toggle("deleted", gone);
-  quote.setAttribute("aria-label", `Reply to ${who}: ${text.textContent}. Show the message`);
+  quote.setAttribute(
+    "aria-label",
+    gettext("Reply to %(name)s: %(text)s. Show the message", { name: who, text: text.textContent }),
+  );
 }
 
 /** Reaction chips: the emoji and its count, mine pressed; a click toggles mine. */
@@ -440,7 +452,9 @@ function drawReactions(chips, message, roomId) {
       chip.setAttribute("aria-pressed", String(reaction.me));
       chip.setAttribute(
         "aria-label",
-        `${reaction.emoji} ${reaction.count}${reaction.me ? ", you reacted" : ""}`,
+        reaction.me
+          ? gettext("%(emoji)s %(count)s, you reacted", reaction)
+          : `${reaction.emoji} ${reaction.count}`,
       );
       chip.addEventListener("click", () => {
         const now = shown.get(message.seq) || message;
@@ -460,7 +474,7 @@ function drawReactions(chips, message, roomId) {
 export function titleChips(chips, reactions) {
   for (const chip of chips.querySelectorAll(".chip")) {
     const entry = reactions.find((r) => r.emoji === chip.dataset.emoji);
-    if (entry) chip.title = reactorsText(entry.users, me.id);
+    if (entry) chip.title = reactorsText(entry.users, me.id, 3, (u) => senderName(u, people));
   }
 }
 

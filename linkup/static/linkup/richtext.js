@@ -193,9 +193,9 @@ export function mentionChoices(members, query, meId, limit = 8) {
   const contains = [];
   for (const member of members) {
     if (member.id === meId) continue;
-    const name = member.username.toLowerCase();
-    if (name.startsWith(q)) starts.push(member);
-    else if (name.includes(q)) contains.push(member);
+    const names = [member.username, member.display_name || ""].map((n) => n.toLowerCase());
+    if (names.some((name) => name.startsWith(q))) starts.push(member);
+    else if (names.some((name) => name.includes(q))) contains.push(member);
   }
   const byName = (a, b) => a.username.localeCompare(b.username);
   return [...starts.sort(byName), ...contains.sort(byName)].slice(0, limit);

@@ -4,10 +4,11 @@
 // Whom I blocked comes from GET /blocks, then from `block.updated` frames (all my tabs).
 
 import { api } from "./api.js";
-import { roomName } from "./model.js";
+import { gettext } from "./i18n.js";
+import { roomName, senderName } from "./model.js";
 import { $, me } from "./page.js";
 import { render } from "./render.js";
-import { current } from "./store.js";
+import { current, people } from "./store.js";
 
 export const blocked = new Set(); // the ids of the people I blocked
 
@@ -40,11 +41,11 @@ export function drawSafety() {
   button.hidden = other == null;
   $("report-person").hidden = other == null;
   const isBlocked = other != null && blocked.has(other);
-  button.textContent = isBlocked ? "Unblock" : "Block";
+  button.textContent = isBlocked ? gettext("Unblock") : gettext("Block");
   button.setAttribute("aria-pressed", String(isBlocked));
   $("blocked-bar").hidden = !isBlocked;
   if (isBlocked) {
-    $("blocked-text").textContent = `You blocked ${roomName(current, me.id)}.`;
+    $("blocked-text").textContent = gettext("You blocked %(name)s.", { name: roomName(current, me.id) });
     $("composer").hidden = true;
   }
 }
@@ -59,8 +60,11 @@ async function toggleBlock() {
       blockChanged(other, false);
     } else {
       const sure = window.confirm(
-        `Block ${name}? They will not be able to message you or see when you are online, ` +
-          "and you will not get their messages here. They are not told.",
+        gettext(
+          "Block %(name)s? They will not be able to message you or see when you are online, " +
+            "and you will not get their messages here. They are not told.",
+          { name },
+        ),
       );
       if (!sure) return;
       await api("POST", "/blocks", { user_id: other });
@@ -68,7 +72,9 @@ async function toggleBlock() {
     }
   } catch (error) {
     $("notice").hidden = false;
-    $("notice").textContent = `Could not change the block: ${error.message}`;
+    $("notice").textContent = gettext("Could not change the block: %(reason)s", {
+      reason: error.message,
+    });
   }
   render();
 }
@@ -77,8 +83,8 @@ async function toggleBlock() {
  * why, then send it to the moderators. */
 export function openReport(roomId, message) {
   reporting = { room: roomId, seq: message.seq };
-  const who = message.sender.username;
-  $("report-title").textContent = "Report a message";
+  const who = senderName(message.sender, people);
+  $("report-title").textContent = gettext("Report a message");
   $("report-what").textContent = `${who}: ${message.body.slice(0, 140)}`;
   showReport();
 }
@@ -87,7 +93,7 @@ function reportPerson() {
   const other = otherId(current);
   if (other == null) return;
   reporting = { user_id: other };
-  $("report-title").textContent = `Report ${roomName(current, me.id)}`;
+  $("report-title").textContent = gettext("Report %(name)s", { name: roomName(current, me.id) });
   $("report-what").textContent = "";
   showReport();
 }
@@ -105,7 +111,7 @@ async function sendReport(event) {
   const reason = $("report-reason").value.trim();
   if (!reason) {
     $("report-error").hidden = false;
-    $("report-error").textContent = "Say what is wrong with it.";
+    $("report-error").textContent = gettext("Say what is wrong with it.");
     return;
   }
   try {
@@ -117,7 +123,7 @@ async function sendReport(event) {
   }
   $("report-dialog").close();
   $("notice").hidden = false;
-  $("notice").textContent = "Reported. Thank you: the site's moderators will look at it.";
+  $("notice").textContent = gettext("Reported. Thank you: the site's moderators will look at it.");
 }
 
 export function wireSafety() {

@@ -7,6 +7,7 @@ import { ApiError, api } from "./api.js";
 import { uploadStep } from "./attachments.js";
 import { changeFrame, changeRequest, isSend } from "./changes.js";
 import { dropFiles, getFile, putFiles } from "./filestore.js";
+import { gettext } from "./i18n.js";
 import { applyAck } from "./merge.js";
 import { httpSendOutcome, newClientId, socketSendOutcome } from "./model.js";
 import { Outbox } from "./outbox.js";
@@ -48,7 +49,7 @@ export async function compose(body, quote = null, files = [], meta = []) {
     try {
       await putFiles(item.client_id, files);
     } catch {
-      showNotice("The files could not be kept on this device to send.");
+      showNotice(gettext("The files could not be kept on this device to send."));
       return;
     }
   }
@@ -92,7 +93,7 @@ async function uploadFiles(item) {
     if (next == null) return "ready";
     const blob = await getFile(fresh.client_id, next).catch(() => undefined);
     if (!blob) {
-      refused(fresh, "its file is no longer on this device");
+      refused(fresh, gettext("its file is no longer on this device"));
       return "done";
     }
     const controller = new AbortController();
@@ -237,8 +238,12 @@ function refused(item, why) {
     return;
   }
   outbox.remove(item.client_id);
-  const what = { edit: "edit", delete: "delete", reaction: "react to" }[item.kind];
-  showNotice(`Could not ${what} the message: ${why}`);
+  const text = {
+    edit: gettext("Could not edit the message: %(reason)s"),
+    delete: gettext("Could not delete the message: %(reason)s"),
+    reaction: gettext("Could not react to the message: %(reason)s"),
+  }[item.kind];
+  showNotice(text.replace("%(reason)s", why));
 }
 
 /** A change acknowledged (over either transport): the message as I now see it. */

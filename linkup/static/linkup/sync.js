@@ -122,6 +122,17 @@ function onFrame(frame) {
       }
       break;
     }
+    case "user.updated": {
+      // Someone I share a room with (or I) changed their name or picture.
+      rememberPerson(frame.user);
+      for (const room of rooms.values()) {
+        for (const member of room.members || []) {
+          if (member.id === frame.user.id) Object.assign(member, frame.user);
+        }
+      }
+      if (frame.user.id === me.id) $("me").textContent = frame.user.display_name || me.username;
+      break;
+    }
     case "room.updated":
       if (!rooms.has(frame.room.id)) {
         refreshRoomsSoon(); // a new room: its members' presence

@@ -2,6 +2,7 @@
 // the toggle, which the server keeps (`PATCH /me {"theme"}`) and writes into every page.
 
 import { api } from "./api.js";
+import { gettext } from "./i18n.js";
 import { $ } from "./page.js";
 
 const dark = window.matchMedia("(prefers-color-scheme: dark)");
@@ -17,7 +18,9 @@ function label() {
   const button = $("theme-toggle");
   const on = shownTheme() === "dark";
   button.setAttribute("aria-pressed", String(on));
-  button.title = on ? "Dark colours (switch to light)" : "Light colours (switch to dark)";
+  button.title = on
+    ? gettext("Dark colours (switch to light)")
+    : gettext("Light colours (switch to dark)");
 }
 
 export function wireTheme() {

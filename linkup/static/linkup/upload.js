@@ -2,6 +2,7 @@
 // reports no upload progress, so this is an XMLHttpRequest. Errors come as api.js's.
 
 import { ApiError, csrfToken } from "./api.js";
+import { gettext } from "./i18n.js";
 import { config } from "./page.js";
 
 /**
@@ -36,7 +37,7 @@ export function uploadFile(blob, { name, duration_s: duration }, onProgress, sig
       const retry = Number(xhr.getResponseHeader("Retry-After")) || null;
       reject(new ApiError(xhr.status, error.code, error.detail, retry));
     };
-    xhr.onerror = () => reject(new TypeError("network error"));
+    xhr.onerror = () => reject(new TypeError(gettext("network error")));
     xhr.onabort = () => reject(new DOMException("cancelled", "AbortError"));
     if (signal) {
       if (signal.aborted) {
