@@ -517,7 +517,9 @@ def test_users_search_shows_presence_only_to_people_sharing_a_room(
         {"id": bob.pk, "username": "bob", **NO_PROFILE, "status": "offline", "last_seen": None}
     ]
     carol_seen = Api(alice).get("/users", q="carol").json()["users"]
-    assert carol_seen == [{"id": carol.pk, "username": "carol", "status": None, "last_seen": None}]
+    assert carol_seen == [
+        {"id": carol.pk, "username": "carol", **NO_PROFILE, "status": None, "last_seen": None}
+    ]
 
 
 def test_users_search_is_rate_limited(alice: Any, settings: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import new_user, send_over_rest
+from tests.live import api, new_user, send_over_rest
 from tests.test_browser import (
     Watch,
     browser,
@@ -312,4 +312,86 @@ def test_keyboard_shortcuts_and_new_messages_told_to_screen_readers(
         arg=f"{bob['name']}: are you there?",
     )
     assert page.get_attribute("#announcer", "aria-live") == "polite"
+    context.close()
+
+
+def picture_png() -> bytes:
+    """A picture for a profile: a teal disc on white, wider than tall (the server squares it)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    out = io.BytesIO()
+    image = Image.new("RGB", (300, 200), "white")
+    ImageDraw.Draw(image).ellipse((60, 10, 240, 190), fill=(0, 128, 106))
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_spanish_pages_and_profiles_render(web: dict[str, Any], browser: Any, watch: Watch) -> None:
+    base = web["base"]
+    ana, ben, direct = pair(base)
+    carol = new_user(base, "carol")
+    assert (
+        api(base, "PATCH", "/me", {"display_name": "Ana Pérez", "about": "Hola"}, ana["token"])[0]
+        == 200
+    )
+    assert api(base, "PATCH", "/me", {"display_name": "Carolina"}, carol["token"])[0] == 200
+    members = [ben["id"], carol["id"]]
+    new_group = {"kind": "group", "name": "Equipo", "members": members}
+    status, group = api(base, "POST", "/rooms", new_group, ana["token"])
+    assert status == 201, group
+    for room, body, who in (
+        (group["id"], "¡Hola a todos! *Mañana* a las 10", ana),
+        (group["id"], "Perfecto 👍", carol),
+        (direct, "¿Comemos juntos?", ana),
+    ):
+        assert send_over_rest(base, room, body, who["token"])[0] == 201
+    context = browser.new_context(locale="es-ES")  # Accept-Language: es-ES
+    answer = context.request.post(
+        base + "/api/v1/me/avatar",
+        headers={"Authorization": f"Bearer {ana['token']}"},
+        multipart={"file": {"name": "ana.png", "mimeType": "image/png", "buffer": picture_png()}},
+    )
+    assert answer.status == 200, answer.text()
+    # Signed out, the page speaks the browser's language.
+    page = watch.page(context)
+    page.goto(base + "/sign-in/")
+    assert page.get_attribute("html", "lang") == "es"
+    assert page.text_content("form button[type=submit]").strip() == "Iniciar sesión"
+    page = sign_in(watch, context, base, ben)
+    assert page.get_attribute("html", "lang") == "es"
+    assert page.text_content("#new-group") == "Nuevo grupo"
+    assert page.get_attribute("#composer-input", "placeholder") == "Escribe un mensaje"
+    # Ana's name and picture in the list: the direct room is named by her display name.
+    picture = page.locator("#rooms button:has(.room-name:text-is('Ana Pérez')) img.picture")
+    picture.wait_for()
+    loaded = "[...document.querySelectorAll('#rooms img.picture')].some(i => i.naturalWidth)"
+    until(page, f"() => {loaded}")
+    open_room(page, "Equipo")
+    page.wait_for_selector("#messages .msg .who:text-is('Carolina')")
+    assert page.text_content("#messages .msg .who") == "Ana Pérez"
+    assert page.text_content("#messages li.day") == "Hoy"
+    # No English left on the page where the client has a Spanish word for it.
+    left = page.evaluate(
+        """() => {
+          const config = JSON.parse(document.getElementById('linkup-config').textContent);
+          const text = document.body.innerText;
+          return Object.entries(config.catalog)
+            .filter(([id, es]) => typeof es === 'string' && es !== id && id.length > 4)
+            .filter(([id]) => !id.includes('%(') && text.includes(id))
+            .map(([id]) => id);
+        }"""
+    )
+    assert left == []
+    shot(page, "spanish")
+    # Ana's profile, from the direct chat's title: picture, name, username, about.
+    open_room(page, "Ana Pérez")
+    page.click("#room-title")
+    page.wait_for_selector("#person-dialog[open]")
+    page.wait_for_function("() => document.getElementById('person-about').textContent === 'Hola'")
+    assert page.text_content("#person-name") == "Ana Pérez"
+    assert page.text_content("#person-handle") == f"@{ana['name']}"
+    assert page.locator("#person-avatar img.picture").count() == 1
+    page.click("#person-close")
     context.close()

@@ -141,6 +141,8 @@ def test_a_picture_is_drawn_afresh_replaced_and_removed(storage: str) -> None:  
     assert not picture.getexif() and "exif" not in picture.info and "xmp" not in picture.info
     assert len([name for name in stored_files() if "/avatars/" in name]) == 1
 
+    again = set_avatar(api, photo_with_gps())  # the same picture twice: the same URL
+    assert again.status_code == 200 and again.json()["avatar"] == first, again.content
     second = set_avatar(api, image("PNG", (900, 300))).json()["avatar"]
     assert second != first  # a new picture is a new URL
     assert len([name for name in stored_files() if "/avatars/" in name]) == 1  # the old one went

@@ -163,7 +163,12 @@ def test_every_route_but_the_public_ones_needs_credentials(db: Any) -> None:
     public = {("POST", "/auth/token"), ("POST", "/auth/register"), ("POST", "/auth/verify-email")}
     # An attachment answers anyone who may not see it, anonymous included, with the same 404
     # as a missing file (the contract): no way to learn that an id exists.
-    files = {("GET", "/attachments/{upload_id}"), ("GET", "/attachments/{upload_id}/thumbnail")}
+    # A profile picture answers the same way (an <img> fetches it).
+    files = {
+        ("GET", "/attachments/{upload_id}"),
+        ("GET", "/attachments/{upload_id}/thumbnail"),
+        ("GET", "/users/{user_id}/avatar"),
+    }
     for method, path in _routes():
         bare = path.removeprefix(API)
         if (method, bare) in public:

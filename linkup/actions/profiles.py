@@ -137,6 +137,10 @@ def do_set_avatar(user: Any, stream: IO[bytes], size: int) -> dict[str, Any]:
     data = media.avatar(stream, AVATAR_PX, int(setting("IMAGE_MAX_PIXELS")))
     digest = hashlib.sha256(data).hexdigest()[:16]
     stored = f"{files.PREFIX}/avatars/{user.pk}-{digest}.webp"
+    current = Account.objects.filter(user_id=user.pk).values_list("avatar", flat=True).first()
+    if current == stored:
+        return profile_view(user, user.pk)  # the same picture again: nothing changes
+    files.delete([stored])  # left by an attempt that failed after storing it: never current
     files.save(stored, io.BytesIO(data))
     try:
         with transaction.atomic():

@@ -11,7 +11,7 @@ import { presenceText, roomName, shortTime, shownName } from "./model.js";
 import { $, drawAvatar, el, me } from "./page.js";
 import { openPeopleDialog } from "./people.js";
 import { showNotice } from "./render.js";
-import { current, people, upsertRoom } from "./store.js";
+import { current, people, rememberPerson, upsertRoom } from "./store.js";
 
 const ACTION_LABELS = {
   admin: gettext("Make admin"),
@@ -22,7 +22,11 @@ const ACTION_LABELS = {
 export function wireInfo() {
   $("room-info").addEventListener("click", () => openInfo());
   $("room-title").addEventListener("click", () => {
-    if (current && current.kind === "group") openInfo();
+    const other = current && current.kind === "direct"
+      ? (current.members || []).find((m) => m.id !== me.id)
+      : null;
+    if (other) openPerson(other.id);
+    else if (current && current.kind === "group") openInfo();
   });
   $("info-save").addEventListener("click", saveInfo);
   $("info-add").addEventListener("click", () => {
@@ -62,7 +66,9 @@ export function drawInfo(room = current) {
       li.dataset.user = member.id;
       const avatar = el("span", "avatar small");
       drawAvatar(avatar, initial(shownName(person)), person.avatar);
-      const who = el("span", "member-who");
+      const who = el("button", "member-who");
+      who.type = "button";
+      who.addEventListener("click", () => openPerson(member.id));
       who.append(
         el("span", "member-name", member.id === me.id ? gettext("You") : shownName(person)),
         el("span", "member-handle", `@${member.username}`),
@@ -133,6 +139,31 @@ async function leaveGroup() {
 function showError(error) {
   $("info-error").textContent = error.message || gettext("That did not work: try again.");
   $("info-error").hidden = false;
+}
+
+// -- a person's profile --------------------------------------------------------------------------
+
+/** A person's profile: picture, name, username, about line and presence (GET /users/{id}),
+ * drawn at once from what the page knows, then from the server's answer. */
+export async function openPerson(userId) {
+  drawPerson(people.get(userId) || { id: userId, username: "" });
+  $("person-dialog").showModal();
+  try {
+    const person = await api("GET", `/users/${userId}`);
+    rememberPerson(person);
+    drawPerson(person);
+  } catch (error) {
+    $("person-about").textContent = error.message || gettext("That did not work: try again.");
+  }
+}
+
+function drawPerson(person) {
+  const name = person.id === me.id ? gettext("You") : shownName(person);
+  drawAvatar($("person-avatar"), initial(shownName(person) || "?"), person.avatar);
+  $("person-name").textContent = name;
+  $("person-handle").textContent = person.username ? `@${person.username}` : "";
+  $("person-about").textContent = person.about || "";
+  $("person-seen").textContent = presenceText(person);
 }
 
 // -- a message's info --------------------------------------------------------------------------
