@@ -1,6 +1,6 @@
-"""`make test`: lint (with the layer contract), the web client's unit tests (node --test), then
-the suite on the embedded default, then on PostgreSQL + Redis, each spread over the cores
-(pytest-xdist), the fault suite alone.
+"""`make test`: lint (with the layer contract) and the web client's unit tests (node --test),
+the suite on the embedded default and on PostgreSQL + Redis, all three side by side, each
+pass spread over the cores (pytest-xdist); then the fault suite, and the latency tests alone.
 
 With CI=true a missing PostgreSQL or Redis fails the run; elsewhere it is reported loudly.
 pytest's exit code 5 (no tests collected) is a failure, like any other non-zero code."""
@@ -11,6 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,79 +53,133 @@ def services_problem() -> str | None:
     return None
 
 
-def pytest_pass(name: str, args: list[str], env: dict[str, str], with_faults: bool) -> list[str]:
-    """One configuration's tests; the failures, named. With no arguments: every test but the
-    fault suite spread over the cores (pytest-xdist; a file's tests stay on one worker, so
-    they share its module's server), then the fault suite (spread too, each worker with
-    services of its own to kill), then the tests marked `alone`, which measure latency and
-    would measure their neighbours too. Arguments (a file, -k ...) run as given, in one
-    process."""
+class Job:
+    """Commands run one after another in a thread, their output kept in a file and shown
+    when `show` is called (jobs running side by side would interleave their lines)."""
+
+    def __init__(
+        self, name: str, short: str, commands: list[tuple[str, list[str], dict[str, str] | None]]
+    ):
+        self.name, self.short = name, short
+        self.commands = commands  # (what fails when it fails, argv, env)
+        self.failures: list[str] = []
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (show reads and closes it)
+        self.thread = threading.Thread(target=self._run, name=name)
+        self.started = self.took = 0.0
+
+    def _run(self) -> None:
+        self.started = time.monotonic()
+        for failure, cmd, env in self.commands:
+            self.log.write("$ " + " ".join(cmd) + "\n")
+            self.log.flush()
+            code = subprocess.call(
+                cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+            )
+            if code != 0:
+                self.failures.append(f"{failure} (exit {code})")
+        self.took = time.monotonic() - self.started
+
+    def start(self) -> Job:
+        self.thread.start()
+        return self
+
+    def show(self) -> list[str]:
+        self.thread.join()
+        banner(f"{self.name} ({self.took:.0f} s)")
+        self.log.seek(0)
+        shutil.copyfileobj(self.log, sys.stdout)
+        sys.stdout.flush()
+        self.log.close()
+        return self.failures
+
+
+def spread(args: list[str]) -> list[str]:
+    """Every test but the fault suite and the latency tests, over the cores (pytest-xdist; a
+    file's tests stay on one worker, so they share its module's server); or, given
+    arguments (a file, -k ...), those, in one process."""
     pytest = [str(BIN / "python"), "-m", "pytest"]
     if args:
-        code = run([*pytest, "--durations=15", *args], env=env)
-        return [] if code == 0 else [f"{name} (pytest exit {code})"]
-    failures = []
-    workers = str(WORKERS)
-    spread = ["-n", workers, "--dist", "loadfile", "-m", "not faults and not alone"]
-    spread.append("--durations=20")
-    code = run([*pytest, *spread], env=env)
-    if code != 0:
-        failures.append(f"{name} (pytest exit {code})")
-    if with_faults:
-        # The fault tests spread too: each worker starts PostgreSQL and Redis of its own
-        # (the module's fixture) and kills only those, and the recovery bounds they check
-        # are seconds, not milliseconds. The tests that measure latency run last, alone.
-        cores = str(min(WORKERS, os.cpu_count() or 1))  # one fault test a core at most
-        faults = ["-n", cores, "--dist", "load", "-m", "faults", "--durations=10"]
-        code = run([*pytest, *faults], env=env)
-        if code != 0:
-            failures.append(f"{name}, fault suite (pytest exit {code})")
-        code = run([*pytest, "-m", "alone", "--durations=10"], env=env)
-        if code != 0:
-            failures.append(f"{name}, latency tests (pytest exit {code})")
-    return failures
+        return [*pytest, "--durations=15", *args]
+    marks = ["-m", "not faults and not alone", "--durations=20"]
+    return [*pytest, "-n", str(WORKERS), "--dist", "loadfile", *marks]
 
 
 def main() -> int:
     args = sys.argv[1:]
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     failures: list[str] = []
+    pytest = [str(BIN / "python"), "-m", "pytest"]
 
-    banner("lint: ruff + mypy + the layer contract (lint-imports)")
-    if run([str(BIN / "ruff"), "check", "linkup", "linkup_server", "tests", "bench"]) != 0:
-        failures.append("ruff")
-    if run([str(BIN / "mypy"), "linkup", "linkup_server"]) != 0:
-        failures.append("mypy")
-    if run([str(BIN / "lint-imports")]) != 0:
-        failures.append("layer contract (lint-imports)")
-
-    banner("web client: node --test tests/js/")
+    # Three jobs side by side: lint and the web client's tests, the embedded pass, and the
+    # PostgreSQL + Redis pass. A pass keeps about 1.4 of two cores busy (its tests wait on
+    # servers, sockets and databases), so running them together takes a little more than
+    # the longer one, not the sum of both. The fault suite and the latency tests follow,
+    # each alone: they kill services or measure time, and would measure their neighbours.
+    lint: list[tuple[str, list[str], dict[str, str] | None]] = [
+        ("ruff", [str(BIN / "ruff"), "check", "linkup", "linkup_server", "tests", "bench"], None),
+        ("mypy", [str(BIN / "mypy"), "linkup", "linkup_server"], None),
+        ("layer contract (lint-imports)", [str(BIN / "lint-imports")], None),
+    ]
     node = shutil.which("node")
     js_tests = sorted(str(p) for p in (ROOT / "tests" / "js").glob("*.test.mjs"))
     if not js_tests:
         failures.append("web client unit tests: none found in tests/js/")
     elif node is not None:
-        if run([node, "--test", *js_tests]) != 0:
-            failures.append("web client unit tests (node --test)")
+        lint.append(("web client unit tests (node --test)", [node, "--test", *js_tests], None))
     elif CI:
         failures.append("web client unit tests could not run: node is not installed")
     else:
         print("!!! WEB CLIENT UNIT TESTS NOT RUN: node is not installed", flush=True)
-
-    banner("tests: embedded default (SQLite + in-memory channel layer)")
-    failures += pytest_pass("embedded pass", args, base_env, with_faults=True)
-
-    banner("tests: scale-out (PostgreSQL + Redis)")
+    jobs = [
+        Job(
+            "lint: ruff + mypy + the layer contract (lint-imports); node --test tests/js/",
+            "lint",
+            lint,
+        ),
+        Job(
+            "tests: embedded default (SQLite + in-memory channel layer)",
+            "embedded pass",
+            [("embedded pass", spread(args), base_env)],
+        ),
+    ]
     problem = services_problem()
     if problem is None:
         env = {**base_env, "DATABASE_URL": PG_URL, "REDIS_URL": REDIS_URL}
-        # The fault suite starts PostgreSQL and Redis of its own: it runs in the first pass.
-        failures += pytest_pass("scale-out pass", args, env, with_faults=False)
+        # The fault suite starts PostgreSQL and Redis of its own: it runs after the first.
+        jobs.append(
+            Job(
+                "tests: scale-out (PostgreSQL + Redis)",
+                "scale-out pass",
+                [("scale-out pass", spread(args), env)],
+            )
+        )
     elif CI:
         failures.append(f"scale-out pass could not run: {problem}")
     else:
         print(f"!!! SCALE-OUT PASS NOT RUN: {problem}", flush=True)
         print("!!! (CI=true makes this a failure.)", flush=True)
+    for job in jobs:
+        job.start()
+    begun = time.monotonic()
+    while alive := [job for job in jobs if job.thread.is_alive()]:
+        alive[0].thread.join(timeout=60)  # a line a minute, so a long run shows it lives
+        still = ", ".join(job.short for job in jobs if job.thread.is_alive())
+        if still:
+            print(f"... {time.monotonic() - begun:.0f} s: {still} running", flush=True)
+    for job in jobs:
+        failures += job.show()
+
+    if not args:
+        # Spread too: each worker starts PostgreSQL and Redis of its own (the module's
+        # fixture) and kills only those, and the recovery bounds they check are seconds.
+        banner("tests: the fault suite (embedded default)")
+        cores = str(min(WORKERS, os.cpu_count() or 1))  # one fault test a core at most
+        faults = ["-n", cores, "--dist", "load", "-m", "faults", "--durations=10"]
+        if run([*pytest, *faults], env=base_env) != 0:
+            failures.append("fault suite")
+        banner("tests: latency, alone")
+        if run([*pytest, "-m", "alone", "--durations=10"], env=base_env) != 0:
+            failures.append("latency tests")
 
     if failures:
         banner("FAILED: " + "; ".join(failures))
