@@ -162,7 +162,9 @@ def test_a_picture_that_is_not_an_image_or_too_big_is_refused_and_nothing_is_sto
     api = Api(person("ana"))
     for bad in (b"%PDF-1.4 not a picture", b"<svg xmlns='http://www.w3.org/2000/svg'/>", b""):
         assert_error(set_avatar(api, bad), 400, "invalid_request")
-    settings.LINKUP = {**settings.LINKUP, "IMAGE_MAX_PIXELS": 1000}
+    settings.LINKUP = {**settings.LINKUP, "AVATAR_MAX_BYTES": 100}
+    assert_error(set_avatar(api, image("PNG", (100, 100))), 413, "too_large")
+    settings.LINKUP = {**settings.LINKUP, "AVATAR_MAX_BYTES": 10**6, "IMAGE_MAX_PIXELS": 1000}
     assert_error(set_avatar(api, image("PNG", (100, 100))), 400, "invalid_request")  # a "bomb"
     assert [name for name in stored_files() if "/avatars/" in name] == []
     assert api.get("/me").json()["avatar"] is None

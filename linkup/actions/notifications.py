@@ -206,7 +206,11 @@ def _about_group(
             kind=kind,
             title=f"{name} {verb} you to {room.name}"[:200],
             body="",
-            data={"room": room.pk, "by": {"id": actor.pk, "username": actor.get_username()}},
+            data={
+                "room": room.pk,
+                "room_name": room.name,  # an invitee cannot read the room to name it
+                "by": {"id": actor.pk, "username": actor.get_username()},
+            },
             # Reading the room reads it; an invitee is no member and cannot.
             room_id=room.pk if kind == Notification.Kind.ADDED else None,
             seq=None,

@@ -23,8 +23,8 @@ from linkup.actions import blocks, uploads
 from linkup.actions.events import send_event_on_commit, user_group
 from linkup.core import media
 from linkup.core.conf import setting
-from linkup.core.errors import InvalidInput, NotFound
-from linkup.core.shapes import ProfileFields, UserUpdatedEvent
+from linkup.core.errors import InvalidInput, NotFound, TooLarge
+from linkup.core.shapes import UserUpdatedEvent
 from linkup.models import Account, Membership
 from linkup.store import files
 from linkup.store.views import account_of, person_dict, public_fields
@@ -52,13 +52,6 @@ def check_line(value: Any, what: str, limit: int) -> str:
         ):
             raise InvalidInput(f"{what} may not hold control or invisible characters")
     return text
-
-
-def profiles_of(user_ids: Iterable[int]) -> dict[int, ProfileFields]:
-    """{user: {display_name, avatar}} for each of `user_ids`, in one query."""
-    wanted = set(user_ids)
-    found = {a.user_id: a for a in Account.objects.filter(user_id__in=wanted)}
-    return {uid: public_fields(uid, found.get(uid)) for uid in wanted}
 
 
 def display_names(user_ids: Iterable[int]) -> dict[int, str]:
@@ -128,7 +121,7 @@ def do_set_avatar(user: Any, stream: IO[bytes], size: int) -> dict[str, Any]:
         raise InvalidInput("the file is empty")
     limit = int(setting("AVATAR_MAX_BYTES"))
     if size > limit:
-        raise InvalidInput(f"a picture may be at most {limit:,} bytes")
+        raise TooLarge(f"a picture may be at most {limit:,} bytes")
     stream.seek(0)
     sniffed = media.sniff(stream.read(media.SNIFF_BYTES))
     stream.seek(0)

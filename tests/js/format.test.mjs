@@ -12,6 +12,7 @@ import {
   dayLabel,
   initial,
   messageItems,
+  noteTitle,
   otherMember,
   recentNotes,
   roomPreview,
@@ -270,3 +271,27 @@ test("roomPreview shows a formatted message as it reads, markers gone", () => {
     "big news: v2 is out",
   );
 });
+
+test("a notification's title is made again from what it carries, else the server's", () => {
+  const people = new Map([[7, { id: 7, username: "ana", display_name: "Ana Pérez" }]]);
+  const groups = (id) => (id === 3 ? "Walks" : null);
+  const sender = { id: 7, username: "ana" };
+  const note = (kind, data, title = "server title") => ({ kind, data, title });
+  assert.equal(noteTitle(note("message", { room: 1, sender }), people, groups), "Ana Pérez");
+  assert.equal(
+    noteTitle(note("mention", { room: 3, sender }), people, groups),
+    "Ana Pérez mentioned you in Walks",
+  );
+  assert.equal(
+    noteTitle(note("invited", { room: 9, room_name: "Books", by: sender }), people, groups),
+    "Ana Pérez invited you to Books",
+  );
+  assert.equal(
+    noteTitle(note("added", { room: 3, by: { id: 8, username: "ben" } }), people, groups),
+    "ben added you to Walks",
+  );
+  // A group the page cannot name, or nobody to name: the server's words.
+  assert.equal(noteTitle(note("mention", { room: 4, sender }), people, groups), "server title");
+  assert.equal(noteTitle(note("added", {}), people, groups), "server title");
+});
+

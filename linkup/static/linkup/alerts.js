@@ -2,7 +2,10 @@
 // optional sound for a message that would alert (alertrules.js), the unread count in the
 // title and on the icon. The person's tabs coordinate: each says over a BroadcastChannel
 // whether it is being looked at, no tab alerts while one is, and of the tabs that are not,
-// the first to claim a message in the shared ledger (under a Web Lock) alerts for it, once.
+// the first to claim a message alerts for it, once. The claim is an IndexedDB `add` of the
+// message's key, which fails for every tab after the first: the browser runs the tabs'
+// transactions one at a time, where localStorage (the fallback) reaches the other tabs'
+// processes a moment later, so two tabs could both see a message unclaimed.
 
 import {
   AlertLedger,
@@ -14,6 +17,7 @@ import {
 } from "./alertrules.js";
 import { browserStorage } from "./drafts.js";
 import { gettext } from "./i18n.js";
+import { objectStore } from "./idb.js";
 import { roomName, senderName } from "./model.js";
 import { openRoom } from "./navigate.js";
 import { $, me } from "./page.js";
@@ -22,6 +26,8 @@ import { people, rooms } from "./store.js";
 const TAB = Math.random().toString(36).slice(2);
 const storage = browserStorage();
 const ledger = new AlertLedger(storage, me.id);
+const claims = "indexedDB" in window ? objectStore(`linkup-alerts-${me.id}`, "claimed") : null;
+const CLAIMS_KEPT = 2000; // older claims are forgotten (a message is alerted for at once)
 const SOUND_KEY = `linkup:sound:${me.id}`;
 const others = new Map(); // another tab -> {looking, at}: whether it is looked at, and when it said so
 const STALE_MS = 45_000; // tabs say it again every 20 s; one silent longer has gone
@@ -40,6 +46,7 @@ function tell(type) {
 }
 
 export function wireAlerts() {
+  pruneClaims();
   if (channel) {
     channel.onmessage = ({ data }) => {
       if (!data || data.tab === TAB) return;
@@ -118,7 +125,7 @@ async function alertOnce(key, text, roomId) {
   const run = async () => {
     const now = Date.now();
     if ([...others.values()].some((tab) => tab.looking && now - tab.at < STALE_MS)) return;
-    if (!ledger.claim(key)) return; // another tab alerted for it
+    if (!(await claim(key))) return; // another tab alerted for it
     if ("Notification" in window && Notification.permission === "granted") {
       const note = new Notification(text.title, {
         body: text.body,
@@ -135,6 +142,30 @@ async function alertOnce(key, text, roomId) {
   };
   if (navigator.locks) await navigator.locks.request(`linkup-alerts-${me.id}`, run);
   else await run();
+}
+
+/** Whether this tab is the first to claim `key` (then it alerts). */
+async function claim(key) {
+  if (!claims) return ledger.claim(key);
+  try {
+    await claims("readwrite", (store) => store.add(Date.now(), key));
+    return true;
+  } catch (error) {
+    if (error && error.name === "ConstraintError") return false; // claimed before
+    return ledger.claim(key); // IndexedDB refused (private mode, quota): the fallback
+  }
+}
+
+/** Forget old claims now and then (the page's start): the store stays small. */
+async function pruneClaims() {
+  if (!claims) return;
+  try {
+    if ((await claims("readonly", (store) => store.count())) > CLAIMS_KEPT) {
+      await claims("readwrite", (store) => store.clear());
+    }
+  } catch {
+    // nothing kept, nothing to prune
+  }
 }
 
 /** A short, soft tone (made here: no sound file to fetch). */

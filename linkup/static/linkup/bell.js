@@ -3,13 +3,13 @@
 
 import { api, signedOut } from "./api.js";
 import { Connection } from "./connection.js";
-import { bellCount, bellLabel, recentNotes } from "./format.js";
+import { bellCount, bellLabel, noteTitle, recentNotes } from "./format.js";
 import { gettext } from "./i18n.js";
 import { readNotes, unreadAfterLoad } from "./merge.js";
-import { shortTime, vapidKey } from "./model.js";
+import { roomName, shortTime, vapidKey } from "./model.js";
 import { openRoom } from "./navigate.js";
-import { $, config, el } from "./page.js";
-import { loadRooms, rooms } from "./store.js";
+import { $, config, el, me } from "./page.js";
+import { loadRooms, people, rooms } from "./store.js";
 
 const PUSH_WAIT_MS = (config.push_wait_s || 15) * 1000;
 
@@ -55,6 +55,10 @@ function takeNote(note) {
   notes.set(note.id, note);
 }
 
+function titleOf(note) {
+  return noteTitle(note, people, (id) => (rooms.has(id) ? roomName(rooms.get(id), me.id) : null));
+}
+
 export function renderBell() {
   const count = $("bell-count");
   count.hidden = unreadNotes <= 0;
@@ -69,7 +73,7 @@ export function renderBell() {
     li.dataset.read = String(note.read);
     li.append(
       el("span", "n-time", shortTime(note.created_at)),
-      el("span", "n-title", note.title),
+      el("span", "n-title", titleOf(note)),
       el("span", "n-body", note.body),
     );
     li.addEventListener("click", () => openNote(note));
@@ -92,7 +96,8 @@ async function acceptInvitation(note, room) {
   const listed = await api("GET", "/invitations").catch(() => null);
   const invitation = listed && listed.invitations.find((one) => one.room.id === room);
   if (!invitation) return false; // accepted or declined already, elsewhere
-  if (!window.confirm(gettext("%(title)s. Join the group?", { title: note.title }))) return false;
+  const question = gettext("%(title)s. Join the group?", { title: titleOf(note) });
+  if (!window.confirm(question)) return false;
   await api("POST", `/invitations/${invitation.id}/accept`);
   await loadRooms().catch(() => {});
   return true;

@@ -189,3 +189,23 @@ export function unreadDivider(messages, readSeq, meId) {
 export function newMessagesText(count) {
   return ngettext("%(count)s new message", "%(count)s new messages", count);
 }
+
+/**
+ * A notification's title in the page's language, from what it carries: the sender (or who
+ * added or invited me) as the page names them now, and the group's name; the server's own
+ * title (English) where something is missing. `groupName(id)` names a room I am in.
+ */
+export function noteTitle(note, people, groupName = () => null) {
+  const data = note.data || {};
+  const actor = data.sender || data.by;
+  const name = actor ? senderName(actor, people) : null;
+  const group = data.room_name || (data.room != null ? groupName(data.room) : null);
+  if (!name) return note.title;
+  if (note.kind === "message") return name;
+  if (!group) return note.title;
+  const values = { name, group };
+  if (note.kind === "mention") return gettext("%(name)s mentioned you in %(group)s", values);
+  if (note.kind === "added") return gettext("%(name)s added you to %(group)s", values);
+  if (note.kind === "invited") return gettext("%(name)s invited you to %(group)s", values);
+  return note.title;
+}
