@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from hypothesis import given
 from hypothesis import strategies as st
@@ -103,6 +103,36 @@ def smtp_up(settings: Any) -> None:
 
 
 # -- the digest -------------------------------------------------------------------------------
+
+
+def test_the_digest_and_the_push_speak_the_persons_language(
+    pair: tuple[Any, Any, int], carol: Any
+) -> None:
+    """Chosen Spanish: the digest and the push title are in it, naming people as they chose
+    to be named now; a mention's title is made again from who and which group."""
+    from linkup.actions.accounts import do_update_settings
+    from linkup.actions.profiles import do_update_profile
+
+    alice, bob, room = pair
+    do_update_settings(bob, language="es")
+    do_update_profile(alice, display_name="Alicia")
+    group, _ = do_create_room(alice, "group", [bob.pk, carol.pk], "Paseos")
+    send(alice, room, "hola")
+    send(alice, int(group["id"]), f"@{bob.username} ¿vienes?")
+    fallback.run_for_user(bob.pk, timezone.now() + DELAY * 2)
+    (digest,) = mail.outbox
+    assert digest.subject == "3 notificaciones nuevas en Linkup", digest.subject
+    assert digest.body.startswith(f"Hola, {bob.username}. Mientras no estabas:")
+    assert "* Alicia: hola" in digest.body
+    assert "* Alicia te mencionó en Paseos:" in digest.body
+    assert "* Alicia te añadió a Paseos" in digest.body
+    assert "Abre Linkup para responder." in digest.body
+    with translation.override("en"):  # the site's language stays as it was
+        assert fallback.titles(list(Notification.objects.filter(recipient=bob).order_by("pk"))) == [
+            "Alicia added you to Paseos",
+            "Alicia",
+            "Alicia mentioned you in Paseos",
+        ]
 
 
 def test_an_offline_user_gets_one_digest_per_batch(pair: tuple[Any, Any, int]) -> None:

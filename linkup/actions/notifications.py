@@ -29,7 +29,6 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from linkup.actions import profiles
 from linkup.actions.events import notify_group, send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, NotFound
@@ -38,6 +37,7 @@ from linkup.core.shapes import MessageDict, NotificationDict
 from linkup.models import Membership, Notification, PushSubscription, Room
 from linkup.store import queries
 from linkup.store.access import access_membership
+from linkup.store.views import display_names
 from linkup.tasks import schedule_fallback
 
 # "@name": a Django username is letters, digits and @.+-_ (at most 150); a trailing dot or
@@ -138,7 +138,7 @@ def for_new_messages(
     created: list[Notification] = []
     senders = {m["sender"]["id"] for m in messages if m["room"] in direct or m["room"] in by_name}
     known = {sender for sender in senders if sender is not None}
-    shown = profiles.display_names(known) if known else {}
+    shown = display_names(known) if known else {}
     for m in messages:
         room_id, sender = m["room"], m["sender"]
         looking = focused.get(room_id, set())
@@ -148,6 +148,8 @@ def for_new_messages(
             "message": m["id"],
             "sender": {"id": sender["id"], "username": sender["username"]},
         }
+        if room_id in by_name:
+            data["room_name"] = room_names[room_id]  # a title in any language names it
         who = shown.get(sender["id"] or 0) or sender["username"]
         if room_id in direct:
             recipients = [u for u in direct[room_id] if u != sender["id"]]
@@ -199,7 +201,7 @@ def for_invited(room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetim
 def _about_group(
     kind: str, verb: str, room: Room, actor: Any, user_ids: Iterable[int], now: dt.datetime
 ) -> None:
-    name = profiles.display_names([actor.pk]).get(actor.pk) or actor.get_username()
+    name = display_names([actor.pk]).get(actor.pk) or actor.get_username()
     created = [
         Notification(
             recipient_id=user_id,

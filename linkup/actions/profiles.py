@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import unicodedata
-from collections.abc import Iterable
 from typing import IO, Any
 
 from django.contrib.auth import get_user_model
@@ -52,17 +51,6 @@ def check_line(value: Any, what: str, limit: int) -> str:
         ):
             raise InvalidInput(f"{what} may not hold control or invisible characters")
     return text
-
-
-def display_names(user_ids: Iterable[int]) -> dict[int, str]:
-    """{user: the name they are shown by} (their username where they set none)."""
-    wanted = set(user_ids)
-    rows = (
-        get_user_model()
-        .objects.filter(pk__in=wanted)
-        .values_list("pk", "username", "linkup_account__display_name")
-    )
-    return {pk: (shown or username) for pk, username, shown in rows}
 
 
 def profile_view(viewer: Any, user_id: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 from django.urls import reverse
@@ -77,6 +78,17 @@ def person_dict(user: Any) -> PersonDict:
         "username": user.get_username(),
         **public_fields(user.pk, account_of(user)),
     }
+
+
+def display_names(user_ids: Iterable[int]) -> dict[int, str]:
+    """{user: the name they are shown by} (their username where they set none)."""
+    wanted = set(user_ids)
+    rows = (
+        get_user_model()
+        .objects.filter(pk__in=wanted)
+        .values_list("pk", "username", "linkup_account__display_name")
+    )
+    return {pk: (shown or username) for pk, username, shown in rows}
 
 
 DELETED_USER = "Deleted user"

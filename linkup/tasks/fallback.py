@@ -34,16 +34,20 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from linkup.core.conf import setting
 from linkup.core.log import log_event
 from linkup.core.serialization import dumps_text
 from linkup.models import (
+    Account,
     CircuitBreaker,
     FallbackSchedule,
     Notification,
@@ -53,6 +57,7 @@ from linkup.models import (
 )
 from linkup.store import redis
 from linkup.store.records import record_error
+from linkup.store.views import display_names
 from linkup.tasks.mail import is_verified
 
 Channel = NotificationDelivery.Channel
@@ -156,16 +161,51 @@ def breaker_failure(transport: str, error: str, now: dt.datetime) -> None:
 # -- transports ------------------------------------------------------------------------------
 
 
+def language_of(user: Any) -> str:
+    """The language a person reads Linkup in away from the page: their choice, else the
+    site's (their browser's is not known here)."""
+    chosen = Account.objects.filter(user_id=user.pk).values_list("language", flat=True).first()
+    return chosen or django_settings.LANGUAGE_CODE
+
+
+def titles(notifications: list[Notification]) -> list[str]:
+    """Each notification's title in the active language, made again from who and where (the
+    name as it is now); the stored (English) title where something to make it is missing."""
+    actors = [(n.data or {}).get("sender") or (n.data or {}).get("by") or {} for n in notifications]
+    names = display_names({a["id"] for a in actors if a.get("id") is not None})
+    out = []
+    for n, actor in zip(notifications, actors, strict=True):
+        name = names.get(actor.get("id") or 0) or actor.get("username")
+        group = (n.data or {}).get("room_name")
+        values = {"name": name, "group": group}
+        if name and n.kind == Notification.Kind.MESSAGE:
+            out.append(str(name))
+        elif name and group and n.kind == Notification.Kind.MENTION:
+            out.append(_("%(name)s mentioned you in %(group)s") % values)
+        elif name and group and n.kind == Notification.Kind.ADDED:
+            out.append(_("%(name)s added you to %(group)s") % values)
+        elif name and group and n.kind == Notification.Kind.INVITED:
+            out.append(_("%(name)s invited you to %(group)s") % values)
+        else:
+            out.append(n.title)
+    return out
+
+
 def send_email_digest(user: Any, notifications: list[Notification]) -> None:
-    """One email for the whole batch, through Django's email backend."""
+    """One email for the whole batch, through Django's email backend, in the person's
+    language."""
     count = len(notifications)
-    subject = (notifications[0].title if count == 1 else f"{count} new notifications on Linkup")[
-        :150
-    ]
-    lines = [f"Hello {user.get_username()}, while you were away:", ""]
-    for n in notifications:
-        lines.append(f"* {n.title}" + (f": {n.body}" if n.body else ""))
-    lines += ["", "Open Linkup to reply. Mute a room to stop its notifications."]
+    with translation.override(language_of(user)):
+        named = titles(notifications)
+        many = ngettext(
+            "%(count)s new notification on Linkup", "%(count)s new notifications on Linkup", count
+        )
+        subject = (named[0] if count == 1 else many % {"count": count})[:150]
+        shown = display_names([user.pk]).get(user.pk) or user.get_username()
+        lines = [_("Hello %(name)s, while you were away:") % {"name": shown}, ""]
+        for n, title in zip(notifications, named, strict=True):
+            lines.append(f"* {title}" + (f": {n.body}" if n.body else ""))
+        lines += ["", _("Open Linkup to reply. Mute a room to stop its notifications.")]
     message = EmailMessage(
         subject=subject,
         body="\n".join(lines),
@@ -192,9 +232,13 @@ def send_push(user: Any, notifications: list[Notification]) -> None:
     except ImportError as exc:
         raise TransportError("pywebpush is not installed", retry=False) from exc
     newest = notifications[-1]
+    with translation.override(language_of(user)):
+        title = titles([newest])[0]
+        if len(notifications) > 1:
+            title = _("%(count)s new") % {"count": len(notifications)}
     payload = dumps_text(
         {
-            "title": newest.title if len(notifications) == 1 else f"{len(notifications)} new",
+            "title": title,
             "body": newest.body,
             "count": len(notifications),
             "ids": [n.pk for n in notifications],
@@ -487,7 +531,7 @@ def run_for_user(
             upcoming.append(retry_at)
             continue
         open_channels.append(channel)
-        for _ in range(max_batches):
+        for _attempt in range(max_batches):
             if not _send_batch(user, channel, ripe, now):
                 break
     _settle_failed(user_id, channels, now)

@@ -13,9 +13,12 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMessage
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 try:  # Django 6 has the Tasks API built in; Django 5.2 takes the django-tasks backport.
     from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
@@ -64,20 +67,22 @@ def send_verification(user_id: int, email: str, verify_url: str) -> bool:
     if user is None or user.email.lower() != email.lower():
         return False  # the address changed since: the newer one has its own link
     link = f"{verify_url}?{urlencode({'token': verification_token(user_id, email)})}"
+    chosen = Account.objects.filter(user_id=user_id).values_list("language", flat=True).first()
+    with translation.override(chosen or django_settings.LANGUAGE_CODE):
+        lines = [
+            _("Hello %(name)s,") % {"name": user.get_username()},
+            "",
+            _("Open this link to confirm that this address is yours; Linkup sends"),
+            _("notifications to it only once you have:"),
+            "",
+            link,
+            "",
+            _("If you did not ask for this, ignore this email: nothing will be sent here."),
+        ]
+        subject = _("Confirm your email address for Linkup")
     message = EmailMessage(
-        subject="Confirm your email address for Linkup",
-        body="\n".join(
-            [
-                f"Hello {user.get_username()},",
-                "",
-                "Open this link to confirm that this address is yours; Linkup sends",
-                "notifications to it only once you have:",
-                "",
-                link,
-                "",
-                "If you did not ask for this, ignore this email: nothing will be sent here.",
-            ]
-        ),
+        subject=subject,
+        body="\n".join(lines),
         from_email=setting("NOTIFY_EMAIL_FROM"),
         to=[email],
     )
