@@ -8,6 +8,7 @@ message body that slipped past `textContent` still could not run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from django.contrib.auth import alogin, alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -350,20 +352,26 @@ async def chat(request: HttpRequest) -> HttpResponse:
     }
     # The client's words in the page's language (Django's JSON catalog of the djangojs domain).
     config["language"] = get_language() or settings.LANGUAGE_CODE
-    config["catalog"] = js_catalog(request)
+    config["catalog"] = await js_catalog(request)
     theme = await read(accounts.theme_of, user)
     context = {"config": config, "me": config["user"], "theme": theme}
     return render(request, "linkup/chat.html", context)
 
 
-def js_catalog(request: HttpRequest) -> dict[str, Any]:
+async def js_catalog(request: HttpRequest) -> dict[str, Any]:
     """The web client's translations for the request's language: `catalog` (msgid -> the
-    translation, or the list of plural forms) as Django's JSONCatalog serves it."""
+    translation, or the list of plural forms) as Django's JSONCatalog serves it. Built once
+    per language and process, off the event loop (it reads the compiled catalogs)."""
     language = get_language() or settings.LANGUAGE_CODE
     cached = _catalogs.get(language)
     if cached is None:
-        answer = JSONCatalog(packages=["linkup"]).get(request)
-        cached = _catalogs[language] = json.loads(answer.content)["catalog"]
+
+        def build() -> dict[str, Any]:
+            with translation.override(language):
+                answer = JSONCatalog(packages=["linkup"]).get(request)
+            return dict(json.loads(answer.content)["catalog"])
+
+        cached = _catalogs[language] = await asyncio.to_thread(build)
     return cached
 
 
