@@ -62,6 +62,8 @@ def test_a_profile_shows_in_member_lists_search_and_its_own_page() -> None:
     assert found[0]["display_name"] == "Ana Pérez"
 
     assert_error(Api(ben).get("/users/999999"), 404, "not_found")
+    assert_error(Api(ben).get("/users/0"), 400, "invalid_request")
+    assert_error(Api(ben).get("/users/0/avatar"), 404, "not_found")  # as any missing picture
     assert Api().get(f"/users/{ana.pk}").status_code == 401
 
 

@@ -54,8 +54,7 @@ def check_language(value: Any) -> str:
 
 def theme_of(user: Any) -> str:
     """The person's colours: "" (the device's choice), "light" or "dark"."""
-    found = Account.objects.filter(user_id=user.pk).values_list("theme", flat=True).first()
-    return found or ""
+    return appearance_of(user)["theme"]
 
 
 def check_email(value: Any) -> str:

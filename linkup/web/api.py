@@ -59,6 +59,7 @@ from linkup.core.errors import (
 from linkup.core.log import log_event
 from linkup.core.looplocal import LoopLocal, Turns
 from linkup.core.protocol import (
+    MAX_ID,
     check_attachments,
     check_client_id,
     check_cursors,
@@ -505,13 +506,15 @@ async def users(request: HttpRequest, q: str = "") -> Any:
     return {"users": people}
 
 
-@api.get("/users/{user_id}", response={200: ProfileOut, 401: E, 404: E, 429: E}, tags=["users"])
+@api.get(
+    "/users/{user_id}", response={200: ProfileOut, 400: E, 401: E, 404: E, 429: E}, tags=["users"]
+)
 @read_view()
 async def user_profile(request: HttpRequest, user_id: int) -> Any:
     """A person's profile: display name, about line, picture; presence too for someone who
     shares a room with the caller (null for others, as in `GET /users`)."""
     me = _me(request)
-    person = await read(profiles.profile_view, me, user_id)
+    person = await read(profiles.profile_view, me, check_id(user_id, "user"))
     person.update(status=None, last_seen=None)
     if person["id"] == me.pk or await read(queries.sharing_a_room, me.pk, [person["id"]]):
         await _with_presence(me, [person])
@@ -1171,6 +1174,8 @@ async def remove_avatar(request: HttpRequest) -> Any:
 async def user_avatar(request: HttpRequest, user_id: int) -> Any:
     """A person's picture (WebP), for anyone signed in; the same 404 where none is set, a
     block stands between the two, or the caller is not signed in."""
+    if not 0 < user_id <= MAX_ID:
+        raise NotFound("no picture")  # the same answer as for anyone else's missing picture
     fetch = await read(profiles.avatar_for, _me(request), user_id)
     return await files.serve(request, fetch)
 

@@ -244,9 +244,8 @@ async def account(request: HttpRequest) -> HttpResponse:
             error = await _change_profile(request, user, action)
             if not error:
                 done = HttpResponseRedirect(reverse("linkup-account"))
-                if action == "language":
-                    chosen = (await read(accounts.appearance_of, user))["language"]
-                    return remember_language(done, chosen)
+                if action == "language":  # checked by the action: one of LANGUAGES, or ""
+                    return remember_language(done, str(request.POST.get("language", "")))
                 return done
         elif action == "theme":
             try:
