@@ -177,7 +177,9 @@ def live_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: a server starts in about 2 s on an idle machine, but CI's passes run side
+        # by side on two cores, and a start there was seen taking over 30 s.
+        deadline = time.monotonic() + 90
         while True:
             try:
                 urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()

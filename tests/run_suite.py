@@ -1,6 +1,6 @@
 """`make test`: lint (with the layer contract) and the web client's unit tests (node --test),
-the suite on the embedded default and on PostgreSQL + Redis, all three side by side, each
-pass spread over the cores (pytest-xdist); then the fault suite, and the latency tests alone.
+the suite on the embedded default (then the fault suite) and on PostgreSQL + Redis, all three
+side by side, each pass spread over the cores (pytest-xdist); then the latency tests alone.
 
 With CI=true a missing PostgreSQL or Redis fails the run; elsewhere it is reported loudly.
 pytest's exit code 5 (no tests collected) is a failure, like any other non-zero code."""
@@ -113,8 +113,8 @@ def main() -> int:
     # Three jobs side by side: lint and the web client's tests, the embedded pass, and the
     # PostgreSQL + Redis pass. A pass keeps about 1.4 of two cores busy (its tests wait on
     # servers, sockets and databases), so running them together takes a little more than
-    # the longer one, not the sum of both. The fault suite and the latency tests follow,
-    # each alone: they kill services or measure time, and would measure their neighbours.
+    # the longer one, not the sum of both. The latency tests follow, alone: they measure
+    # time, and would measure their neighbours.
     lint: list[tuple[str, list[str], dict[str, str] | None]] = [
         ("ruff", [str(BIN / "ruff"), "check", "linkup", "linkup_server", "tests", "bench"], None),
         ("mypy", [str(BIN / "mypy"), "linkup", "linkup_server"], None),
@@ -130,6 +130,16 @@ def main() -> int:
         failures.append("web client unit tests could not run: node is not installed")
     else:
         print("!!! WEB CLIENT UNIT TESTS NOT RUN: node is not installed", flush=True)
+    # The fault suite follows the embedded pass in its job, beside the scale-out pass's last
+    # minutes (the longer pass). Spread too: each worker starts PostgreSQL and Redis of its
+    # own (the module's fixture) and kills only those, and the recovery bounds they check
+    # are seconds.
+    cores = str(min(WORKERS, os.cpu_count() or 1))  # one fault test a core at most
+    faults = (
+        "fault suite",
+        [*pytest, "-n", cores, "--dist", "load", "-m", "faults", "--durations=10"],
+        base_env,
+    )
     jobs = [
         Job(
             "lint: ruff + mypy + the layer contract (lint-imports); node --test tests/js/",
@@ -137,9 +147,9 @@ def main() -> int:
             lint,
         ),
         Job(
-            "tests: embedded default (SQLite + in-memory channel layer)",
+            "tests: embedded default (SQLite + in-memory channel layer), then the fault suite",
             "embedded pass",
-            [("embedded pass", spread(args), base_env)],
+            [("embedded pass", spread(args), base_env)] + ([] if args else [faults]),
         ),
     ]
     problem = services_problem()
@@ -170,13 +180,6 @@ def main() -> int:
         failures += job.show()
 
     if not args:
-        # Spread too: each worker starts PostgreSQL and Redis of its own (the module's
-        # fixture) and kills only those, and the recovery bounds they check are seconds.
-        banner("tests: the fault suite (embedded default)")
-        cores = str(min(WORKERS, os.cpu_count() or 1))  # one fault test a core at most
-        faults = ["-n", cores, "--dist", "load", "-m", "faults", "--durations=10"]
-        if run([*pytest, *faults], env=base_env) != 0:
-            failures.append("fault suite")
         banner("tests: latency, alone")
         if run([*pytest, "-m", "alone", "--durations=10"], env=base_env) != 0:
             failures.append("latency tests")
