@@ -8,6 +8,7 @@ for, newest first, each once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import re
@@ -21,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkup.actions.changes import do_delete_message, do_edit_message
-from linkup.actions.messages import Send, do_send_batch
+from linkup.actions.messages import Send, do_send_batch, index_due
 from linkup.actions.rooms import do_create_room
 from linkup.core.conf import setting
 from linkup.core.errors import InvalidInput, NotFound
@@ -407,3 +408,48 @@ def test_the_send_path_indexes_new_messages_once_enough_wait(
     send_all([(bob, room, "zot")])
     assert waiting() == 1
     assert len(everything(alice, "kab")) == 5 and waiting() == 0  # a search indexes first
+    # The socket's send queue indexes after the batch's doorbells, not inside the batch.
+    outcomes = do_send_batch(
+        [Send(alice, room, cid(), f"dax {i}") for i in range(6)], index_later=True
+    )
+    assert all(error is None for _, error, _ in outcomes)
+    assert waiting() == 6 and searchindex.due()
+    assert index_due() == 6 and waiting() == 0 and not searchindex.due()
+    assert index_due() == 0  # nothing waits: no transaction at all
+
+
+async def test_the_send_queue_indexes_once_the_batch_is_rung(
+    alice: Any, bob: Any, monkeypatch: Any
+) -> None:
+    """Through a socket's send queue: the batch is acknowledged and its doorbells rung
+    before the index is written, and the index is written all the same."""
+    from asgiref.sync import sync_to_async
+
+    from linkup.realtime import sending
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL indexes every message as it is written")
+    monkeypatch.setattr(searchindex, "FLUSH_EVERY", 3)
+    room = int((await sync_to_async(do_create_room)(alice, "group", [bob.pk], "g"))[0]["id"])
+    order: list[str] = []
+
+    async def ring(events: list[Any]) -> None:
+        order.append("rung")
+
+    def indexed() -> int:
+        done = index_due()
+        order.append(f"indexed {done}")
+        return done
+
+    monkeypatch.setattr(sending, "publish", ring)
+    monkeypatch.setattr(sending, "index_due", indexed)
+    queue = sending.SendQueue()
+    results = await asyncio.gather(
+        *(queue.submit(Send(alice, room, cid(), f"lor {i}")) for i in range(3))
+    )
+    assert [message["seq"] for message, _ in results] == [1, 2, 3]
+    assert queue.task is not None
+    await queue.task  # the drain goes on after the acknowledgements
+    assert order == ["rung", "indexed 3"]
+    hits = await sync_to_async(everything)(alice, "lor")
+    assert len(hits) == 3

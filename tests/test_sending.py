@@ -210,7 +210,7 @@ async def test_a_failed_batch_fails_every_send_with_its_own_error(
 
     users, rooms = await sync_to_async(cast)()
 
-    def down(sends: list[Send], focused: Any = None) -> Any:
+    def down(sends: list[Send], focused: Any = None, **_: Any) -> Any:
         raise OperationalError("the database went away")
 
     monkeypatch.setattr(sending, "do_send_batch", down)

@@ -81,6 +81,7 @@ def do_send_batch(
     focused: dict[int, set[int]] | None = None,
     *,
     now: dt.datetime | None = None,
+    index_later: bool = False,
 ) -> list[Outcome]:
     """Commit every send that can be committed, in one transaction; one outcome per send.
 
@@ -97,7 +98,11 @@ def do_send_batch(
 
     The new messages' notifications are written in the same transaction (`focused`: who
     is looking at each room, and so needs none). `now` (tests inject it) defaults to the
-    time the batch holds its rooms' locks, so a later seq never has an earlier time."""
+    time the batch holds its rooms' locks, so a later seq never has an earlier time.
+
+    SQLite's search index takes the new messages every FLUSH_EVERY of them: here, or, with
+    `index_later`, when the caller runs `searchindex.flush_due` (the send queue does, once
+    the batch's doorbells are rung: an index merge can take tens of milliseconds)."""
     direct: set[int] = set()  # the batch's direct rooms
     with transaction.atomic():
         try:
@@ -112,8 +117,13 @@ def do_send_batch(
             outcomes = _commit_one_by_one(sends, now, direct)
         _notify(outcomes, focused, direct)
     created = sum(1 for result, _, _ in outcomes if result is not None and result[1])
-    searchindex.sent(connections[router.db_for_write(Message)], created)
+    searchindex.sent(connections[router.db_for_write(Message)], created, now=not index_later)
     return outcomes
+
+
+def index_due() -> int:
+    """Index the messages sent with `index_later` if enough wait; return how many."""
+    return searchindex.flush_due(connections[router.db_for_write(Message)])
 
 
 def _record(send: Send, exc: BaseException) -> None:

@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from linkup.actions.events import Event
-from linkup.actions.messages import Send, do_send_batch
+from linkup.actions.messages import Send, do_send_batch, index_due
 from linkup.core.conf import setting
 from linkup.core.errors import LinkupError, RateLimited, ServerError
 from linkup.core.log import log_event
@@ -32,6 +32,7 @@ from linkup.realtime.edges import collect
 from linkup.realtime.hub import publish
 from linkup.realtime.liveness import liveness
 from linkup.realtime.ratelimit import limits, retry_after
+from linkup.store import searchindex
 
 SendResult = tuple[MessageDict, bool]  # (message, created)
 
@@ -66,7 +67,7 @@ class SendQueue:
                 focused = await _focused(sorted({send.room_id for send, _ in batch}))
                 try:
                     outcomes, events = await collect(
-                        do_send_batch, [send for send, _ in batch], focused
+                        do_send_batch, [send for send, _ in batch], focused, index_later=True
                     )
                 except LinkupError as exc:  # the whole batch: storage down, or a bug
                     for _, future in batch:
@@ -88,12 +89,23 @@ class SendQueue:
                     elif result is not None:
                         future.set_result(result)
                 self._ring(events)  # after the acks, not before them
+                if searchindex.due():
+                    # Behind the doorbells, not inside the batch: the next batch waits for
+                    # the index (SQLite's one writer), this one's recipients do not.
+                    await self.rung()
+                    await self._index()
         finally:
             self.running = False
             loop = asyncio.get_running_loop()
             if self.waiting and not loop.is_closed():  # arrived as this one stopped
                 self.running = True
                 self.task = background(self.drain())
+
+    async def _index(self) -> None:
+        try:
+            await collect(index_due)
+        except Exception as exc:  # a search indexes what is left first: nothing is lost
+            log_event(logging.WARNING, "database", "search index not updated", exc)
 
     async def rung(self) -> None:
         """Wait until the doorbells of every batch committed so far have rung (or failed)."""

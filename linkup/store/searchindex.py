@@ -8,11 +8,12 @@
   index, not a second copy of the text). New messages cost a send nothing: `flush` indexes
   every message above a mark (`linkup_message_fts_mark`, the highest id indexed) in one
   transaction, before every search (so a search sees every committed message) and from the
-  send path every FLUSH_EVERY messages. Ids only grow (AUTOINCREMENT) and SQLite has one
-  writer at a time, so nothing commits below the mark after it moved. Edits and deletes
-  of indexed messages, which are rare, go through triggers: the old text leaves the index
-  at once and an edited message's id waits in `linkup_message_fts_queue` for the next
-  flush. Indexed a send at a time, each one-message transaction wrote an FTS5 segment of
+  send path every FLUSH_EVERY messages (the socket's send queue does it after the batch's
+  doorbells, so a batch is never delivered later for the index). Ids only grow
+  (AUTOINCREMENT) and SQLite has one writer at a time, so nothing commits below the mark
+  after it moved. Edits and deletes of indexed messages, which are rare, go through
+  triggers: the old text leaves the index at once and an edited message's id waits in
+  `linkup_message_fts_queue` for the next flush. Indexed a send at a time, each one-message transaction wrote an FTS5 segment of
   its own (about 200 us a message in W1, 15 % of the server's CPU); a trigger queueing
   every new message still cost a row written and deleted a send.
 
@@ -181,11 +182,24 @@ def flush(connection: Any) -> int:
     return max(done, 0)
 
 
-def sent(connection: Any, count: int) -> None:
-    """`count` messages were committed: index them once enough are waiting."""
+def sent(connection: Any, count: int, *, now: bool = True) -> None:
+    """`count` messages were committed: index them once enough are waiting (with `now`;
+    otherwise the caller runs `flush_due` when it suits it)."""
     global _unindexed
     if connection.vendor != "sqlite" or not count:
         return
     _unindexed += count
-    if _unindexed >= FLUSH_EVERY:
-        flush(connection)
+    if now:
+        flush_due(connection)
+
+
+def due() -> bool:
+    """Whether enough messages wait for `flush_due` to index them."""
+    return _unindexed >= FLUSH_EVERY
+
+
+def flush_due(connection: Any) -> int:
+    """Index what waits if enough does (FLUSH_EVERY); return how many were indexed."""
+    if connection.vendor != "sqlite" or not due():
+        return 0
+    return flush(connection)
