@@ -418,6 +418,23 @@ def test_the_send_path_indexes_new_messages_once_enough_wait(
     assert index_due() == 0  # nothing waits: no transaction at all
 
 
+def test_a_flush_reads_only_what_waits() -> None:
+    """The flush's reads go by key (the queue's ids, the mark's range), never a scan of every
+    message: its cost must not grow with the table."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL indexes every message as it is written")
+    table = "linkup_message"
+    requeued = searchindex.REQUEUED.format(
+        fts=searchindex.FTS_TABLE, table=table, queue=searchindex.QUEUE
+    )
+    select = requeued[requeued.index("SELECT") :]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {select}")
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert f"SCAN {table}" not in " ".join(plan) and "SCAN m" not in plan, plan
+    assert any(step.startswith("SEARCH m USING INTEGER PRIMARY KEY") for step in plan), plan
+
+
 async def test_the_send_queue_indexes_once_the_batch_is_rung(
     alice: Any, bob: Any, monkeypatch: Any
 ) -> None:
