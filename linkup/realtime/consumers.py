@@ -302,8 +302,6 @@ class LinkupSocket(AsyncWebsocketConsumer):
 
     # -- the queue ----------------------------------------------------------------------------
 
-    # -- the queue ----------------------------------------------------------------------------
-
     def _queue(self, item: tuple[Any, ...]) -> None:
         if self.closing:
             return
