@@ -117,7 +117,7 @@ def do_send_batch(
             outcomes = _commit_one_by_one(sends, now, direct)
         _notify(outcomes, focused, direct)
     created = sum(1 for result, _, _ in outcomes if result is not None and result[1])
-    searchindex.sent(connections[router.db_for_write(Message)], created, now=not index_later)
+    searchindex.sent(connections[router.db_for_write(Message)], created, at_once=not index_later)
     return outcomes
 
 

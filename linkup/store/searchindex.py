@@ -188,14 +188,14 @@ def flush(connection: Any) -> int:
     return max(done, 0)
 
 
-def sent(connection: Any, count: int, *, now: bool = True) -> None:
-    """`count` messages were committed: index them once enough are waiting (with `now`;
+def sent(connection: Any, count: int, *, at_once: bool = True) -> None:
+    """`count` messages were committed: index them once enough are waiting (with `at_once`;
     otherwise the caller runs `flush_due` when it suits it)."""
     global _unindexed
     if connection.vendor != "sqlite" or not count:
         return
     _unindexed += count
-    if now:
+    if at_once:
         flush_due(connection)
 
 
