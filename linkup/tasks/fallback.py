@@ -34,7 +34,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -47,7 +46,6 @@ from linkup.core.conf import setting
 from linkup.core.log import log_event
 from linkup.core.serialization import dumps_text
 from linkup.models import (
-    Account,
     CircuitBreaker,
     FallbackSchedule,
     Notification,
@@ -58,7 +56,7 @@ from linkup.models import (
 from linkup.store import redis
 from linkup.store.records import record_error
 from linkup.store.views import display_names
-from linkup.tasks.mail import is_verified
+from linkup.tasks.mail import is_verified, language_of
 
 Channel = NotificationDelivery.Channel
 Status = NotificationDelivery.Status
@@ -161,13 +159,6 @@ def breaker_failure(transport: str, error: str, now: dt.datetime) -> None:
 # -- transports ------------------------------------------------------------------------------
 
 
-def language_of(user: Any) -> str:
-    """The language a person reads Linkup in away from the page: their choice, else the
-    site's (their browser's is not known here)."""
-    chosen = Account.objects.filter(user_id=user.pk).values_list("language", flat=True).first()
-    return chosen or django_settings.LANGUAGE_CODE
-
-
 def titles(notifications: list[Notification]) -> list[str]:
     """Each notification's title in the active language, made again from who and where (the
     name as it is now); the stored (English) title where something to make it is missing."""
@@ -195,7 +186,7 @@ def send_email_digest(user: Any, notifications: list[Notification]) -> None:
     """One email for the whole batch, through Django's email backend, in the person's
     language."""
     count = len(notifications)
-    with translation.override(language_of(user)):
+    with translation.override(language_of(user.pk)):
         named = titles(notifications)
         many = ngettext(
             "%(count)s new notification on Linkup", "%(count)s new notifications on Linkup", count
@@ -232,7 +223,7 @@ def send_push(user: Any, notifications: list[Notification]) -> None:
     except ImportError as exc:
         raise TransportError("pywebpush is not installed", retry=False) from exc
     newest = notifications[-1]
-    with translation.override(language_of(user)):
+    with translation.override(language_of(user.pk)):
         title = titles([newest])[0]
         if len(notifications) > 1:
             title = _("%(count)s new") % {"count": len(notifications)}

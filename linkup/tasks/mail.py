@@ -60,6 +60,13 @@ def is_verified(user: Any) -> bool:
     return bool(verified) and str(verified).lower() == user.email.lower()
 
 
+def language_of(user_id: int) -> str:
+    """The language a person reads Linkup in away from the page (emails, Web Push): their
+    choice, else the site's (their browser's is not known here)."""
+    chosen = Account.objects.filter(user_id=user_id).values_list("language", flat=True).first()
+    return chosen or django_settings.LANGUAGE_CODE
+
+
 @task()
 def send_verification(user_id: int, email: str, verify_url: str) -> bool:
     """Email the link that verifies `email` for the user (if it is still their address)."""
@@ -67,8 +74,7 @@ def send_verification(user_id: int, email: str, verify_url: str) -> bool:
     if user is None or user.email.lower() != email.lower():
         return False  # the address changed since: the newer one has its own link
     link = f"{verify_url}?{urlencode({'token': verification_token(user_id, email)})}"
-    chosen = Account.objects.filter(user_id=user_id).values_list("language", flat=True).first()
-    with translation.override(chosen or django_settings.LANGUAGE_CODE):
+    with translation.override(language_of(user_id)):
         lines = [
             _("Hello %(name)s,") % {"name": user.get_username()},
             "",
