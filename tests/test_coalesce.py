@@ -12,13 +12,14 @@ from django.db import OperationalError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linkup.actions.blocks import do_block
 from linkup.actions.credentials import authenticate_tokens
 from linkup.actions.events import collecting_events, user_group
 from linkup.actions.presence import do_announce_presences
 from linkup.actions.rooms import do_create_room
 from linkup.core.errors import Unavailable
 from linkup.models import UserPresence
-from linkup.realtime.coalesce import Batcher, Coalescer
+from linkup.realtime.coalesce import Batcher, Coalescer, socket_states_of, tokens_and_rooms
 from linkup.store import queries
 from tests.conftest import make_user, token_for
 from tests.wsutil import db
@@ -52,12 +53,15 @@ async def test_a_failed_query_fails_every_ask_with_the_same_error() -> None:
     assert len({id(r) for r in results}) == 5  # a copy each: no shared traceback state
 
 
-async def test_the_batched_queries_answer_as_the_single_ones(alice: Any, bob: Any) -> None:
-    def setup() -> tuple[int, str, str]:
+async def test_the_batched_queries_answer_as_the_single_ones(
+    alice: Any, bob: Any, carol: Any
+) -> None:
+    def setup() -> tuple[int, str, str, str]:
         room, _ = do_create_room(alice, "direct", [bob.pk])
-        return int(room["id"]), token_for(alice), token_for(bob)
+        do_block(alice, carol.pk)
+        return int(room["id"]), token_for(alice), token_for(bob), token_for(carol)
 
-    room, alice_token, bob_token = await db(setup)()
+    room, alice_token, bob_token, carol_token = await db(setup)()
     seqs = await db(queries.rooms_and_seqs_of)([alice.pk, bob.pk, 10**9])
     assert seqs == {alice.pk: {room: (0, 0)}, bob.pk: {room: (0, 0)}}
     found = await db(authenticate_tokens)([alice_token, bob_token, "nope", "x" * 300])
@@ -65,6 +69,28 @@ async def test_the_batched_queries_answer_as_the_single_ones(alice: Any, bob: An
         alice_token: (alice.pk, found[alice_token][1]),
         bob_token: (bob.pk, found[bob_token][1]),
     }
+    # What a handshake reads: its token with its user's rooms, then the rooms' cursors
+    # with the user's block lists, each for many at once as for each alone.
+    tokens = [alice_token, bob_token, carol_token, "nope"]
+    opened = await db(tokens_and_rooms)(tokens)
+    assert {raw: (user.pk, rooms) for raw, (user, _, rooms) in opened.items()} == {
+        alice_token: (alice.pk, frozenset({room})),
+        bob_token: (bob.pk, frozenset({room})),
+        carol_token: (carol.pk, frozenset()),
+    }
+    for raw in tokens:
+        alone = await db(tokens_and_rooms)([raw])
+        assert {k: (u.pk, t, r) for k, (u, t, r) in alone.items()} == {
+            k: (u.pk, t, r) for k, (u, t, r) in opened.items() if k == raw
+        }
+    states = await db(socket_states_of)([alice.pk, bob.pk, carol.pk])
+    assert states == {
+        alice.pk: ({room: (0, 0)}, ({carol.pk}, set())),
+        bob.pk: ({room: (0, 0)}, (set(), set())),
+        carol.pk: ({}, (set(), {alice.pk})),
+    }
+    for user in (alice.pk, bob.pk, carol.pk):
+        assert await db(socket_states_of)([user]) == {user: states[user]}
 
 
 async def test_a_batcher_answers_items_submitted_together_in_one_run_in_order() -> None:

@@ -645,6 +645,42 @@ async def test_room_joined_while_connecting_is_subscribed(
     await c.disconnect()
 
 
+async def test_room_left_while_connecting_is_not_followed(
+    setup: dict[str, Any], alice: Any, bob: Any, carol: Any, monkeypatch: Any
+) -> None:
+    """The rooms read with the token are subscribed before the cursors are read: one the
+    user left in between is left again, and nothing of it reaches the socket."""
+    from linkup.realtime.consumers import ChatConsumer
+    from linkup.realtime.hub import hub
+
+    group, _ = await db(do_create_room)(alice, "group", [carol.pk], "leaving")
+    real_enter = ChatConsumer._enter
+    entered: list[list[str]] = []
+
+    async def subscribe_then_leave(self: Any, groups: list[str]) -> None:
+        await real_enter(self, groups)
+        if self.user.pk == carol.pk and not entered:
+            entered.append(groups)
+
+            def leave() -> None:
+                with collecting_events():  # its doorbells are lost: the read must tell
+                    do_remove_member(carol, group["id"], carol.pk)
+
+            await db(leave)()
+
+    monkeypatch.setattr(ChatConsumer, "_enter", subscribe_then_leave)
+    c = await connect(setup["carol"])
+    # The first subscription took the token's rooms, the left one among them.
+    assert f"linkup.room.{group['id']}" in entered[0]
+    assert not hub().members.get(f"linkup.room.{group['id']}")  # and left again
+    a = await connect(setup["alice"])
+    await send(a, {"type": "message.send", "room": group["id"], "client_id": cid(), "body": "x"})
+    await recv_type(a, "message.ack")
+    assert await c.receive_nothing(timeout=0.3)
+    await a.disconnect()
+    await c.disconnect()
+
+
 async def test_frames_for_a_closing_socket_are_dropped_quietly() -> None:
     """Events still queued for a socket being closed (idle 4408, say) send nothing, and a
     server that refuses frames after closing under us (uvicorn's keepalive timeout) does not
@@ -794,7 +830,7 @@ async def test_a_socket_closed_at_any_phase_of_its_set_up_leaves_nothing_behind(
         async def broken(user_id: int) -> Any:
             raise RuntimeError("the database went away")
 
-        monkeypatch.setattr(coalesce.rooms_and_seqs(), "get", broken)
+        monkeypatch.setattr(coalesce.socket_states(), "get", broken)
     elif closed_at == "READY":
 
         async def failing_join(consumer: Any) -> None:

@@ -19,13 +19,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from linkup.actions.events import send_event_on_commit, user_group
 from linkup.core.errors import Forbidden, InvalidInput
 from linkup.core.serialization import format_time
 from linkup.models import Block, Room
+from linkup.store import sendsql
 from linkup.store.views import user_dict
 
 User = get_user_model()
@@ -109,11 +109,8 @@ def block_sets_of(user_ids: Iterable[int]) -> dict[int, tuple[set[int], set[int]
     found: dict[int, tuple[set[int], set[int]]] = {}
     if not ids:
         return found
-    rows = Block.objects.filter(Q(blocker_id__in=ids) | Q(blocked_id__in=ids)).values_list(
-        "blocker_id", "blocked_id"
-    )
     wanted = set(ids)
-    for blocker, blocked in rows:
+    for blocker, blocked in sendsql.block_pairs_of(ids):  # every handshake asks
         if blocker in wanted:
             found.setdefault(blocker, (set(), set()))[0].add(blocked)
         if blocked in wanted:

@@ -22,6 +22,7 @@ from linkup.core.confusables import username_keys
 from linkup.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from linkup.core.shapes import AuthRevokedEvent
 from linkup.models import Account, ApiToken, SocketTicket, WebSession
+from linkup.store import sendsql
 
 User = get_user_model()
 
@@ -61,15 +62,16 @@ def authenticate_tokens(
     idle = dt.timedelta(seconds=float(setting("TOKEN_IDLE_EXPIRY_S")))
     touch = dt.timedelta(seconds=float(setting("TOKEN_TOUCH_S")))
     found, expired, touched = {}, [], []
-    for token in ApiToken.objects.select_related("user").filter(digest__in=list(wanted)):
+    # Every socket's handshake asks (realtime.coalesce): a statement written as SQL.
+    for token in sendsql.tokens_with_users(list(wanted)):
         used = token.last_used_at or token.created_at
         if now - used > idle:
-            expired.append(token.pk)
+            expired.append(token.token_id)
             continue
         if token.user.is_active:
-            found[wanted[token.digest]] = (token.user, token.pk)
+            found[wanted[token.digest]] = (token.user, token.token_id)
             if token.last_used_at is None or now - token.last_used_at > touch:
-                touched.append(token.pk)
+                touched.append(token.token_id)
     if expired:
         ApiToken.objects.filter(pk__in=expired).delete()
     if touched:

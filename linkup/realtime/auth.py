@@ -63,6 +63,9 @@ class SocketAuth:
     token_id: int | None = None
     session: str | None = None
     refusal: int | None = None
+    # The user's rooms, read with a bearer token (the chat socket subscribes them before it
+    # reads their cursors); None when the handshake did not read them.
+    rooms: frozenset[int] | None = None
 
 
 def _refused(code: int) -> SocketAuth:
@@ -82,7 +85,8 @@ async def authenticate_socket(scope: dict[str, Any]) -> SocketAuth:
         found = await coalesce.tokens().get(raw.strip())
         if found is None:
             return _refused(UNAUTHORIZED)
-        return SocketAuth(found[0], token_id=found[1])
+        user, token_id, rooms = found
+        return SocketAuth(user, token_id=token_id, rooms=rooms)
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if "ticket" in query:
         spent = await database_sync_to_async(credentials.spend_ticket)(query["ticket"][0])

@@ -6,6 +6,9 @@ every `ping` reads them again. Asked one socket at a time, that is a hop to the 
 database thread per socket: with 10,000 sockets, hundreds a second. A `Coalescer` queues
 the keys asked for while its previous query is on the database thread, and the next query
 takes them all (up to `limit`): no wait for a lone request, one hop for many under load.
+Below the load that fills a batch, every hop is paid per handshake, so a handshake makes
+two: its token with its user's rooms (to subscribe them), then, subscribed, the rooms'
+cursors with the user's block lists.
 A `Batcher` does the same for operations that each need their own answer (presence writes
 to Redis: one pipeline for the sockets that connect or close together).
 """
@@ -125,15 +128,38 @@ class Batcher(Generic[K, V]):
                 self.task = background(self._drain())
 
 
-# This event loop's coalescers: a user's rooms and their last seqs and changes (handshakes,
-# pings), and bearer tokens (handshakes).
+SocketState = tuple[dict[int, queries.Cursors], tuple[set[int], set[int]]]
+NO_STATE: SocketState = ({}, (set(), set()))
+
+
+def tokens_and_rooms(raws: list[str]) -> dict[str, tuple[Any, int, frozenset[int]]]:
+    """{raw: (user, token id, the user's rooms)} for the valid bearer tokens of `raws`: what
+    a handshake needs before it subscribes (one hop)."""
+    found = authenticate_tokens(raws)
+    rooms = queries.room_ids_of(list({user.pk for user, _ in found.values()}))
+    return {
+        raw: (user, token, frozenset(rooms.get(user.pk, ())))
+        for raw, (user, token) in found.items()
+    }
+
+
+def socket_states_of(user_ids: list[int]) -> dict[int, SocketState]:
+    """{user: ({room: (last_seq, last_change)}, (blocking, blocked_by))}: what a chat socket
+    reads once it has subscribed (one hop)."""
+    cursors = queries.rooms_and_seqs_of(user_ids)
+    blocks = block_sets_of(user_ids)
+    return {user: (cursors.get(user, {}), blocks.get(user, (set(), set()))) for user in user_ids}
+
+
+# This event loop's coalescers: bearer tokens with their users' rooms (handshakes), a
+# user's rooms with their cursors and the user's block lists (handshakes, once
+# subscribed), and a user's rooms with their cursors alone (pings).
+tokens: LoopLocal[Coalescer[str, tuple[Any, int, frozenset[int]] | None]] = LoopLocal(
+    lambda: Coalescer(tokens_and_rooms, None)
+)
+socket_states: LoopLocal[Coalescer[int, SocketState]] = LoopLocal(
+    lambda: Coalescer(socket_states_of, NO_STATE)
+)
 rooms_and_seqs: LoopLocal[Coalescer[int, dict[int, queries.Cursors]]] = LoopLocal(
     lambda: Coalescer(queries.rooms_and_seqs_of, {})
-)
-# The people each connecting user blocked, and those who blocked them (handshakes).
-block_sets: LoopLocal[Coalescer[int, tuple[set[int], set[int]]]] = LoopLocal(
-    lambda: Coalescer(block_sets_of, (set(), set()))
-)
-tokens: LoopLocal[Coalescer[str, tuple[Any, int] | None]] = LoopLocal(
-    lambda: Coalescer(authenticate_tokens, None)
 )

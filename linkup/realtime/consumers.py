@@ -121,6 +121,7 @@ class LinkupSocket(AsyncWebsocketConsumer):
     conn_id: str
     token_id: int | None  # the bearer token it was opened with (directly or by a ticket)
     session: str | None  # the digest of the web session it was opened with (likewise)
+    scope_auth: SocketAuth  # how the handshake authenticated (linkup.realtime.auth)
     bad_frames: deque[float]
     phase = Phase.OPENING
     closing = False
@@ -228,6 +229,7 @@ class LinkupSocket(AsyncWebsocketConsumer):
         the check and the count, so two connects cannot both take the last place), then
         across processes (phase COUNTED, then ADMITTED; `_uncount` takes the count back)."""
         auth = self.scope.get("linkup_auth") or SocketAuth(self.scope.get("user"))
+        self.scope_auth = auth
         self.user = auth.user
         self.token_id = auth.token_id
         self.session = auth.session
@@ -525,27 +527,27 @@ class ChatConsumer(LinkupSocket):
             relay_interval_s=float(setting("TYPING_RELAY_INTERVAL_S")),
         )
         self.typing_timer: asyncio.TimerHandle | None = None
-        # Whose typing is not for us (blocks), known before any room's frames can come.
-        sets = asyncio.ensure_future(coalesce.block_sets().get(self.user.pk))
+        # Subscribe, then read the cursors: whatever commits after that read rings a
+        # doorbell the hub offers us; whatever committed before it precedes `hello`. The
+        # rooms read with the token (if it was) are subscribed at once; a room joined
+        # before the read is subscribed and read again. The block lists (whose typing is
+        # not for us), read with the cursors, are known before any room's frames can come,
+        # and any block after that read reaches us on the user's group.
         self.blocking: set[int] = set()
         self.blocked_by: set[int] = set()
-        await self._enter([user_group(self.user.pk)])
-        blocking, blocked_by = await sets
-        self.blocking, self.blocked_by = set(blocking), set(blocked_by)
-        self.hidden_users = self.blocking | self.blocked_by
-        # Subscribe, then read the cursors: whatever commits after that read rings a
-        # doorbell the hub offers us; whatever committed before it precedes `hello`. A
-        # room joined between two reads is subscribed and read again.
-        subscribed: set[int] = set()
+        subscribed = set(self.scope_auth.rooms or ())
+        await self._enter([user_group(self.user.pk), *(room_group(r) for r in subscribed)])
         while True:
-            # Handshakes (and pings) arriving together share one query.
-            seqs = await coalesce.rooms_and_seqs().get(self.user.pk)
+            # Handshakes arriving together share one query.
+            seqs, (blocking, blocked_by) = await coalesce.socket_states().get(self.user.pk)
             missing = [r for r in seqs if r not in subscribed]
             if not missing:
                 break
             await self._enter([room_group(r) for r in missing])
             subscribed.update(missing)
         self._exit([room_group(r) for r in subscribed - set(seqs)])  # left meanwhile
+        self.blocking, self.blocked_by = set(blocking), set(blocked_by)
+        self.hidden_users = self.blocking | self.blocked_by
         # Our own cursors (the answer is shared by the user's tabs).
         self.rooms = {room_id: last_seq for room_id, (last_seq, _) in seqs.items()}
         self.changes = {room_id: last_change for room_id, (_, last_change) in seqs.items()}

@@ -13,7 +13,7 @@ from linkup.core.errors import NotFound
 from linkup.core.serialization import dumps, format_time
 from linkup.core.shapes import MessageDict, PersonDict
 from linkup.models import DeletedForMe, Membership, Message, MessageChange, Room
-from linkup.store import views
+from linkup.store import sendsql, views
 from linkup.store.views import person_dict, user_dict
 
 __all__ = ["user_dict"]  # here for the many callers; linkup.store.views builds it
@@ -122,10 +122,16 @@ def rooms_and_seqs_of(user_ids: list[int]) -> dict[int, dict[int, Cursors]]:
     """{user_id: {room_id: (last_seq, last_change)}} for every room each user is in, in one
     query (users in no room are left out)."""
     found: dict[int, dict[int, Cursors]] = {}
-    for user_id, room_id, last_seq, last_change in Membership.objects.filter(
-        user_id__in=user_ids
-    ).values_list("user_id", "room_id", "room__last_seq", "room__last_change"):
+    for user_id, room_id, last_seq, last_change in sendsql.memberships_of(user_ids, True):
         found.setdefault(user_id, {})[room_id] = (last_seq, last_change)
+    return found
+
+
+def room_ids_of(user_ids: list[int]) -> dict[int, set[int]]:
+    """{user_id: the rooms they are in}, one query (users in no room are left out)."""
+    found: dict[int, set[int]] = {}
+    for user_id, room_id in sendsql.memberships_of(user_ids, False):
+        found.setdefault(user_id, set()).add(room_id)
     return found
 
 
