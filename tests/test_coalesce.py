@@ -78,6 +78,13 @@ async def test_the_batched_queries_answer_as_the_single_ones(
         bob_token: (bob.pk, frozenset({room})),
         carol_token: (carol.pk, frozenset()),
     }
+    # The user, read by a statement written as SQL, is the ORM's to the last field.
+    orm = await db(lambda: type(alice).objects.get(pk=alice.pk))()
+    user = opened[alice_token][0]
+    assert user._state.adding is False and user._state.db == orm._state.db
+    for field in type(alice)._meta.concrete_fields:
+        ours, theirs = getattr(user, field.attname), getattr(orm, field.attname)
+        assert (ours, type(ours)) == (theirs, type(theirs)), field.name
     for raw in tokens:
         alone = await db(tokens_and_rooms)([raw])
         assert {k: (u.pk, t, r) for k, (u, t, r) in alone.items()} == {

@@ -8,14 +8,15 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from linkup.actions import blocks
 from linkup.actions.events import send_event_on_commit, user_group
 from linkup.core.conf import setting
 from linkup.core.serialization import format_time
-from linkup.models import Membership, Room, UserPresence
+from linkup.models import Room, UserPresence
+from linkup.store import sendsql
 
 
 def contacts_of(user_ids: list[int]) -> dict[int, list[int]]:
@@ -26,17 +27,9 @@ def contacts_of(user_ids: list[int]) -> dict[int, list[int]]:
     otherwise each member coming online sends a frame to every other member's sockets, and
     a room of 1,000 members reconnecting after a deploy makes a million frames."""
     cap = int(setting("PRESENCE_FANOUT_MAX_MEMBERS"))
-    theirs = Membership.objects.filter(user_id__in=user_ids).values("room_id")
-    rooms = (
-        Room.objects.filter(pk__in=theirs)
-        .annotate(size=Count("memberships"))
-        .filter(Q(size__lte=cap) | Q(kind=Room.Kind.DIRECT))
-        .values("pk")
-    )
     members: dict[int, set[int]] = {}
-    for room_id, member in Membership.objects.filter(room_id__in=rooms).values_list(
-        "room_id", "user_id"
-    ):
+    # Every user's first socket asks: a statement written as SQL (linkup.store.sendsql).
+    for room_id, member in sendsql.small_room_members(list(user_ids), Room.Kind.DIRECT.value, cap):
         members.setdefault(room_id, set()).add(member)
     wanted = set(user_ids)
     found: dict[int, set[int]] = {user: set() for user in user_ids}
@@ -48,11 +41,7 @@ def contacts_of(user_ids: list[int]) -> dict[int, list[int]]:
 
 def hiding(user_ids: list[int]) -> set[int]:
     """Those of `user_ids` who hide their last seen (and so see no one's)."""
-    return set(
-        UserPresence.objects.filter(user_id__in=user_ids, hide_last_seen=True).values_list(
-            "user_id", flat=True
-        )
-    )
+    return sendsql.hiding_last_seen(list(user_ids))
 
 
 def visible_last_seen(viewer: int, user: int, last_seen: str | None, hidden: set[int]) -> Any:

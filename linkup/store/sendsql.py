@@ -25,7 +25,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connections, router
 
-from linkup.models import ApiToken, Block, MarkerMove, Membership, Message, Room
+from linkup.models import ApiToken, Block, MarkerMove, Membership, Message, Room, UserPresence
 
 User = get_user_model()
 
@@ -376,3 +376,41 @@ def tokens_with_users(digests: list[str]) -> list[TokenRow]:
         token = _convert(connection, of_token, row[len(names) :])
         found.append(TokenRow(user, *token))
     return found
+
+
+# -- a user's first socket: the presence announcement -------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _contacts_sql(vendor: str, n: int) -> str:
+    user, room = _columns(Membership, "user"), _columns(Membership, "room")
+    members, rooms = _table(Membership), _table(Room)
+    pk, kind = _columns(Room, "id"), _columns(Room, "kind")
+    return (
+        f"SELECT m.{room}, m.{user} FROM {members} m WHERE m.{room} IN ("
+        f"SELECT mine.{room} FROM {members} mine JOIN {rooms} r ON r.{pk} = mine.{room} "
+        f"WHERE mine.{user} IN ({_marks(n)}) AND (r.{kind} = %s OR "
+        f"(SELECT COUNT(*) FROM {members} c WHERE c.{room} = r.{pk}) <= %s))"
+    )
+
+
+def small_room_members(user_ids: list[int], direct: str, cap: int) -> list[tuple[int, int]]:
+    """(room, member) of every room of these users that is of kind `direct` or has at most
+    `cap` members."""
+    if not user_ids:
+        return []
+    sql = _contacts_sql(_connection().vendor, len(user_ids))
+    return [(row[0], row[1]) for row in _run(sql, [*user_ids, direct, cap])]
+
+
+@lru_cache(maxsize=1024)
+def _hiding_sql(vendor: str, n: int) -> str:
+    user, hide = _columns(UserPresence, "user"), _columns(UserPresence, "hide_last_seen")
+    return f"SELECT {user} FROM {_table(UserPresence)} WHERE {user} IN ({_marks(n)}) AND {hide}"
+
+
+def hiding_last_seen(user_ids: list[int]) -> set[int]:
+    """Those of these users who hide their last seen."""
+    if not user_ids:
+        return set()
+    return {row[0] for row in _run(_hiding_sql(_connection().vendor, len(user_ids)), user_ids)}
