@@ -10,16 +10,16 @@ climb over the first minutes. Measured apart (batches of ten inserts into a tabl
 random-keyed index like W1's, 2 ms apart, 8,000 commits): a commit's p99 over the last
 1,000 was 15.2 ms with SQLite's checkpoints, 0.9 ms with this module's.
 
-So a thread of the server makes the checkpoints, on a connection of its own, every
-`CHECKPOINT_INTERVAL_S`: PASSIVE, which copies the log into the database beside the writer
-and never waits for it (the copy and its fsync run outside the GIL). PASSIVE alone cannot
-start the log over: SQLite does that only when a write begins with all of the log copied,
-which a writer that commits during every copy never sees (the log grew without end, 300 MB
-in a minute of such writes). So the server's connections still checkpoint themselves, but
-only once the log holds `LATE_AUTOCHECKPOINT` pages (set as each opens): by then the thread
-has copied nearly all of it, the commit copies the rest and the log starts over. Measured
-the same way: p99 0.75 ms, the log's file steady at 39 MB. Other processes on the same
-file (`manage.py`, the task worker) keep SQLite's default.
+So the server's own connections do not checkpoint (`wal_autocheckpoint=0`, set as each
+opens), and one thread of the server does, on a connection of its own, every
+`CHECKPOINT_INTERVAL_S`: first PASSIVE, which copies the log beside the writer and never
+waits for it (the copy and its fsync run outside the GIL); then, when the log is longer
+than SQLite's own trigger, RESTART, which holds the writer back (at most `RESTART_WAIT_S`)
+while it copies the little that came meanwhile and starts the log over. PASSIVE alone is
+not enough: SQLite starts the log over only when a write begins with all of it copied,
+which a writer that commits during every copy never sees, and the log grew without end
+(300 MB in a minute of such writes). Other processes on the same file (`manage.py`, the
+task worker) keep SQLite's default, so the log is checkpointed even when no server runs.
 """
 
 from __future__ import annotations
@@ -35,23 +35,23 @@ from django.db.backends.signals import connection_created
 from linkup.core.log import log_event
 
 CHECKPOINT_INTERVAL_S = 0.5
-# The server's connections checkpoint (and so start the log over) at this many pages of
-# log, ten times SQLite's default: the thread has copied nearly all of it by then.
-LATE_AUTOCHECKPOINT = 10_000
-LATE_CHECKPOINTS = "linkup-late-autocheckpoint"  # the signal receiver's dispatch_uid
+RESTART_FRAMES = 1000  # SQLite's own trigger (wal_autocheckpoint), in pages
+RESTART_WAIT_S = 0.05
+NO_AUTOCHECKPOINT = "linkup-no-autocheckpoint"  # the signal receiver's dispatch_uid
 
 
-def _late_autocheckpoint(sender: Any, connection: Any, **kwargs: Any) -> None:
+def _no_autocheckpoint(sender: Any, connection: Any, **kwargs: Any) -> None:
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA wal_autocheckpoint={LATE_AUTOCHECKPOINT}")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def checkpoint(connection: sqlite3.Connection) -> tuple[int, int, int]:
-    """One PASSIVE checkpoint: (busy, frames in the log, frames checkpointed), as SQLite
-    answers. The statement is run to its end and closed: one left open would hold a read
-    of the database, pinning the log."""
-    cursor = connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+def checkpoint(connection: sqlite3.Connection, mode: str = "PASSIVE") -> tuple[int, int, int]:
+    """One checkpoint: (busy, frames in the log, frames checkpointed), as SQLite answers.
+    The statement is run to its end and closed: one left open would hold a read of the
+    database, and SQLite could never start the log over."""
+    assert mode in ("PASSIVE", "RESTART")
+    cursor = connection.execute(f"PRAGMA wal_checkpoint({mode})")
     try:
         ((busy, log, done),) = cursor.fetchall()
     finally:
@@ -76,30 +76,42 @@ class Checkpointer:
 
     def stop(self) -> None:
         """Stop the thread; connections opened from now on checkpoint as SQLite does."""
-        connection_created.disconnect(dispatch_uid=LATE_CHECKPOINTS)
+        connection_created.disconnect(dispatch_uid=NO_AUTOCHECKPOINT)
         self.stopped.set()
         self.thread.join()
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # RESTART waits this long at most for the writer's transaction and the readers.
+        connection = sqlite3.connect(
+            self.path, timeout=RESTART_WAIT_S, isolation_level=None, check_same_thread=False
+        )
         try:
             while not self.stopped.wait(self.interval):
                 try:
-                    self.last = checkpoint(connection)
+                    self.round(connection)
                 except sqlite3.Error as exc:  # the next round tries again
                     log_event(logging.WARNING, "database", "checkpoint failed", exc)
         finally:
             connection.close()
 
+    def round(self, connection: sqlite3.Connection) -> None:
+        """Copy the log into the database beside the writer (PASSIVE); then, if the log is
+        long, start it over (RESTART). SQLite starts the log over only when a write begins
+        with all of it copied, which a writer that commits during every copy never sees:
+        RESTART holds the writer back while it copies what came meanwhile (little, just
+        after a PASSIVE) and resets the log, so it stays the size of a round's writes."""
+        self.last = checkpoint(connection)
+        if self.last[1] >= RESTART_FRAMES:
+            self.last = checkpoint(connection, "RESTART")
+
 
 def start_checkpointer(alias: str = "default") -> Checkpointer | None:
     """In the server's process, before it serves: its connections to the SQLite database
-    `alias` leave checkpoints to a thread, started here, but for the late one that starts
-    the log over. None where it is not SQLite."""
+    `alias` leave checkpoints to a thread, started here. None where it is not SQLite."""
     connection: Any = connections[alias]
     if connection.vendor != "sqlite" or connection.is_in_memory_db():
         return None
-    connection_created.connect(_late_autocheckpoint, dispatch_uid=LATE_CHECKPOINTS)
+    connection_created.connect(_no_autocheckpoint, dispatch_uid=NO_AUTOCHECKPOINT)
     if connection.connection is not None:  # this thread's, opened before (`demo` migrates)
-        _late_autocheckpoint(None, connection)
+        _no_autocheckpoint(None, connection)
     return Checkpointer(str(connection.settings_dict["NAME"])).start()

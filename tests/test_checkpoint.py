@@ -14,22 +14,17 @@ from django.db import connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkup_server.checkpoint import (
-    LATE_AUTOCHECKPOINT,
-    Checkpointer,
-    checkpoint,
-    start_checkpointer,
-)
+from linkup_server.checkpoint import Checkpointer, checkpoint, start_checkpointer
 
 ROW = "x" * 2000  # about half a page: every few rows a page more in the log
 
 
 def _writer(path: Path) -> sqlite3.Connection:
-    """A connection as the server's are: WAL, synchronous=NORMAL, its own checkpoints late."""
+    """A connection as the server's are: WAL, synchronous=NORMAL, no checkpoints of its own."""
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute(f"PRAGMA wal_autocheckpoint={LATE_AUTOCHECKPOINT}")
+    connection.execute("PRAGMA wal_autocheckpoint=0")
     connection.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
     return connection
 
@@ -54,7 +49,7 @@ def test_the_thread_checkpoints_what_the_writer_left_in_the_log(tmp_path: Path) 
         _write(writer, 100)  # 3,000 rows: well past SQLite's own 1,000-page trigger
     wal = Path(f"{path}-wal")
     grown = wal.stat().st_size
-    assert grown > 1000 * 4096  # past SQLite's own trigger: the writer did not checkpoint
+    assert grown > 1000 * 4096  # nothing checkpointed it: the writer does not
     checkpointer = Checkpointer(str(path), interval=0.01).start()
     try:
         _until(lambda: checkpointer.last is not None and checkpointer.last[0] == 0)
@@ -99,7 +94,7 @@ def test_no_committed_row_is_lost_whatever_the_checkpoints_interleave(
 @pytest.mark.django_db
 def test_the_servers_connections_are_opened_without_checkpoints() -> None:
     """start_checkpointer: every connection the process opens from then on leaves the
-    checkpoints to the thread but for a late one; stopping it gives them back to SQLite."""
+    checkpoints to the thread; stopping it gives them back to SQLite."""
 
     def autocheckpoint() -> int:
         found: list[int] = []
@@ -124,7 +119,7 @@ def test_the_servers_connections_are_opened_without_checkpoints() -> None:
     checkpointer = start_checkpointer()
     assert checkpointer is not None
     try:
-        assert autocheckpoint() == LATE_AUTOCHECKPOINT
+        assert autocheckpoint() == 0
         _until(lambda: checkpointer.last is not None)
     finally:
         checkpointer.stop()
