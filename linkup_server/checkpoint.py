@@ -6,20 +6,17 @@ first, with the only fsync `synchronous=NORMAL` makes. That commit is a send bat
 everyone waiting for it waits for the copy. As the tables grow, each batch dirties more
 pages (a message's row lands in a leaf of each index, far apart once the indexes are large),
 so checkpoints come more often and take longer: W6 (W1's load for ten minutes) saw the p99
-climb over the first minutes. Measured apart (batches of ten inserts into a table with a
-random-keyed index like W1's, 2 ms apart, 8,000 commits): a commit's p99 over the last
-1,000 was 15.2 ms with SQLite's checkpoints, 0.9 ms with this module's.
+climb over the first minutes. Measured apart (batches of ten inserts into a table with
+W1's indexes, 6,000 commits): a commit's p99 0.8 ms in the first thousand and 12.6 ms in
+the last with SQLite's checkpoints, 0.7 and 1.0 ms with the checkpoints made elsewhere.
 
 So the server's own connections do not checkpoint (`wal_autocheckpoint=0`, set as each
 opens), and one thread of the server does, on a connection of its own, every
-`CHECKPOINT_INTERVAL_S`: first PASSIVE, which copies the log beside the writer and never
-waits for it (the copy and its fsync run outside the GIL); then, when the log is longer
-than SQLite's own trigger, RESTART, which holds the writer back (at most `RESTART_WAIT_S`)
-while it copies the little that came meanwhile and starts the log over. PASSIVE alone is
-not enough: SQLite starts the log over only when a write begins with all of it copied,
-which a writer that commits during every copy never sees, and the log grew without end
-(300 MB in a minute of such writes). Other processes on the same file (`manage.py`, the
-task worker) keep SQLite's default, so the log is checkpointed even when no server runs.
+`CHECKPOINT_INTERVAL_S`: PASSIVE, so it never waits for the writer or a reader, and the
+copy and the fsync run outside the GIL. Other processes on the same file (`manage.py`,
+the task worker) keep SQLite's default, so the log is checkpointed even when no server
+runs. When every reader and writer has moved past a complete checkpoint, SQLite starts
+the log over from its beginning: the file stays the size of a few seconds' writes.
 """
 
 from __future__ import annotations
@@ -35,8 +32,6 @@ from django.db.backends.signals import connection_created
 from linkup.core.log import log_event
 
 CHECKPOINT_INTERVAL_S = 0.5
-RESTART_FRAMES = 1000  # SQLite's own trigger (wal_autocheckpoint), in pages
-RESTART_WAIT_S = 0.05
 NO_AUTOCHECKPOINT = "linkup-no-autocheckpoint"  # the signal receiver's dispatch_uid
 
 
@@ -46,16 +41,10 @@ def _no_autocheckpoint(sender: Any, connection: Any, **kwargs: Any) -> None:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def checkpoint(connection: sqlite3.Connection, mode: str = "PASSIVE") -> tuple[int, int, int]:
-    """One checkpoint: (busy, frames in the log, frames checkpointed), as SQLite answers.
-    The statement is run to its end and closed: one left open would hold a read of the
-    database, and SQLite could never start the log over."""
-    assert mode in ("PASSIVE", "RESTART")
-    cursor = connection.execute(f"PRAGMA wal_checkpoint({mode})")
-    try:
-        ((busy, log, done),) = cursor.fetchall()
-    finally:
-        cursor.close()
+def checkpoint(connection: sqlite3.Connection) -> tuple[int, int, int]:
+    """One PASSIVE checkpoint: (busy, frames in the log, frames checkpointed), as SQLite
+    answers."""
+    busy, log, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return int(busy), int(log), int(done)
 
 
@@ -81,28 +70,15 @@ class Checkpointer:
         self.thread.join()
 
     def _run(self) -> None:
-        # RESTART waits this long at most for the writer's transaction and the readers.
-        connection = sqlite3.connect(
-            self.path, timeout=RESTART_WAIT_S, isolation_level=None, check_same_thread=False
-        )
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             while not self.stopped.wait(self.interval):
                 try:
-                    self.round(connection)
+                    self.last = checkpoint(connection)
                 except sqlite3.Error as exc:  # the next round tries again
                     log_event(logging.WARNING, "database", "checkpoint failed", exc)
         finally:
             connection.close()
-
-    def round(self, connection: sqlite3.Connection) -> None:
-        """Copy the log into the database beside the writer (PASSIVE); then, if the log is
-        long, start it over (RESTART). SQLite starts the log over only when a write begins
-        with all of it copied, which a writer that commits during every copy never sees:
-        RESTART holds the writer back while it copies what came meanwhile (little, just
-        after a PASSIVE) and resets the log, so it stays the size of a round's writes."""
-        self.last = checkpoint(connection)
-        if self.last[1] >= RESTART_FRAMES:
-            self.last = checkpoint(connection, "RESTART")
 
 
 def start_checkpointer(alias: str = "default") -> Checkpointer | None:
