@@ -98,9 +98,6 @@ def serve() -> None:
             "(PostgreSQL) and REDIS_URL (see docs/deployment.md)."
         )
     collect_static()
-    from linkup_server.checkpoint import start_checkpointer
-
-    start_checkpointer()  # SQLite: checkpoints off the send path
     uvicorn.run(
         "linkup_server.asgi:application",
         host=host,
