@@ -179,15 +179,19 @@ def live_server(
     try:
         # Generous: a server starts in about 2 s on an idle machine, but CI's passes run side
         # by side on two cores, and a start there was seen taking over 30 s.
-        deadline = time.monotonic() + 90
+        # Each try waits long enough for a loaded machine's first answer: a try abandoned
+        # early leaves its request behind, for the starting server to answer anyway.
+        begun = time.monotonic()
         while True:
             try:
-                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()
+                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=10).read()
                 break
             except (urllib.error.URLError, ConnectionError, OSError):
-                if proc.poll() is not None or time.monotonic() > deadline:
+                if proc.poll() is not None or time.monotonic() - begun > 90:
                     raise RuntimeError(
-                        "server did not start:\n" + (tmp / "server.log").read_text()[-3000:]
+                        f"server did not start (exit code {proc.poll()}, after "
+                        f"{time.monotonic() - begun:.0f} s):\n"
+                        + (tmp / "server.log").read_text()[-3000:]
                     ) from None
                 time.sleep(0.1)
         yield {

@@ -1314,6 +1314,29 @@ def test_openapi_document_is_public(db: Any) -> None:
         assert path in paths, sorted(paths)
 
 
+def test_openapi_document_is_built_once_per_process(db: Any, monkeypatch: Any) -> None:
+    """Anyone may ask for it, so asking costs no more than a copy: ninja's builder runs once,
+    and every answer carries the same document."""
+    import ninja.main
+
+    from linkup.web.api import api
+
+    api.__dict__.pop("_schemas", None)
+    built = []
+    real = ninja.main.get_schema
+
+    def counting(**kwargs: Any) -> Any:
+        built.append(kwargs["path_prefix"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(ninja.main, "get_schema", counting)
+    answers = [Client().get(API + "/openapi.json") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len(built) == 1
+    assert answers[0].json() == answers[1].json() == answers[2].json()
+    assert "/api/v1/rooms" in answers[2].json()["paths"]
+
+
 def test_created_responses_survive_warnings_as_errors(alice: Any, bob: Any) -> None:
     """Project policy is warnings-as-errors (pyproject filterwarnings = "error").
 

@@ -47,15 +47,15 @@ def _start_demo(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()
+            urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=10).read()
             return
         except (urllib.error.URLError, OSError):
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             time.sleep(0.1)
-    raise AssertionError("demo did not start in 60 s")
+    raise AssertionError("demo did not start in 90 s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> str:

@@ -196,7 +196,27 @@ def read_view(cost: int = 1, budget: str = "reads") -> Callable[[View], View]:
     return decorate
 
 
-api = NinjaAPI(
+class _Api(NinjaAPI):
+    """NinjaAPI whose OpenAPI document is built once per process and path prefix.
+
+    django-ninja builds it afresh for every request of /openapi.json: about 0.25 s of CPU,
+    on the thread that sync views share, for anyone who asks, signed in or not. The
+    operations are fixed once the URLconf is loaded, so the document is too."""
+
+    _schemas: dict[str, Any]
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schemas = self.__dict__.setdefault("_schemas", {})
+        if path_prefix not in schemas:
+            schemas[path_prefix] = super().get_openapi_schema(path_prefix=path_prefix)
+        return schemas[path_prefix]
+
+
+api = _Api(
     title="Linkup",
     version="1",
     description="Real-time chat: REST half of the Linkup wire contract (protocol version 1).",
