@@ -111,6 +111,10 @@ class Server:
                     while j < len(lines) and lines[j].startswith(" "):
                         j += 1
                     return "\n".join(lines[max(i, j - 6) : j + 1])
+        for log in self.logs:  # a traceback inside a structured (JSON) log line
+            for line in log.read_text(errors="replace").splitlines():
+                if "Traceback (most recent" in line:
+                    return line[-3000:]
         return ""
 
     def log_tail(self, chars: int = 2000) -> str:

@@ -61,9 +61,16 @@ class Membership(models.Model):
         ADMIN = "admin"
         MEMBER = "member"
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    # No index of their own: the unique (room, user) and the index (user, room) begin with
+    # them (a redundant index is one more page to write, and to keep in memory).
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="linkup_memberships",
+        db_index=False,
     )
     role = models.CharField(max_length=6, choices=Role.choices, default=Role.MEMBER)
     # Receipt markers: "delivered up to seq N", "read up to seq N". They only grow, are
@@ -90,7 +97,11 @@ class Membership(models.Model):
 
 
 class Message(models.Model):
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    # Indexed by the unique (room, seq) and (room, sender, client_id), which begin with it: an
+    # index of its own would be one more page written by every send.
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     seq = models.BigIntegerField()
     # Null once the sender's account is deleted: the message stays, from "Deleted user".
     sender = models.ForeignKey(
@@ -141,7 +152,9 @@ class MessageChange(models.Model):
         DELETE = "delete"
         REACTION = "reaction"
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # indexed by the unique (room, change)
     change = models.BigIntegerField()
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -160,7 +173,9 @@ class MessageChange(models.Model):
 class MessageEdit(models.Model):
     """A body a message had before an edit (shown to its sender and the room's admins)."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="edits", db_index=False
+    )
     body = models.TextField()  # the text this edit replaced
     # Chosen by the client: the same edit sent again changes nothing.
     client_id = models.CharField(max_length=64)
@@ -176,7 +191,9 @@ class MessageEdit(models.Model):
 
 
 class Reaction(models.Model):
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="reactions", db_index=False
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     # Stored exactly as sent (no normalisation: a variation selector is kept).
     emoji = models.CharField(max_length=64)
@@ -196,8 +213,10 @@ class Reaction(models.Model):
 class DeletedForMe(models.Model):
     """A message one user deleted for themselves: a tombstone for them alone."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", db_index=False)
     seq = models.BigIntegerField()
     at = models.DateTimeField()
 
@@ -229,7 +248,10 @@ class Upload(models.Model):
 
     id = models.UUIDField(primary_key=True)
     uploader = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_uploads"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="linkup_uploads",
+        db_index=False,
     )
     created_at = models.DateTimeField()
     name = models.CharField(max_length=255)  # the client's file name, cleaned, for display
@@ -268,7 +290,8 @@ class MarkerMove(models.Model):
         DELIVERED = "delivered"
         READ = "read"
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    # Indexed by (room, seq), below.
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=9, choices=Kind.choices)
     seq = models.BigIntegerField()
@@ -367,7 +390,9 @@ class Invitation(models.Model):
     """An invitation to a group, for someone who may not be added by the one who asked: they
     join by accepting it."""
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invitations")
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="invitations", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_invitations"
     )
@@ -482,7 +507,10 @@ class Notification(models.Model):
         PUSH = "push"
 
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="linkup_notifications",
+        db_index=False,
     )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     title = models.CharField(max_length=200)
@@ -548,7 +576,10 @@ class NotificationDelivery(models.Model):
         EXPIRED = "expired"
 
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="deliveries"
+        Notification,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
     )
     channel = models.CharField(max_length=5, choices=Channel.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -627,10 +658,16 @@ class Block(models.Model):
     neither sees the other's presence, last seen or typing. Groups they share are unchanged."""
 
     blocker = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="linkup_blocks"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="linkup_blocks",
+        db_index=False,
     )
     blocked = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField()
 
