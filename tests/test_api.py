@@ -1321,7 +1321,7 @@ def test_openapi_document_is_built_once_per_process(db: Any, monkeypatch: Any) -
 
     from linkup.web.api import api
 
-    api.__dict__.pop("_schemas", None)
+    api.documents.clear()
     built = []
     real = ninja.main.get_schema
 

@@ -203,17 +203,18 @@ class _Api(NinjaAPI):
     on the thread that sync views share, for anyone who asks, signed in or not. The
     operations are fixed once the URLconf is loaded, so the document is too."""
 
-    _schemas: dict[str, Any]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.documents: dict[str, Any] = {}  # path prefix -> its document
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> Any:
         if path_prefix is None:
             path_prefix = self.get_root_path(path_params or {})
-        schemas = self.__dict__.setdefault("_schemas", {})
-        if path_prefix not in schemas:
-            schemas[path_prefix] = super().get_openapi_schema(path_prefix=path_prefix)
-        return schemas[path_prefix]
+        if path_prefix not in self.documents:
+            self.documents[path_prefix] = super().get_openapi_schema(path_prefix=path_prefix)
+        return self.documents[path_prefix]
 
 
 api = _Api(
